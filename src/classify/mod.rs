@@ -1,0 +1,363 @@
+//! Classification of nginx error-log entries into signatures and cause classes.
+//!
+//! Input: a parsed `ErrorLine`. Output: `Classified` (signature id, cause class, default
+//! cause, whether it counts as an upstream failure). The signature table is data
+//! (`signatures.tsv`, embedded at build time), validated when the `Classifier` is built and
+//! in a test that classifies every row's test line. Invariants: built once per run and shared
+//! by all threads (read-only); a line is classified by message key + errno + `while` phase +
+//! level together (taxonomy.md section 7); a line that looks upstream-related but matches no
+//! row is `UNCLASSIFIED` (counted, listed), never dropped.
+
+use crate::model::{Cause, CauseClass, Level, Phase};
+use crate::parse::nginx_error::ErrorLine;
+use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem;
+
+const TABLE: &str = include_str!("signatures.tsv");
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LevelRule {
+    Any,
+    ErrorPlus,
+    Warn,
+    InfoMinus,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub id: &'static str,
+    pub class: CauseClass,
+    pub failure: bool,
+    pub key: &'static str,
+    also: Option<&'static str>,
+    /// `None`: any errno; `Some(empty)`: none allowed; else one of these.
+    errno: Option<Vec<i32>>,
+    /// Bit set of `Phase` discriminants; 0 = any.
+    phases: u32,
+    level: LevelRule,
+    pub test: &'static str,
+}
+
+/// The verdict for one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classified {
+    pub signature: &'static str,
+    pub class: CauseClass,
+    pub cause: Cause,
+    pub failure: bool,
+}
+
+pub struct Classifier {
+    sigs: Vec<Signature>,
+    ac: AhoCorasick,
+    /// Pattern id -> rows with that key, in table order.
+    rows_by_key: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("signature table row {row}: {msg}")]
+pub struct TableError {
+    pub row: usize,
+    pub msg: String,
+}
+
+fn phase_bits(spec: &str) -> Result<u32, String> {
+    if spec == "*" {
+        return Ok(0);
+    }
+    let mut bits = 0u32;
+    for p in spec.split('|') {
+        let phases: &[Phase] = match p {
+            "none" => &[Phase::None],
+            "connect" => &[Phase::Connecting],
+            "ssl" => &[Phase::SslHandshakingUpstream],
+            "send" => &[Phase::SendingRequest],
+            "header" => &[Phase::ReadingResponseHeader],
+            "body" => &[Phase::ReadingUpstream],
+            "upgraded" => &[Phase::ProxyingUpgraded],
+            "resolving" => &[Phase::Resolving],
+            "client" => &[
+                Phase::SendingToClient,
+                Phase::SendingEarlyHints,
+                Phase::ReadingClientHeaders,
+                Phase::ReadingClientLine,
+                Phase::ReadingClientBody,
+                Phase::SslHandshakingClient,
+                Phase::ClosingRequest,
+            ],
+            other => return Err(format!("unknown phase {other:?}")),
+        };
+        for ph in phases {
+            bits |= 1 << (*ph as u32);
+        }
+    }
+    Ok(bits)
+}
+
+/// glibc/musl/BSD/Windows errno texts and numbers onto Linux numbers (taxonomy 1.5:
+/// "match on the errno number first and the text second"; observed.md: musl and BSD differ).
+pub fn canonical_errno(num: i32, text: &[u8]) -> i32 {
+    const TEXTS: &[(&[u8], i32)] = &[
+        (b"Connection refused", 111),
+        (b"No such file or directory", 2),
+        (b"Permission denied", 13),
+        (b"Resource temporarily unavailable", 11),
+        (b"Operation would block", 11),
+        (b"Connection timed out", 110),
+        (b"Operation timed out", 110),
+        (b"Connection reset by peer", 104),
+        (b"Broken pipe", 32),
+        (b"No route to host", 113),
+        (b"Network is unreachable", 101),
+        (b"Host is down", 112),
+        (b"Network is down", 100),
+        (b"Cannot assign requested address", 99),
+        (b"Can't assign requested address", 99),
+        (b"Too many open files in system", 23),
+        (b"File table overflow", 23),
+        (b"Too many open files", 24),
+        (b"No space left on device", 28),
+        (b"Operation not permitted", 1),
+        (b"Transport endpoint is not connected", 107),
+        (b"Socket is not connected", 107),
+        (b"Software caused connection abort", 103),
+        (b"Cannot allocate memory", 12),
+        (b"Out of memory", 12),
+        (b"Disk quota exceeded", 122),
+    ];
+    for (t, n) in TEXTS {
+        if text == *t {
+            return *n;
+        }
+    }
+    // Windows socket errors, which never collide with Linux numbers.
+    match num {
+        10061 => 111,
+        10060 => 110,
+        10054 => 104,
+        10065 => 113,
+        10051 => 101,
+        _ => num,
+    }
+}
+
+impl Classifier {
+    /// Build from the embedded table. Fails only if the table itself is broken (a test
+    /// guarantees it is not).
+    pub fn new() -> Result<Classifier, TableError> {
+        Self::from_table(TABLE)
+    }
+
+    fn from_table(table: &'static str) -> Result<Classifier, TableError> {
+        let mut sigs = Vec::new();
+        let mut header_seen = false;
+        for (i, line) in table.lines().enumerate() {
+            let row = i + 1;
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            if !header_seen {
+                header_seen = true;
+                continue;
+            }
+            let f: Vec<&'static str> = line.split('\t').collect();
+            let err = |msg: String| TableError { row, msg };
+            if f.len() != 9 {
+                return Err(err(format!("expected 9 columns, found {}", f.len())));
+            }
+            let class = match f[1] {
+                "INFO" => CauseClass::Info,
+                c => c.parse::<CauseClass>().map_err(err)?,
+            };
+            let failure = match f[2] {
+                "yes" => true,
+                "no" => false,
+                o => return Err(err(format!("failure must be yes or no, not {o:?}"))),
+            };
+            if f[3].is_empty() {
+                return Err(err("empty key".into()));
+            }
+            let errno = match f[5] {
+                "*" => None,
+                "-" => Some(vec![]),
+                list => Some(
+                    list.split('|')
+                        .map(|n| n.parse::<i32>().map_err(|_| err(format!("bad errno {n:?}"))))
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+            let level = match f[7] {
+                "*" => LevelRule::Any,
+                "error+" => LevelRule::ErrorPlus,
+                "warn" => LevelRule::Warn,
+                "info-" => LevelRule::InfoMinus,
+                o => return Err(err(format!("bad level rule {o:?}"))),
+            };
+            if sigs.iter().any(|s: &Signature| s.id == f[0]) {
+                return Err(err(format!("duplicate id {:?}", f[0])));
+            }
+            sigs.push(Signature {
+                id: f[0],
+                class,
+                failure,
+                key: f[3],
+                also: (f[4] != "*").then_some(f[4]),
+                errno,
+                phases: phase_bits(f[6]).map_err(err)?,
+                level,
+                test: f[8],
+            });
+        }
+        let mut keys: Vec<&str> = Vec::new();
+        let mut rows_by_key: Vec<Vec<usize>> = Vec::new();
+        for (i, s) in sigs.iter().enumerate() {
+            match keys.iter().position(|k| *k == s.key) {
+                Some(p) => rows_by_key[p].push(i),
+                None => {
+                    keys.push(s.key);
+                    rows_by_key.push(vec![i]);
+                }
+            }
+        }
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&keys)
+            .map_err(|e| TableError { row: 0, msg: e.to_string() })?;
+        Ok(Classifier { sigs, ac, rows_by_key })
+    }
+
+    pub fn signatures(&self) -> &[Signature] {
+        &self.sigs
+    }
+
+    fn row_fits(&self, s: &Signature, l: &ErrorLine, errno: Option<i32>, phase: Phase, level: Level) -> bool {
+        if let Some(a) = s.also {
+            if memmem::find(l.text, a.as_bytes()).is_none() {
+                return false;
+            }
+        }
+        if let Some(list) = &s.errno {
+            match errno {
+                None if !list.is_empty() => return false,
+                Some(e) if !list.contains(&e) => return false,
+                _ => {}
+            }
+        }
+        if s.phases != 0 && s.phases & (1 << phase as u32) == 0 {
+            return false;
+        }
+        match s.level {
+            LevelRule::Any => true,
+            LevelRule::ErrorPlus => level <= Level::Error,
+            LevelRule::Warn => level == Level::Warn,
+            LevelRule::InfoMinus => level >= Level::Notice,
+        }
+    }
+
+    /// Classify one parsed entry.
+    pub fn classify(&self, l: &ErrorLine) -> Classified {
+        let errno = l.errno.map(|n| canonical_errno(n, l.errno_text.unwrap_or_default()));
+        let phase = l.action.map(Phase::from_action).unwrap_or(Phase::None);
+        let level = l.level.unwrap_or(Level::Error);
+        // Earliest key in the text first; among equal starts, table order.
+        let mut best: Option<(usize, usize)> = None;
+        for m in self.ac.find_overlapping_iter(l.text) {
+            let start = m.start();
+            if best.is_some_and(|(s, _)| s < start) {
+                continue;
+            }
+            for &r in &self.rows_by_key[m.pattern().as_usize()] {
+                if self.row_fits(&self.sigs[r], l, errno, phase, level) {
+                    let better = match best {
+                        None => true,
+                        Some((s, br)) => start < s || (start == s && r < br),
+                    };
+                    if better {
+                        best = Some((start, r));
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some((_, r)) = best {
+            let s = &self.sigs[r];
+            return Classified { signature: s.id, class: s.class, cause: s.class.default_cause(), failure: s.failure };
+        }
+        let upstreamish = memmem::find(l.text, b"upstream").is_some() || phase.is_upstream() || l.upstream.is_some();
+        if upstreamish && level.at_least_warn() {
+            Classified {
+                signature: "unclassified",
+                class: CauseClass::Unclassified,
+                cause: Cause::Unclassified,
+                failure: true,
+            }
+        } else {
+            Classified { signature: "other", class: CauseClass::Info, cause: Cause::Info, failure: false }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::nginx_error::parse;
+
+    #[test]
+    fn every_row_classifies_its_own_test_line() {
+        let c = Classifier::new().unwrap();
+        assert!(c.signatures().len() > 90);
+        for s in c.signatures() {
+            let l = parse(s.test.as_bytes()).unwrap_or_else(|| panic!("{}: test line does not parse", s.id));
+            let got = c.classify(&l);
+            assert_eq!(got.signature, s.id, "test line of {} classified as {}", s.id, got.signature);
+            assert_eq!(got.class, s.class);
+        }
+    }
+
+    #[test]
+    fn errno_texts_from_other_platforms() {
+        let c = Classifier::new().unwrap();
+        let musl = "2026/11/22 03:41:07 [error] 1#1: *1 connect() to 10.0.0.1:80 failed (110: Operation timed out) while connecting to upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"s\"";
+        assert_eq!(c.classify(&parse(musl.as_bytes()).unwrap()).class, CauseClass::C17);
+        let bsd = "2026/11/22 03:41:07 [error] 1#0: *1 connect() to 10.0.0.1:80 failed (61: Connection refused) while connecting to upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"s\"";
+        assert_eq!(c.classify(&parse(bsd.as_bytes()).unwrap()).class, CauseClass::C1);
+        let win = "2026/11/22 03:41:07 [error] 1#0: *1 connect() to 10.0.0.1:80 failed (10061: Unknown error) while connecting to upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"s\"";
+        assert_eq!(c.classify(&parse(win.as_bytes()).unwrap()).signature, "connect_refused");
+    }
+
+    #[test]
+    fn look_alikes_are_not_failures() {
+        let c = Classifier::new().unwrap();
+        for (line, want) in [
+            ("2026/11/22 03:41:07 [error] 1#1: *1 open() \"/var/www/html/x.png\" failed (2: No such file or directory), client: 1.2.3.4, server: s, request: \"GET /x.png HTTP/1.1\", host: \"s\"", "static_open_failed"),
+            ("2026/11/22 03:41:07 [info] 1#1: *1 recv() failed (104: Connection reset by peer) while reading client request line, client: 1.2.3.4, server: 0.0.0.0:80", "recv_client_side"),
+            ("2026/11/22 03:41:07 [error] 1#1: *1 FastCGI sent in stderr: \"PHP message: PHP Warning:  upstream timed out in foo\" while reading response header from upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"s\"", "stderr_php_other"),
+        ] {
+            let got = c.classify(&parse(line.as_bytes()).unwrap());
+            assert_eq!(got.signature, want);
+            assert!(!got.failure);
+        }
+    }
+
+    #[test]
+    fn unknown_upstream_line_is_unclassified_not_dropped() {
+        let c = Classifier::new().unwrap();
+        let l = "2026/11/22 03:41:07 [error] 1#1: *1 upstream did something new while reading response header from upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://127.0.0.1:8080/\", host: \"s\"";
+        let got = c.classify(&parse(l.as_bytes()).unwrap());
+        assert_eq!((got.class, got.failure), (CauseClass::Unclassified, true));
+        let other = "2026/11/22 03:41:07 [notice] 1#1: signal process started";
+        assert_eq!(c.classify(&parse(other.as_bytes()).unwrap()).signature, "other");
+    }
+
+    #[test]
+    fn broken_tables_are_rejected() {
+        let bad_class = "id\tclass\tfailure\tkey\talso\terrno\tphase\tlevel\ttest\nx\tC99\tyes\tk\t*\t*\t*\t*\tt\n";
+        assert!(Classifier::from_table(bad_class).is_err());
+        let bad_phase =
+            "id\tclass\tfailure\tkey\talso\terrno\tphase\tlevel\ttest\nx\tC1\tyes\tk\t*\t*\tnowhere\t*\tt\n";
+        assert!(Classifier::from_table(bad_phase).is_err());
+        let dup = "id\tclass\tfailure\tkey\talso\terrno\tphase\tlevel\ttest\nx\tC1\tyes\tk\t*\t*\t*\t*\tt\nx\tC1\tyes\tk\t*\t*\t*\t*\tt\n";
+        assert!(Classifier::from_table(dup).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Command-line surface (clap derive types only; no logic).
+//!
+//! Input: argv. Output: `Cli`. Invariant: every option documented here is documented in the
+//! README's CLI section with the same words.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "upcause",
+    version,
+    about = "Root causes of nginx upstream failures (502, 503, 504, 499) from nginx and PHP-FPM logs",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read logs, tag every upstream failure with its cause, write reports.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct AnalyzeArgs {
+    /// Log files, directories (read recursively) and quoted globs: nginx access and error
+    /// logs, PHP-FPM logs and slow logs, plain or gzip, rotated sets included.
+    pub paths: Vec<String>,
+
+    /// Output directory [default: reports/<name>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run name, used for the default output directory [default: the first input's name].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Zone of the zone-less nginx error-log and FPM timestamps: an IANA name
+    /// (Europe/Berlin), UTC or +HH:MM [default: the offset seen in the access logs, else the
+    /// machine's zone].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// Only lines at or after this time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in the zone).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only lines before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Access-log format, as nginx's log_format string, optionally for matching files only:
+    /// '[GLOB=]FORMAT' (e.g. 'shop*.log=$remote_addr ...'). Repeatable. The GLOB part must
+    /// contain one of * ? [ . / so it is not mistaken for the start of a format.
+    #[arg(long = "log-format", value_name = "[GLOB=]FORMAT")]
+    pub log_format: Vec<String>,
+
+    /// Read log_format and access_log directives from this nginx configuration (following
+    /// include) and give each access log its format.
+    #[arg(long, value_name = "FILE")]
+    pub nginx_conf: Option<PathBuf>,
+
+    /// Host name recorded in the run (for `merge` of runs from several machines)
+    /// [default: this machine's host name].
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// Timeline bucket: 10s, 1m or 5m [default: chosen from the time span].
+    #[arg(long, value_name = "WIDTH")]
+    pub bucket: Option<String>,
+
+    /// Gap (seconds) without failing requests that ends an incident.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub incident_gap: u64,
+
+    /// Rows per frequency table in the HTML report before "others".
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub top: usize,
+
+    /// Extra URI folding rule for by_uri: 'REGEX=>REPLACEMENT' (repeatable; applied after the
+    /// built-in rules).
+    #[arg(long = "uri-rule", value_name = "RULE")]
+    pub uri_rule: Vec<String>,
+
+    /// No progress bar and no terminal summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Size of the parallel chunks of plain files (tests use small chunks to exercise
+    /// chunk boundaries).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub chunk_bytes: Option<usize>,
+}

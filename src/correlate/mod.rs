@@ -1,0 +1,136 @@
+//! Correlation: every failing request and every upstream-failure line gets a deeper cause
+//! with evidence and confidence; failures are grouped into incidents.
+//!
+//! Input: the scan's events (requests, nginx error lines, FPM events), traffic counters and
+//! per-source coverage. Output: `Correlation`: a `TaggedRequest` per failing request (same
+//! order as the scan's requests), a `Verdict` per upstream-failure error line, incidents.
+//! Invariants: requests are joined to error lines by client, request line, host, upstream
+//! and time (`join`), lines to FPM and lifecycle evidence by the rules of taxonomy.md
+//! section 5 (`rules`); all inputs are sorted, so the result is deterministic.
+
+pub mod evidence;
+pub mod incidents;
+pub mod join;
+mod request;
+mod reset;
+pub mod rules;
+
+use crate::model::{Cause, CauseClass, Confidence, LogSource, Ts, Zone};
+use crate::scan::ScanOutput;
+pub use incidents::Incident;
+
+/// A line a verdict rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evid {
+    pub ts: Ts,
+    pub source: u32,
+    pub line: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub class: CauseClass,
+    pub cause: Cause,
+    pub confidence: Confidence,
+    pub evidence: Vec<Evid>,
+    /// Why, in words (also the reason of an `unexplained`).
+    pub detail: String,
+}
+
+/// Did the client see the failure?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 499 or >= 500.
+    Failed,
+    /// An upstream attempt failed but a retry answered (`502, 200`).
+    Retried,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Failed => "failed",
+            Outcome::Retried => "retried",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TaggedRequest {
+    pub outcome: Outcome,
+    /// Signature of the nginx line the verdict rests on (`none` if no line).
+    pub proximate: &'static str,
+    pub verdict: Verdict,
+    pub lines: Vec<usize>,
+    pub incident: Option<usize>,
+    /// Contributing factor (a traffic spike at the incident's onset).
+    pub contributing: Option<String>,
+}
+
+pub struct Correlation {
+    pub requests: Vec<TaggedRequest>,
+    /// Per nginx error event: the deeper cause of upstream-failure lines.
+    pub lines: Vec<Option<Verdict>>,
+    /// Per nginx error event: the request it joined.
+    pub line_request: Vec<Option<usize>>,
+    pub incidents: Vec<Incident>,
+}
+
+pub struct Input<'a> {
+    pub sources: &'a [LogSource],
+    pub scan: &'a ScanOutput,
+    pub incident_gap_ms: Ts,
+    pub zone: &'a Zone,
+}
+
+pub fn correlate(input: &Input) -> Correlation {
+    let s = input.scan;
+    let joined = join::join(&s.requests, &s.errors);
+    let fpm = evidence::FpmIndex::new(&s.fpm, input.sources, &s.ranges);
+    let peers = evidence::Peers::new(&s.traffic.peers);
+    let cover = evidence::ErrorCoverage::new(input.sources, &s.ranges, &s.errors);
+    let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover).with_zone(input.zone.clone());
+    let mut lines: Vec<Option<Verdict>> =
+        (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();
+    rules.no_live_pass(&mut lines);
+    let mut requests: Vec<TaggedRequest> = s
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(ri, r)| {
+            let (proximate, verdict) = rules.request_verdict(r, &joined.lines_of[ri], &lines, joined.loose[ri]);
+            TaggedRequest {
+                outcome: if r.client_facing() { Outcome::Failed } else { Outcome::Retried },
+                proximate,
+                verdict,
+                lines: joined.lines_of[ri].clone(),
+                incident: None,
+                contributing: None,
+            }
+        })
+        .collect();
+    // A request-level refinement (e.g. queued before a slow script ran) also holds for the
+    // nginx line the request rests on.
+    for (ri, t) in requests.iter().enumerate() {
+        let primary = joined.lines_of[ri].iter().rev().copied().find(|&li| s.errors[li].failure);
+        if let (Some(li), false) = (primary, joined.loose[ri]) {
+            if lines[li].as_ref().is_some_and(|v| (v.class, v.cause) != (t.verdict.class, t.verdict.cause)) {
+                lines[li] = Some(t.verdict.clone());
+            }
+        }
+    }
+    let incidents =
+        incidents::detect(&s.requests, &requests, &s.traffic.per_sec, &s.fpm, &s.errors, input.incident_gap_ms);
+    for (n, inc) in incidents.iter().enumerate() {
+        let contributing =
+            inc.spike.map(|(on, base)| format!("traffic_spike ({on:.1}/s at onset vs {base:.1}/s before)"));
+        // Every failing request inside the incident window belongs to it (client aborts too).
+        let from = s.requests.partition_point(|r| r.ts < inc.start);
+        let to = s.requests.partition_point(|r| r.ts <= inc.end);
+        for t in requests[from..to].iter_mut().filter(|t| t.incident.is_none()) {
+            t.incident = Some(n);
+            t.contributing = contributing.clone();
+        }
+    }
+    Correlation { requests, lines, line_request: joined.request_of, incidents }
+}

@@ -1,0 +1,333 @@
+//! Deeper-cause rules (taxonomy.md section 5, R1..R23) for nginx error lines and failing
+//! requests.
+//!
+//! Input: error events, the FPM index, peer histories, error-log coverage. Output: a
+//! `Verdict` (class, cause, confidence, evidence, detail) per upstream-failure line and per
+//! failing request. Invariants: every verdict carries the file:line of each line it rests
+//! on; a child exit or kill explains at most one failure line at full confidence (one worker
+//! serves one request); where evidence is missing the verdict says so in `detail` and lowers
+//! its confidence, and a request nothing explains is `unexplained` with the reason.
+
+use super::evidence::{ErrorCoverage, FpmIndex, Peers, ReqKey, STARTS, START_FAILURES, STOPS};
+use super::{Evid, Verdict};
+use crate::model::time::format_rfc3339;
+use crate::model::{Cause, CauseClass, Confidence, ErrorEvent, FpmKind, Ts, Zone};
+
+pub(super) const KILL_WINDOW: Ts = 2_000;
+/// A stop followed by a start within this is a restart (a blip), not an outage.
+const RESTART_GAP: Ts = 2_000;
+pub(super) const MAX_CHILDREN_LOOKBACK: Ts = 600_000;
+
+pub struct Rules<'a> {
+    pub errors: &'a [ErrorEvent],
+    pub fpm: FpmIndex<'a>,
+    pub peers: Peers<'a>,
+    pub cover: ErrorCoverage,
+    pub(super) used_exit: Vec<bool>,
+    zone: Zone,
+}
+
+pub(super) fn verdict(
+    class: CauseClass,
+    cause: Cause,
+    confidence: Confidence,
+    evidence: Vec<Evid>,
+    detail: impl Into<String>,
+) -> Verdict {
+    Verdict { class, cause, confidence, evidence, detail: detail.into() }
+}
+
+pub(super) fn lower(c: Confidence) -> Confidence {
+    match c {
+        Confidence::High => Confidence::Medium,
+        _ => Confidence::Low,
+    }
+}
+
+pub(super) fn is_unix(peer: Option<&str>) -> bool {
+    peer.is_some_and(|p| p.starts_with("unix:"))
+}
+
+impl<'a> Rules<'a> {
+    pub fn new(errors: &'a [ErrorEvent], fpm: FpmIndex<'a>, peers: Peers<'a>, cover: ErrorCoverage) -> Self {
+        let n = fpm.events.len();
+        Rules { errors, fpm, peers, cover, used_exit: vec![false; n], zone: Zone::Fixed(0) }
+    }
+
+    /// The zone used in `detail` texts.
+    pub fn with_zone(mut self, z: Zone) -> Self {
+        self.zone = z;
+        self
+    }
+
+    pub(super) fn t(&self, ts: Ts) -> String {
+        format_rfc3339(ts, &self.zone)
+    }
+
+    pub fn ev_err(&self, i: usize) -> Evid {
+        let e = &self.errors[i];
+        Evid { ts: e.ts, source: e.source, line: e.line }
+    }
+
+    pub(super) fn ev_fpm(&self, i: usize) -> Evid {
+        let e = &self.fpm.events[i];
+        Evid { ts: e.ts, source: e.source, line: e.line }
+    }
+
+    /// The verdict for one upstream-failure line (C22 lines get a placeholder, resolved by
+    /// `no_live_pass`).
+    pub fn line_verdict(&mut self, li: usize) -> Verdict {
+        let e = &self.errors[li];
+        let ev = vec![self.ev_err(li)];
+        use CauseClass::*;
+        match e.class {
+            C1 | C2 => self.connect_failure(e, ev),
+            C3 => self.permission(e, ev),
+            C4 => self.backlog_full(e, ev),
+            C5 => self.timeout(e, ev),
+            C17 => self.connect_timeout(e, ev),
+            C7 => self.reset(e, ev),
+            C27 => self.broken_pipe(e, ev),
+            C22 => verdict(C22, Cause::NoLiveUpstreams, Confidence::Low, ev, ""),
+            Unclassified => verdict(
+                Unclassified,
+                Cause::Unclassified,
+                Confidence::Low,
+                ev,
+                "no signature matches this upstream-related line",
+            ),
+            c => verdict(c, c.default_cause(), Confidence::High, ev, "the nginx line alone identifies the cause"),
+        }
+    }
+
+    fn connect_failure(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
+        let t = e.ts;
+        let class = e.class;
+        let peer = e.peer();
+        let down_cause = if class == CauseClass::C2 { Cause::FpmSocketMissing } else { Cause::BackendDown };
+        // A restart: a stop, then a start within RESTART_GAP, around this failure.
+        if let Some(s) = self.fpm.prev_of(t + 1_000, 60_000, STOPS) {
+            let st = self.fpm.events[s].ts;
+            if let Some(r) = self.fpm.next_of(st, RESTART_GAP, STARTS).filter(|&r| self.fpm.events[r].ts >= t - 1_000) {
+                ev.push(self.ev_fpm(s));
+                ev.push(self.ev_fpm(r));
+                let d = format!(
+                    "FPM restarted: stopping at {}, accepting again at {}",
+                    self.t(st),
+                    self.t(self.fpm.events[r].ts)
+                );
+                return verdict(CauseClass::C14, Cause::FpmRestartCut, Confidence::High, ev, d);
+            }
+        }
+        let hist = peer.and_then(|p| self.peers.get(p));
+        let first_ok = hist.and_then(|h| h.first_ok);
+        let answered_before = first_ok.is_some_and(|f| f < t);
+        let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| l > t);
+        let last = self.fpm.last_lifecycle(t, 6 * 3_600_000);
+        let last_kind = last.map(|i| self.fpm.events[i].kind);
+        if let (Some(i), Some(k)) = (last, last_kind) {
+            if START_FAILURES.contains(&k) {
+                ev.push(self.ev_fpm(i));
+                return verdict(
+                    CauseClass::C15,
+                    Cause::FpmStartFailure,
+                    Confidence::High,
+                    ev,
+                    "FPM failed to start (see its log line)",
+                );
+            }
+        }
+        let fpm_down = last_kind.is_some_and(|k| STOPS.contains(&k));
+        if !answered_before {
+            // Startup race: FPM was neither running nor stopped before (no start or stop
+            // strictly before this second) and becomes ready soon after.
+            let before = self.fpm.prev_of(t - 1_000, 6 * 3_600_000, &[STOPS, STARTS].concat());
+            if before.is_none() {
+                if let Some(r) = self.fpm.next_of(t - 1_000, 120_000, &[FpmKind::Ready]) {
+                    ev.push(self.ev_fpm(r));
+                    let d = format!("nginx sent requests before FPM was ready ({})", self.t(self.fpm.events[r].ts));
+                    return verdict(class, Cause::StartupRace, Confidence::High, ev, d);
+                }
+            }
+            if answered_after && last.is_none() && !self.fpm.covers(t) {
+                let d = format!(
+                    "the upstream first answered at {}, after these failures: it came up after nginx",
+                    self.t(first_ok.unwrap_or(t))
+                );
+                return verdict(class, Cause::StartupRace, Confidence::Medium, ev, d);
+            }
+            if fpm_down {
+                let i = last.unwrap_or(0);
+                ev.push(self.ev_fpm(i));
+                let d = format!("FPM stopped at {} and was not running", self.t(self.fpm.events[i].ts));
+                return verdict(class, down_cause, Confidence::High, ev, d);
+            }
+            if self.peers.known && first_ok.is_none() {
+                let running = last_kind.is_some_and(|k| STARTS.contains(&k));
+                if let Some(i) = last.filter(|_| running) {
+                    ev.push(self.ev_fpm(i));
+                }
+                let what = if class == CauseClass::C2 { "socket path" } else { "address or port" };
+                let d = format!(
+                    "{} never answered in the whole window{}: wrong {what}?",
+                    peer.unwrap_or("the upstream"),
+                    if running { " while FPM was running" } else { "" }
+                );
+                let conf = if running { Confidence::High } else { Confidence::Medium };
+                return verdict(class, Cause::UpstreamMisconfigured, conf, ev, d);
+            }
+        }
+        if fpm_down {
+            let i = last.unwrap_or(0);
+            ev.push(self.ev_fpm(i));
+            let d = format!("FPM stopped at {}", self.t(self.fpm.events[i].ts));
+            return verdict(class, down_cause, Confidence::High, ev, d);
+        }
+        let d = match (hist.and_then(|h| h.last_ok).filter(|l| *l < t), answered_before) {
+            (Some(l), true) => format!(
+                "{} answered until {} and refused from {}",
+                peer.unwrap_or("the upstream"),
+                self.t(l),
+                self.t(t)
+            ),
+            _ => format!("{} refused connections; no answer history for it", peer.unwrap_or("the upstream")),
+        };
+        let conf = if answered_before { Confidence::Medium } else { Confidence::Low };
+        verdict(class, down_cause, conf, ev, d)
+    }
+
+    fn permission(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
+        let cls = CauseClass::C3;
+        if !is_unix(e.peer()) {
+            return verdict(cls, Cause::SelinuxSuspected, Confidence::Medium, ev,
+                "permission denied on a TCP connect: only a security policy (SELinux httpd_can_network_connect, seccomp) denies that");
+        }
+        if let Some(&i) = self.fpm.socket_warnings.first() {
+            ev.push(self.ev_fpm(i));
+            return verdict(
+                cls,
+                Cause::SocketPermission,
+                Confidence::High,
+                ev,
+                "FPM warned about the socket's owner or ACL",
+            );
+        }
+        if self.fpm.covers(e.ts) {
+            return verdict(
+                cls,
+                Cause::SocketPermission,
+                Confidence::Medium,
+                ev,
+                "FPM was running but nginx may not open its socket: listen.owner, listen.group or listen.mode",
+            );
+        }
+        verdict(cls, Cause::SelinuxSuspected, Confidence::Low, ev,
+            "permission denied on the socket and no FPM log to show a permission setting: a security policy (SELinux) is suspected")
+    }
+
+    pub(super) fn max_children_before(&self, t: Ts) -> Option<usize> {
+        // Observed: FPM logs it up to 2.5 s after the first refused connection (1 s
+        // maintenance ticks), so look a little past the failure too.
+        self.fpm.kind_in(FpmKind::MaxChildren, t - MAX_CHILDREN_LOOKBACK, t + 3_000).last()
+    }
+
+    fn backlog_full(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
+        if let Some(i) = self.max_children_before(e.ts) {
+            ev.push(self.ev_fpm(i));
+            return verdict(
+                CauseClass::C4,
+                Cause::FpmPoolExhausted,
+                Confidence::High,
+                ev,
+                "all FPM workers busy and the listen backlog full",
+            );
+        }
+        verdict(
+            CauseClass::C4,
+            Cause::FpmPoolExhausted,
+            Confidence::Medium,
+            ev,
+            "the FPM listen backlog was full (EAGAIN); FPM logged no max_children warning (pm = static logs none)",
+        )
+    }
+
+    fn timeout(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
+        let t = e.ts;
+        let cls = CauseClass::C5;
+        if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
+            let late = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut).find(|&i| {
+                let ts = self.fpm.events[i].ts;
+                ts >= t - 1_000 && ts <= t + 3_600_000
+            });
+            if let Some(i) = late {
+                ev.push(self.ev_fpm(i));
+                let d = format!(
+                    "nginx gave up at {} (read timeout); FPM killed the script later at {}: request_terminate_timeout is longer than fastcgi_read_timeout",
+                    self.t(t),
+                    self.t(self.fpm.events[i].ts)
+                );
+                return verdict(cls, Cause::TimeoutsMisaligned, Confidence::High, ev, d);
+            }
+            let slow = self.fpm.for_request(&k, FpmKind::ExecutingTooSlow).find(|&i| {
+                let ts = self.fpm.events[i].ts;
+                ts >= t - 3_600_000 && ts <= t + 5_000
+            });
+            if let Some(i) = slow {
+                ev.push(self.ev_fpm(i));
+                let pid = self.fpm.events[i].child_pid;
+                let ts = self.fpm.events[i].ts;
+                let block = self
+                    .fpm
+                    .kind_in(FpmKind::SlowlogTrace, ts - 2_000, ts + 5_000)
+                    .find(|&j| self.fpm.events[j].child_pid == pid);
+                let mut d = "FPM logged this request as executing too slow".to_string();
+                if let Some(j) = block {
+                    ev.push(self.ev_fpm(j));
+                    d = format!("{d}; the slow log shows it blocked in {}", self.fpm.events[j].message);
+                }
+                return verdict(cls, Cause::SlowBackend, Confidence::High, ev, d);
+            }
+        }
+        if let Some(i) = self.max_children_before(t) {
+            ev.push(self.ev_fpm(i));
+            return verdict(
+                CauseClass::C4,
+                Cause::FpmPoolExhausted,
+                Confidence::Medium,
+                ev,
+                "the request waited for a free FPM worker longer than the read timeout (pool at pm.max_children)",
+            );
+        }
+        if let Some(i) = self.fpm.kind_in(FpmKind::ExecutingTooSlow, t - 120_000, t).last() {
+            ev.push(self.ev_fpm(i));
+            return verdict(cls, Cause::SlowBackend, Confidence::Medium, ev, "FPM reported slow requests at this time");
+        }
+        verdict(
+            cls,
+            Cause::SlowBackend,
+            Confidence::Medium,
+            ev,
+            "the backend did not answer within the read timeout; no slow-log evidence",
+        )
+    }
+
+    fn connect_timeout(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
+        if let Some(i) = self.max_children_before(e.ts) {
+            ev.push(self.ev_fpm(i));
+            return verdict(
+                CauseClass::C4,
+                Cause::FpmPoolExhausted,
+                Confidence::Medium,
+                ev,
+                "connect timed out while the FPM pool was at pm.max_children (listen queue full)",
+            );
+        }
+        verdict(
+            CauseClass::C17,
+            Cause::UpstreamConnectTimeout,
+            Confidence::Medium,
+            ev,
+            "the connection was not accepted in time: firewall drop, host down or an overloaded listen queue",
+        )
+    }
+}

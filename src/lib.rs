@@ -1,0 +1,222 @@
+//! upcause: root causes of nginx upstream failures from nginx and PHP-FPM logs.
+//!
+//! The pipeline (DESIGN.md), one module per stage, data flowing one way:
+//!
+//! ```text
+//! Config ─discover─▶ Vec<LogSource> ─open─▶ Haystack ─chunk─▶ byte ranges
+//!   ─parse─▶ AccessLine | ErrorLine | FpmLine      (borrowed, never stored)
+//!   ─classify─▶ signature + cause class             (aho-corasick, built once)
+//!   ─scan (rayon fold/reduce)─▶ ScanOutput           (owned rows only for events)
+//!   ─correlate─▶ tagged requests + incidents
+//!   ─aggregate (polars)─▶ Tables ─render─▶ reports/<run>/{csv, json, parquet, html}
+//! ```
+//!
+//! Input: a validated `Config`. Output: a run directory and an exit code (0 ok, 1 fatal,
+//! 2 finished with diagnostics). Invariants: the same input gives byte-identical reports
+//! whatever `--jobs` (only `generated_at` in summary.json differs between runs).
+
+pub mod aggregate;
+pub mod chunk;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod correlate;
+pub mod discover;
+pub mod model;
+pub mod open;
+pub mod parse;
+pub mod render;
+pub mod scan;
+
+use config::Config;
+use model::{Diagnostic, LogSource, Severity, Ts, Zone};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+/// Errors that end a run (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Discover(#[from] discover::DiscoverError),
+    #[error(transparent)]
+    Table(#[from] classify::TableError),
+    #[error("no readable nginx or PHP-FPM log among the inputs ({0}); pass the directory holding access.log and error.log, or set the format with --log-format")]
+    NothingReadable(String),
+    #[error("{0}: give an RFC 3339 time or YYYY-MM-DD[ HH:MM[:SS]]")]
+    Time(String),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error("cannot start {0} worker threads: {1}")]
+    Threads(usize, String),
+}
+
+/// How the analysis zone was chosen.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ZoneChoice {
+    #[serde(serialize_with = "ser_display")]
+    pub zone: Zone,
+    pub chosen_by: &'static str,
+    pub detail: String,
+}
+
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Pick the zone for zone-less stamps: `--tz`, else the offset the access logs show, else
+/// the machine's zone.
+pub fn choose_zone(tz: Option<&Zone>, offsets: &BTreeMap<i32, u64>) -> ZoneChoice {
+    if let Some(z) = tz {
+        return ZoneChoice { zone: z.clone(), chosen_by: "--tz", detail: format!("--tz {z}") };
+    }
+    if let Some((&off, _)) = offsets.iter().max_by_key(|(o, n)| (**n, std::cmp::Reverse(**o))) {
+        let seen: Vec<String> =
+            offsets.iter().map(|(o, n)| format!("{} ({n} lines)", model::time::format_offset(*o))).collect();
+        let mut detail = format!("offset of the access logs' first lines: {}", seen.join(", "));
+        if offsets.len() > 1 {
+            detail.push_str("; several offsets (a daylight-saving change?): pass --tz with the IANA zone so zone-less stamps follow it");
+        }
+        return ZoneChoice { zone: Zone::Fixed(off), chosen_by: "access-log offsets", detail };
+    }
+    let here = Zone::Local;
+    let name = std::env::var("TZ").ok().filter(|s| !s.is_empty());
+    ZoneChoice {
+        zone: here,
+        chosen_by: "machine",
+        detail: format!(
+            "no --tz and no access-log offset; zone-less stamps read in this machine's zone{}",
+            name.map(|n| format!(" (TZ={n})")).unwrap_or_default()
+        ),
+    }
+}
+
+/// Everything computed from the logs, before anything is written.
+pub struct Analysis {
+    pub sources: Vec<LogSource>,
+    pub formats: Vec<parse::access::AccessFormat>,
+    pub skipped: Vec<(String, String)>,
+    pub zone: ZoneChoice,
+    pub since: Option<Ts>,
+    pub until: Option<Ts>,
+    pub scan: scan::ScanOutput,
+    pub corr: correlate::Correlation,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    /// First and last instant of any parsed line.
+    pub fn range(&self) -> Option<(Ts, Ts)> {
+        self.scan.ranges.iter().flatten().fold(None, |acc, &(a, b)| match acc {
+            None => Some((a, b)),
+            Some((x, y)) => Some((x.min(a), y.max(b))),
+        })
+    }
+
+    /// Exit code: 2 when any input had a problem (unreadable, corrupt, malformed lines).
+    pub fn exit_code(&self) -> i32 {
+        if self.diags.iter().any(|d| d.severity == Severity::Error) || self.scan.stats.iter().any(|s| s.malformed > 0) {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+fn parse_bound(v: Option<&str>, zone: &Zone, what: &str) -> Result<Option<Ts>, Error> {
+    v.map(|s| model::time::parse_user_time(s, zone).ok_or_else(|| Error::Time(format!("{what} {s:?}")))).transpose()
+}
+
+/// Run every stage up to correlation.
+pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error> {
+    let classifier = classify::Classifier::new()?;
+    let found = discover::discover(&cfg.inputs, &mut cfg.formats)?;
+    let mut diags = found.diags;
+    if found.sources.is_empty() {
+        let why = if found.skipped.is_empty() {
+            "nothing found".to_string()
+        } else {
+            let s: Vec<String> = found.skipped.iter().take(5).map(|(p, r)| format!("{p}: {r}")).collect();
+            format!("skipped: {}", s.join("; "))
+        };
+        return Err(Error::NothingReadable(why));
+    }
+    let zone = choose_zone(cfg.tz.as_ref(), &found.head_offsets);
+    let since = parse_bound(cfg.since.as_deref(), &zone.zone, "--since")?;
+    let until = parse_bound(cfg.until.as_deref(), &zone.zone, "--until")?;
+    let total: u64 = found.sources.iter().map(|s| s.size).sum();
+    let bar = (show_progress && std::io::stderr().is_terminal() && total > (256 << 20)).then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n)
+        }
+    };
+    let formats = cfg.formats.formats.clone();
+    let ctx = scan::ScanCtx {
+        sources: &found.sources,
+        formats: &formats,
+        classifier: &classifier,
+        zone: &zone.zone,
+        since,
+        until,
+        progress: &progress,
+        chunk_size: cfg.chunk_bytes,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.jobs)
+        .build()
+        .map_err(|e| Error::Threads(cfg.jobs, e.to_string()))?;
+    let out = pool.install(|| scan::scan(&ctx));
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    diags.extend(out.diags.iter().cloned());
+    if out.ambiguous_stamps + out.gap_stamps > 0 {
+        diags.push(Diagnostic {
+            severity: Severity::Warning,
+            file: "(all zone-less logs)".into(),
+            line: None,
+            offset: None,
+            message: format!(
+                "{} stamps fell in a repeated hour (read as the first occurrence) and {} in a skipped hour of {} (daylight saving)",
+                out.ambiguous_stamps, out.gap_stamps, zone.zone
+            ),
+        });
+    }
+    let corr = correlate::correlate(&correlate::Input {
+        sources: &found.sources,
+        scan: &out,
+        incident_gap_ms: cfg.incident_gap_s * 1000,
+        zone: &zone.zone,
+    });
+    Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
+}
+
+/// `upcause analyze`: analyse, write every report, print the summary. Returns the exit code.
+pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
+    let progress = !cfg.quiet;
+    let a = analyze(&mut cfg, progress)?;
+    let opts = render::RenderOptions {
+        out_dir: cfg.out_dir.clone(),
+        name: cfg.name.clone(),
+        host: cfg.host.clone(),
+        bucket_s: cfg.bucket_s,
+        top: cfg.top,
+        uri_rules: cfg.uri_rules.clone(),
+    };
+    render::write_run(&a, &opts)?;
+    if !cfg.quiet {
+        render::terminal::print_summary(&a, &opts);
+    }
+    Ok(a.exit_code())
+}

@@ -1,0 +1,325 @@
+//! Event rows: the owned records the scan keeps (nginx error lines, FPM events, failing
+//! requests) and the diagnostics it raises.
+//!
+//! Input: nothing (vocabulary). Output: row types shared by scan, correlate, aggregate and
+//! render. Invariants: rows are only built for lines that matter (a healthy access line never
+//! becomes a row); every row names its file (`source`) and 1-based physical `line`.
+
+use super::cause::{string_enum, Cause, CauseClass};
+use super::time::Ts;
+use serde::Serialize;
+
+string_enum! {
+    /// nginx levels (`emerg`..`debug`) and PHP-FPM levels (`ALERT`..`DEBUG`) on one scale.
+    pub enum Level {
+        Emerg => "emerg", Alert => "alert", Crit => "crit", Error => "error",
+        Warn => "warn", Notice => "notice", Info => "info", Debug => "debug",
+    }
+}
+
+impl Level {
+    pub fn from_nginx(b: &[u8]) -> Option<Level> {
+        Some(match b {
+            b"emerg" => Level::Emerg,
+            b"alert" => Level::Alert,
+            b"crit" => Level::Crit,
+            b"error" => Level::Error,
+            b"warn" => Level::Warn,
+            b"notice" => Level::Notice,
+            b"info" => Level::Info,
+            b"debug" => Level::Debug,
+            _ => return None,
+        })
+    }
+
+    pub fn from_fpm(b: &[u8]) -> Option<Level> {
+        Some(match b {
+            b"ALERT" => Level::Alert,
+            b"ERROR" => Level::Error,
+            b"WARNING" => Level::Warn,
+            b"NOTICE" => Level::Notice,
+            b"DEBUG" => Level::Debug,
+            _ => return None,
+        })
+    }
+
+    /// `warn` or more severe.
+    pub fn at_least_warn(self) -> bool {
+        self <= Level::Warn
+    }
+}
+
+string_enum! {
+    /// The `while ...` action of an nginx error line (taxonomy.md section 1.3).
+    pub enum Phase {
+        None => "",
+        Connecting => "connecting to upstream",
+        SslHandshakingUpstream => "SSL handshaking to upstream",
+        SendingRequest => "sending request to upstream",
+        ReadingResponseHeader => "reading response header from upstream",
+        ReadingUpstream => "reading upstream",
+        SendingToClient => "sending to client",
+        ProxyingUpgraded => "proxying upgraded connection",
+        SendingEarlyHints => "sending early hints to client",
+        Resolving => "resolving",
+        ReadingClientHeaders => "reading client request headers",
+        ReadingClientLine => "reading client request line",
+        ReadingClientBody => "reading client request body",
+        SslHandshakingClient => "SSL handshaking",
+        ClosingRequest => "closing request",
+        Other => "other",
+    }
+}
+
+impl Phase {
+    pub fn from_action(a: &[u8]) -> Phase {
+        // Exact strings nginx sets (ngx_http_upstream.c, ngx_http_request.c, ngx_resolver.c).
+        for p in Phase::ALL {
+            if !matches!(p, Phase::None | Phase::Other) && a == p.as_str().as_bytes() {
+                return *p;
+            }
+        }
+        Phase::Other
+    }
+
+    /// Phases of the upstream connection.
+    pub fn is_upstream(self) -> bool {
+        matches!(
+            self,
+            Phase::Connecting
+                | Phase::SslHandshakingUpstream
+                | Phase::SendingRequest
+                | Phase::ReadingResponseHeader
+                | Phase::ReadingUpstream
+                | Phase::ProxyingUpgraded
+        )
+    }
+}
+
+/// One nginx error-log entry (a line plus its continuation lines).
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorEvent {
+    pub ts: Ts,
+    pub source: u32,
+    pub line: u64,
+    /// Physical lines in the entry (more than 1 for multi-line FastCGI stderr).
+    pub lines: u32,
+    pub level: Level,
+    pub pid: u32,
+    pub conn: Option<u64>,
+    /// Signature id from the classifier table (`classify::Signature::id`).
+    pub signature: &'static str,
+    pub errno: Option<i32>,
+    pub phase: Phase,
+    pub class: CauseClass,
+    pub cause: Cause,
+    /// Counts as an upstream failure (not noise, not an application message).
+    pub failure: bool,
+    pub client: Option<String>,
+    pub server: Option<String>,
+    pub request: Option<String>,
+    pub upstream: Option<String>,
+    pub host: Option<String>,
+    pub referrer: Option<String>,
+    pub message: String,
+}
+
+impl ErrorEvent {
+    /// The upstream peer as `$upstream_addr` shows it: `127.0.0.1:9000`, `unix:/run/x.sock`,
+    /// or the upstream{} group name.
+    pub fn peer(&self) -> Option<&str> {
+        self.upstream.as_deref().map(upstream_peer)
+    }
+}
+
+/// Reduce an error log `upstream: "fastcgi://unix:/run/php.sock:"` or
+/// `"http://127.0.0.1:8080/path"` to the peer `$upstream_addr` would show.
+pub fn upstream_peer(u: &str) -> &str {
+    let rest = u.find("://").map(|i| &u[i + 3..]).unwrap_or(u);
+    if let Some(path) = rest.strip_prefix("unix:") {
+        // unix:/path:URI -- the separator is the first ':' after the path.
+        let end = path.find(':').unwrap_or(path.len());
+        return &rest[..5 + end];
+    }
+    if let Some(v6) = rest.strip_prefix('[') {
+        // [::1]:9000/uri
+        let close = v6.find(']').map(|i| i + 2).unwrap_or(rest.len());
+        let tail = &rest[close..];
+        let port = tail.strip_prefix(':').map(|p| p.find('/').unwrap_or(p.len()) + 1).unwrap_or(0);
+        return &rest[..close + port];
+    }
+    let end = rest.find('/').unwrap_or(rest.len());
+    &rest[..end]
+}
+
+string_enum! {
+    /// What an FPM line or slow-log block says.
+    pub enum FpmKind {
+        MaxChildren => "max_children_reached",
+        SeemsBusy => "seems_busy",
+        ChildSignal => "child_exited_signal",
+        ChildExitCode => "child_exited_code",
+        ExecutionTimedOut => "execution_timed_out",
+        ExecutingTooSlow => "executing_too_slow",
+        SlowlogTrace => "slowlog_trace",
+        PtraceFailed => "ptrace_failed",
+        SaidIntoStderr => "said_into_stderr",
+        PhpMessage => "php_message",
+        ConnectionDisallowed => "connection_disallowed",
+        SocketPermission => "socket_permission_warning",
+        ResourceLimit => "resource_limit",
+        FailedProcessesThreshold => "emergency_restart",
+        Starting => "starting",
+        Ready => "ready",
+        Reloading => "reloading",
+        ReloadExec => "reload_exec",
+        Terminating => "terminating",
+        Finishing => "finishing",
+        Exiting => "exiting",
+        StartFailure => "start_failure",
+        BindFailure => "bind_failure",
+        ConfigTest => "config_test",
+        ChildStarted => "child_started",
+        LogReopened => "log_reopened",
+        UnknownChild => "unknown_child",
+        TraceStep => "trace_step",
+        Other => "other",
+    }
+}
+
+impl FpmKind {
+    /// Master lifecycle events (restarts, reloads, config tests) shown around incidents.
+    pub fn is_lifecycle(self) -> bool {
+        matches!(
+            self,
+            FpmKind::Starting
+                | FpmKind::Ready
+                | FpmKind::Reloading
+                | FpmKind::ReloadExec
+                | FpmKind::Terminating
+                | FpmKind::Finishing
+                | FpmKind::Exiting
+                | FpmKind::StartFailure
+                | FpmKind::BindFailure
+                | FpmKind::ConfigTest
+                | FpmKind::FailedProcessesThreshold
+        )
+    }
+}
+
+/// One FPM event (master log line, worker output line, or slow-log block).
+#[derive(Clone, Debug, Serialize)]
+pub struct FpmEvent {
+    pub ts: Ts,
+    /// False when the line had no timestamp (undecorated worker output) and took the time of
+    /// the previous stamped line of its file.
+    pub ts_exact: bool,
+    pub source: u32,
+    pub line: u64,
+    pub level: Level,
+    pub pool: Option<String>,
+    pub kind: FpmKind,
+    pub child_pid: Option<u32>,
+    pub signal: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub script: Option<String>,
+    /// `METHOD /uri?query` as FPM printed it.
+    pub request: Option<String>,
+    pub elapsed_s: Option<f64>,
+    pub message: String,
+}
+
+/// One access-log request that failed (status 499 or >= 500, or an upstream attempt >= 500).
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestEvent {
+    /// When the request ended (the access log stamps the end).
+    pub ts: Ts,
+    pub source: u32,
+    pub line: u64,
+    pub status: u16,
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    /// The request line as sent (`GET /x HTTP/1.1`), used to join error lines.
+    pub request: Option<String>,
+    pub client: Option<String>,
+    pub host: Option<String>,
+    pub upstream_addr: Option<String>,
+    pub upstream_status: Option<String>,
+    pub request_time: Option<f64>,
+    pub upstream_response_time: Option<f64>,
+    pub upstream_connect_time: Option<f64>,
+    pub upstream_header_time: Option<f64>,
+    /// Per-attempt statuses parsed from `$upstream_status` (0 for `-`).
+    pub attempts: Vec<u16>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestEvent {
+    /// The client saw the failure (499 or 5xx), as opposed to a failed attempt that a
+    /// retry hid (`502, 200`).
+    pub fn client_facing(&self) -> bool {
+        self.status == 499 || self.status >= 500
+    }
+
+    pub fn failed_attempts(&self) -> usize {
+        self.attempts.iter().filter(|s| **s >= 500).count()
+    }
+
+    /// When the request started: end minus `$request_time` when logged.
+    pub fn start_ts(&self) -> Ts {
+        self.ts - self.request_time.map(|t| (t * 1000.0).round() as i64).unwrap_or(0)
+    }
+}
+
+string_enum! {
+    pub enum Severity {
+        Warning => "warning",
+        Error => "error",
+    }
+}
+
+/// A problem with an input: named file, and line or byte offset where known.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    pub line: Option<u64>,
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.severity, self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(o) = self.offset {
+            write!(f, " (byte {o})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers() {
+        assert_eq!(upstream_peer("fastcgi://unix:/run/php/php8.2-fpm.sock:"), "unix:/run/php/php8.2-fpm.sock");
+        assert_eq!(upstream_peer("fastcgi://127.0.0.1:9000"), "127.0.0.1:9000");
+        assert_eq!(upstream_peer("http://127.0.0.1:8080/api/x?y"), "127.0.0.1:8080");
+        assert_eq!(upstream_peer("http://backend/x"), "backend");
+        assert_eq!(upstream_peer("http://[::1]:8080/x"), "[::1]:8080");
+        assert_eq!(upstream_peer("http://unix:/tmp/a.sock:/x"), "unix:/tmp/a.sock");
+    }
+
+    #[test]
+    fn phases() {
+        assert_eq!(Phase::from_action(b"reading response header from upstream"), Phase::ReadingResponseHeader);
+        assert_eq!(Phase::from_action(b"SSL handshaking"), Phase::SslHandshakingClient);
+        assert_eq!(Phase::from_action(b"doing something"), Phase::Other);
+        assert!(Level::Crit.at_least_warn() && !Level::Info.at_least_warn());
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared vocabulary of the pipeline: sources, time, causes and event rows.
+//!
+//! Input: nothing; no I/O and no polars here. Output: the types every stage passes on.
+//! Invariant: everything in here is plain data with stable string forms.
+
+pub mod cause;
+pub mod event;
+pub mod source;
+pub mod time;
+
+pub use cause::{Cause, CauseClass, Confidence};
+pub use event::{Diagnostic, ErrorEvent, FpmEvent, FpmKind, Level, Phase, RequestEvent, Severity};
+pub use source::{Compression, FileStats, LogKind, LogSource, Sample};
+pub use time::{Ts, Zone};

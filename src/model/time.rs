@@ -1,0 +1,461 @@
+//! Time: the instant type `Ts`, the analysis zone, and fixed-position timestamp parsers.
+//!
+//! Input: raw timestamp bytes as nginx and PHP-FPM write them. Output: `Ts`, milliseconds
+//! since the Unix epoch in UTC. Invariants: parsers never allocate and never panic on any
+//! input (they return `None`); zone-less timestamps (nginx error log, FPM) are interpreted in
+//! the analysis `Zone`; each parser keeps a one-entry cache of the last second it converted,
+//! because logs are written in time order and thousands of lines share a second.
+
+use chrono::{LocalResult, NaiveDate, Offset, TimeZone};
+use std::fmt;
+
+/// Milliseconds since 1970-01-01T00:00:00Z.
+pub type Ts = i64;
+
+const MS: i64 = 1000;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+/// Pure integer arithmetic: no table, no failure for any input.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Inverse of `days_from_civil`: (year, month, day).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Seconds since the epoch of a wall-clock time read as if it were UTC.
+fn wall_secs(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
+    days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64
+}
+
+#[inline]
+fn digits<const N: usize>(b: &[u8]) -> Option<u32> {
+    if b.len() < N {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in &b[..N] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u32;
+    }
+    Some(v)
+}
+
+/// `Jan`..`Dec` (English, C locale) to 1..12.
+pub fn month_abbr(b: &[u8]) -> Option<u32> {
+    Some(match b.get(..3)? {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+fn valid(mo: u32, d: u32, h: u32, mi: u32, s: u32) -> bool {
+    (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61
+}
+
+/// nginx error log `YYYY/MM/DD HH:MM:SS` (19 bytes) as wall-clock seconds.
+pub fn parse_nginx_error_wall(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || b[4] != b'/' || b[7] != b'/' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits::<4>(b)?, digits::<2>(&b[5..])?, digits::<2>(&b[8..])?);
+    let (h, mi, s) = (digits::<2>(&b[11..])?, digits::<2>(&b[14..])?, digits::<2>(&b[17..])?);
+    valid(mo, d, h, mi, s).then(|| wall_secs(y as i64, mo, d, h, mi, s))
+}
+
+/// FPM `DD-Mon-YYYY HH:MM:SS` (20 bytes, inside the brackets) as wall-clock seconds.
+pub fn parse_fpm_wall(b: &[u8]) -> Option<i64> {
+    if b.len() < 20 || b[2] != b'-' || b[6] != b'-' || b[11] != b' ' || b[14] != b':' || b[17] != b':' {
+        return None;
+    }
+    let d = digits::<2>(b)?;
+    let mo = month_abbr(&b[3..6])?;
+    let y = digits::<4>(&b[7..])?;
+    let (h, mi, s) = (digits::<2>(&b[12..])?, digits::<2>(&b[15..])?, digits::<2>(&b[18..])?);
+    valid(mo, d, h, mi, s).then(|| wall_secs(y as i64, mo, d, h, mi, s))
+}
+
+/// Parse `+HHMM`, `-HHMM`, `+HH:MM`, `Z` into seconds east of UTC.
+pub fn parse_offset(b: &[u8]) -> Option<i32> {
+    match b {
+        [b'Z', ..] => Some(0),
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let h = digits::<2>(rest)?;
+            let rest = &rest[2..];
+            let rest = rest.strip_prefix(b":").unwrap_or(rest);
+            let m = digits::<2>(rest)?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let v = (h * 3600 + m * 60) as i32;
+            Some(if *sign == b'-' { -v } else { v })
+        }
+        _ => None,
+    }
+}
+
+/// nginx `$time_local`: `22/Nov/2026:03:41:07 +0100` (26 bytes) as (UTC seconds, offset).
+pub fn parse_time_local(b: &[u8]) -> Option<(i64, i32)> {
+    if b.len() < 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
+        return None;
+    }
+    let d = digits::<2>(b)?;
+    let mo = month_abbr(&b[3..6])?;
+    let y = digits::<4>(&b[7..])?;
+    let (h, mi, s) = (digits::<2>(&b[12..])?, digits::<2>(&b[15..])?, digits::<2>(&b[18..])?);
+    if !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let off = parse_offset(&b[21..26])?;
+    Some((wall_secs(y as i64, mo, d, h, mi, s) - off as i64, off))
+}
+
+/// nginx `$time_iso8601`: `2026-11-22T03:41:07+01:00` (25 bytes) as (UTC seconds, offset).
+pub fn parse_iso8601(b: &[u8]) -> Option<(i64, i32)> {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let (y, mo, d) = (digits::<4>(b)?, digits::<2>(&b[5..])?, digits::<2>(&b[8..])?);
+    let (h, mi, s) = (digits::<2>(&b[11..])?, digits::<2>(&b[14..])?, digits::<2>(&b[17..])?);
+    if b[13] != b':' || b[16] != b':' || !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let mut rest = &b[19..];
+    // Optional fraction (not written by nginx, but by log shippers that rewrite the line).
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        rest = &rest[1 + n..];
+    }
+    let off = parse_offset(rest)?;
+    Some((wall_secs(y as i64, mo, d, h, mi, s) - off as i64, off))
+}
+
+/// nginx `$msec`: `1700000000.123` as milliseconds.
+pub fn parse_msec(b: &[u8]) -> Option<Ts> {
+    let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
+    if dot == 0 || dot > 12 {
+        return None;
+    }
+    let mut secs = 0i64;
+    for &c in &b[..dot] {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        secs = secs * 10 + (c - b'0') as i64;
+    }
+    let mut ms = 0i64;
+    let frac = b.get(dot + 1..).unwrap_or(&[]);
+    for i in 0..3 {
+        let c = frac.get(i).copied().unwrap_or(b'0');
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        ms = ms * 10 + (c - b'0') as i64;
+    }
+    Some(secs * MS + ms)
+}
+
+/// The zone zone-less timestamps are read in, and in which output times are shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Zone {
+    /// Fixed offset, seconds east of UTC.
+    Fixed(i32),
+    /// An IANA zone (daylight saving rules applied per instant).
+    Named(chrono_tz::Tz),
+    /// The machine's zone (chrono's `Local`).
+    Local,
+}
+
+/// How a wall-clock time mapped onto the zone's instants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WallFit {
+    Exact,
+    /// Repeated hour (daylight saving ends): the earlier instant was taken.
+    Ambiguous,
+    /// Skipped hour (daylight saving starts): read with the offset before the gap.
+    Gap,
+}
+
+impl Zone {
+    /// `UTC`, `Z`, `+01:00`, `-0500`, `local` or an IANA name such as `Europe/Berlin`.
+    pub fn parse(s: &str) -> Result<Zone, String> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Ok(Zone::Fixed(0));
+        }
+        if t.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        if t.starts_with('+') || t.starts_with('-') {
+            return parse_offset(t.as_bytes())
+                .filter(|_| t.len() == 5 || t.len() == 6)
+                .map(Zone::Fixed)
+                .ok_or_else(|| format!("invalid offset {t:?}: expected +HH:MM or -HHMM"));
+        }
+        t.parse::<chrono_tz::Tz>()
+            .map(Zone::Named)
+            .map_err(|_| format!("unknown time zone {t:?}: expected an IANA name (Europe/Berlin), UTC or +HH:MM"))
+    }
+
+    /// Wall-clock seconds in this zone to UTC seconds.
+    pub fn wall_to_utc(&self, wall: i64) -> (i64, WallFit) {
+        match self {
+            Zone::Fixed(off) => (wall - *off as i64, WallFit::Exact),
+            Zone::Named(tz) => resolve(tz, wall),
+            Zone::Local => resolve(&chrono::Local, wall),
+        }
+    }
+
+    /// Offset (seconds east) in effect at a UTC instant.
+    pub fn offset_at(&self, utc_secs: i64) -> i32 {
+        let Some(dt) = chrono::DateTime::from_timestamp(utc_secs, 0) else {
+            return 0;
+        };
+        match self {
+            Zone::Fixed(off) => *off,
+            Zone::Named(tz) => tz.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc(),
+            Zone::Local => chrono::Local.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc(),
+        }
+    }
+}
+
+fn resolve<Z: TimeZone>(tz: &Z, wall: i64) -> (i64, WallFit) {
+    let days = wall.div_euclid(86_400);
+    let sod = wall.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    let naive =
+        NaiveDate::from_ymd_opt(y as i32, m, d).and_then(|date| date.and_hms_opt(sod / 3600, sod / 60 % 60, sod % 60));
+    let Some(naive) = naive else {
+        return (wall, WallFit::Exact);
+    };
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => (t.timestamp(), WallFit::Exact),
+        LocalResult::Ambiguous(a, _) => (a.timestamp(), WallFit::Ambiguous),
+        LocalResult::None => {
+            // In the spring-forward gap: use the offset in effect just before it.
+            let before = tz.offset_from_utc_datetime(&(naive - chrono::Duration::hours(3)));
+            (wall - before.fix().local_minus_utc() as i64, WallFit::Gap)
+        }
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Fixed(off) => f.write_str(&format_offset(*off)),
+            Zone::Named(tz) => f.write_str(tz.name()),
+            Zone::Local => f.write_str("local"),
+        }
+    }
+}
+
+/// `+01:00` style.
+pub fn format_offset(off: i32) -> String {
+    let sign = if off < 0 { '-' } else { '+' };
+    let a = off.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+}
+
+/// RFC 3339 in the given zone: `2026-11-22T03:41:07+01:00`, with `.mmm` when the instant has
+/// a sub-second part.
+pub fn format_rfc3339(ts: Ts, zone: &Zone) -> String {
+    let secs = ts.div_euclid(MS);
+    let ms = ts.rem_euclid(MS);
+    let off = zone.offset_at(secs);
+    let wall = secs + off as i64;
+    let (y, mo, d) = civil_from_days(wall.div_euclid(86_400));
+    let sod = wall.rem_euclid(86_400);
+    let frac = if ms == 0 { String::new() } else { format!(".{ms:03}") };
+    let off_s = if off == 0 && matches!(zone, Zone::Fixed(0)) { "Z".to_string() } else { format_offset(off) };
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}{off_s}", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
+/// Parse an RFC 3339 instant or a wall-clock `YYYY-MM-DD[ T]HH:MM[:SS]` in `zone`
+/// (for `--since`, `--until`, `--window-*`).
+pub fn parse_user_time(s: &str, zone: &Zone) -> Option<Ts> {
+    let t = s.trim();
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(dt.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
+            let wall = n.and_utc().timestamp();
+            return Some(zone.wall_to_utc(wall).0 * MS);
+        }
+    }
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| {
+        let wall = d.and_hms_opt(0, 0, 0).map(|n| n.and_utc().timestamp()).unwrap_or(0);
+        zone.wall_to_utc(wall).0 * MS
+    })
+}
+
+/// One-entry cache for zone-less wall-clock stamps: the last key and its instant.
+/// Logs are in time order, so the key repeats for every line of a second.
+pub struct WallClock<'z> {
+    zone: &'z Zone,
+    key: [u8; 20],
+    key_len: usize,
+    value: (Ts, WallFit),
+}
+
+impl<'z> WallClock<'z> {
+    pub fn new(zone: &'z Zone) -> Self {
+        WallClock { zone, key: [0; 20], key_len: usize::MAX, value: (0, WallFit::Exact) }
+    }
+
+    /// Convert `key` (the raw stamp bytes, at most 20) using `parse` on a cache miss.
+    #[inline]
+    pub fn get(&mut self, key: &[u8], parse: fn(&[u8]) -> Option<i64>) -> Option<(Ts, WallFit)> {
+        if key.len() == self.key_len && key == &self.key[..self.key_len] {
+            return Some(self.value);
+        }
+        let wall = parse(key)?;
+        let (utc, fit) = self.zone.wall_to_utc(wall);
+        let n = key.len().min(20);
+        self.key[..n].copy_from_slice(&key[..n]);
+        self.key_len = n;
+        self.value = (utc * MS, fit);
+        Some(self.value)
+    }
+}
+
+/// One-entry cache for stamps that carry their own offset (`$time_local`).
+#[derive(Default)]
+pub struct OffsetClock {
+    key: [u8; 26],
+    valid: bool,
+    value: (Ts, i32),
+}
+
+impl OffsetClock {
+    #[inline]
+    pub fn time_local(&mut self, b: &[u8]) -> Option<(Ts, i32)> {
+        if b.len() != 26 {
+            return None;
+        }
+        if self.valid && b == self.key {
+            return Some(self.value);
+        }
+        let (secs, off) = parse_time_local(b)?;
+        self.key.copy_from_slice(b);
+        self.valid = true;
+        self.value = (secs * MS, off);
+        Some(self.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_roundtrip() {
+        for z in [-800_000i64, -1, 0, 1, 19_000, 20_414, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn nginx_error_stamp() {
+        let w = parse_nginx_error_wall(b"2024/05/01 10:00:00 [crit]").unwrap();
+        assert_eq!(w, 1_714_557_600);
+        assert_eq!(parse_nginx_error_wall(b"2024/13/01 10:00:00"), None);
+        assert_eq!(parse_nginx_error_wall(b"2024/05/01 10:00"), None);
+        assert_eq!(parse_nginx_error_wall(b"2024-05-01 10:00:00"), None);
+    }
+
+    #[test]
+    fn fpm_stamp() {
+        let w = parse_fpm_wall(b"16-Jun-2023 12:06:33").unwrap();
+        assert_eq!(w, 1_686_917_193);
+        assert_eq!(parse_fpm_wall(b"16-Jux-2023 12:06:33"), None);
+    }
+
+    #[test]
+    fn access_stamps() {
+        let (s, off) = parse_time_local(b"10/Oct/2000:13:55:36 -0700").unwrap();
+        assert_eq!(off, -7 * 3600);
+        assert_eq!(s, 971_211_336);
+        let (s2, off2) = parse_iso8601(b"2000-10-10T13:55:36-07:00").unwrap();
+        assert_eq!((s2, off2), (s, off));
+        assert_eq!(parse_msec(b"1700000000.123"), Some(1_700_000_000_123));
+        assert_eq!(parse_msec(b"1700000000"), Some(1_700_000_000_000));
+        assert_eq!(parse_msec(b"17x"), None);
+    }
+
+    #[test]
+    fn zones() {
+        assert_eq!(Zone::parse("+01:00").unwrap(), Zone::Fixed(3600));
+        assert_eq!(Zone::parse("-0530").unwrap(), Zone::Fixed(-19_800));
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        // 2026-11-22 03:41:07 in Berlin is 02:41:07Z.
+        let wall = parse_nginx_error_wall(b"2026/11/22 03:41:07").unwrap();
+        let (utc, fit) = berlin.wall_to_utc(wall);
+        assert_eq!((wall - utc, fit), (3600, WallFit::Exact));
+        // 2026-10-25 02:30 happens twice in Berlin.
+        let amb = parse_nginx_error_wall(b"2026/10/25 02:30:00").unwrap();
+        assert_eq!(berlin.wall_to_utc(amb).1, WallFit::Ambiguous);
+        assert_eq!(berlin.wall_to_utc(amb).0, amb - 7200);
+        // 2026-03-29 02:30 does not exist in Berlin.
+        let gap = parse_nginx_error_wall(b"2026/03/29 02:30:00").unwrap();
+        assert_eq!(berlin.wall_to_utc(gap), (gap - 3600, WallFit::Gap));
+    }
+
+    #[test]
+    fn rfc3339_output() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        assert_eq!(format_rfc3339(1_700_000_000_000, &berlin), "2023-11-14T23:13:20+01:00");
+        assert_eq!(format_rfc3339(1_700_000_000_250, &Zone::Fixed(0)), "2023-11-14T22:13:20.250Z");
+        assert_eq!(parse_user_time("2023-11-14T23:13:20+01:00", &berlin), Some(1_700_000_000_000));
+        assert_eq!(parse_user_time("2023-11-14 23:13:20", &berlin), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn caches_agree_with_parsers() {
+        let z = Zone::Fixed(3600);
+        let mut c = WallClock::new(&z);
+        let a = c.get(b"2026/11/22 03:41:07", parse_nginx_error_wall).unwrap();
+        let b = c.get(b"2026/11/22 03:41:07", parse_nginx_error_wall).unwrap();
+        let n = c.get(b"2026/11/22 03:41:08", parse_nginx_error_wall).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(n.0 - a.0, 1000);
+        let mut o = OffsetClock::default();
+        assert_eq!(o.time_local(b"10/Oct/2000:13:55:36 -0700").unwrap().0, 971_211_336_000);
+        assert_eq!(o.time_local(b"10/Oct/2000:13:55:36 -0700").unwrap().0, 971_211_336_000);
+    }
+}

@@ -1,0 +1,299 @@
+//! Streaming gzip decoding into record-aligned blocks.
+//!
+//! Input: the compressed bytes of one file (mapped), the block size, and the record-start
+//! rule of its log kind. Output: calls `sink(block)` with decoded blocks that end on record
+//! boundaries, then returns `GzReport` (members decoded, bytes out, problems with the
+//! compressed byte offset). Invariants: memory is one block buffer (grown only to hold one
+//! over-long record, at most `MAX_BLOCK`); every member of a multi-member file is decoded; a
+//! truncated stream yields what was decoded plus a problem; a corrupt member is reported and
+//! decoding resumes at the next gzip header after it; nothing decoded is withheld.
+
+use super::MAX_BLOCK;
+use crate::chunk::last_record_start;
+use flate2::bufread::GzDecoder;
+use std::io::Read;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GzProblemKind {
+    /// The stream ends inside a member (rotation or copy in progress, disk full).
+    Truncated,
+    /// A member could not be decoded; the bytes up to the next header were skipped.
+    Corrupt,
+    /// Bytes after the last member that are not a gzip member.
+    TrailingData,
+    /// A record longer than `MAX_BLOCK` was split.
+    Oversized,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GzProblem {
+    pub kind: GzProblemKind,
+    /// Offset in the compressed file.
+    pub offset: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GzReport {
+    pub members: u32,
+    pub decoded: u64,
+    pub problems: Vec<GzProblem>,
+}
+
+const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+
+pub fn is_gzip(head: &[u8]) -> bool {
+    head.len() >= 3 && head[..3] == MAGIC
+}
+
+struct Blocks<'s, F: FnMut(&[u8])> {
+    buf: Vec<u8>,
+    filled: usize,
+    multiline: bool,
+    is_start: fn(&[u8]) -> bool,
+    sink: &'s mut F,
+    oversized_at: Option<u64>,
+    decoded: u64,
+}
+
+impl<F: FnMut(&[u8])> Blocks<'_, F> {
+    /// Make room for more output: hand over everything up to the last record boundary, or
+    /// grow the buffer if one record fills it.
+    fn make_room(&mut self) {
+        if self.filled < self.buf.len() {
+            return;
+        }
+        match last_record_start(&self.buf[..self.filled], self.multiline, self.is_start) {
+            Some(p) if p > 0 => {
+                (self.sink)(&self.buf[..p]);
+                self.buf.copy_within(p..self.filled, 0);
+                self.filled -= p;
+            }
+            _ if self.buf.len() < MAX_BLOCK => {
+                let n = self.buf.len() * 2;
+                self.buf.resize(n.min(MAX_BLOCK), 0);
+            }
+            _ => {
+                // One record longer than MAX_BLOCK: cut at its last newline (or anywhere).
+                let p = memchr::memrchr(b'\n', &self.buf[..self.filled]).map(|i| i + 1).unwrap_or(self.filled);
+                self.oversized_at.get_or_insert(self.decoded);
+                (self.sink)(&self.buf[..p]);
+                self.buf.copy_within(p..self.filled, 0);
+                self.filled -= p;
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.filled > 0 {
+            (self.sink)(&self.buf[..self.filled]);
+            self.filled = 0;
+        }
+    }
+}
+
+/// Decode every member of `data`, calling `sink` with record-aligned blocks and `progress`
+/// with compressed bytes consumed.
+pub fn decode_blocks<F: FnMut(&[u8])>(
+    data: &[u8],
+    block: usize,
+    multiline: bool,
+    is_start: fn(&[u8]) -> bool,
+    sink: &mut F,
+    progress: &mut dyn FnMut(u64),
+) -> GzReport {
+    let mut report = GzReport::default();
+    let mut b =
+        Blocks { buf: vec![0; block.max(4096)], filled: 0, multiline, is_start, sink, oversized_at: None, decoded: 0 };
+    let mut pos = 0usize;
+    while pos < data.len() {
+        if !data[pos..].starts_with(&MAGIC) {
+            let rest = &data[pos..];
+            let msg = if rest.iter().all(|&c| c == 0) {
+                format!("{} NUL bytes after the last gzip member (ignored)", rest.len())
+            } else {
+                format!("{} bytes after the last gzip member are not gzip data (ignored)", rest.len())
+            };
+            report.problems.push(GzProblem { kind: GzProblemKind::TrailingData, offset: pos as u64, message: msg });
+            break;
+        }
+        let member_start = pos;
+        let mut dec = GzDecoder::new(&data[pos..]);
+        let mut last_remaining = data.len() - pos;
+        let outcome = loop {
+            b.make_room();
+            let filled = b.filled;
+            match dec.read(&mut b.buf[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    b.filled += n;
+                    b.decoded += n as u64;
+                    let remaining = dec.get_ref().len();
+                    progress((last_remaining - remaining) as u64);
+                    last_remaining = remaining;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let remaining = dec.get_ref().len();
+        progress((last_remaining - remaining) as u64);
+        let consumed = data.len() - pos - remaining;
+        match outcome {
+            Ok(()) => {
+                report.members += 1;
+                pos += consumed.max(1);
+            }
+            Err(e) => {
+                // Hand over what was decoded, the partial last line as its own line.
+                b.flush();
+                let at = (pos + consumed) as u64;
+                if remaining == 0 {
+                    report.problems.push(GzProblem {
+                        kind: GzProblemKind::Truncated,
+                        offset: at,
+                        message: format!(
+                            "gzip stream truncated at byte {at} (member starting at byte {member_start}): {e}; {} decoded bytes kept",
+                            b.decoded
+                        ),
+                    });
+                    break;
+                }
+                let resume = memchr::memmem::find(&data[member_start + 1..], &MAGIC).map(|p| member_start + 1 + p);
+                let msg = match resume {
+                    Some(r) => format!(
+                        "corrupt gzip member at byte {member_start} (error at byte {at}: {e}); skipped {} compressed bytes, resumed at the next member at byte {r}",
+                        r - member_start
+                    ),
+                    None => format!(
+                        "corrupt gzip member at byte {member_start} (error at byte {at}: {e}); the rest of the file ({} bytes) has no further gzip member",
+                        data.len() - member_start
+                    ),
+                };
+                report.problems.push(GzProblem {
+                    kind: GzProblemKind::Corrupt,
+                    offset: member_start as u64,
+                    message: msg,
+                });
+                match resume {
+                    Some(r) => pos = r,
+                    None => break,
+                }
+            }
+        }
+    }
+    b.flush();
+    if let Some(at) = b.oversized_at {
+        report.problems.push(GzProblem {
+            kind: GzProblemKind::Oversized,
+            offset: at,
+            message: format!("a record longer than {} MiB was split", MAX_BLOCK >> 20),
+        });
+    }
+    report.decoded = b.decoded;
+    report
+}
+
+/// Decode up to `limit` bytes of the start of a gzip file (for sniffing its kind).
+pub fn head(data: &[u8], limit: usize) -> Vec<u8> {
+    let mut out = vec![0; limit];
+    let mut dec = flate2::bufread::MultiGzDecoder::new(data);
+    let mut n = 0;
+    while n < limit {
+        match dec.read(&mut out[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode(data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, GzReport) {
+        let mut out = Vec::new();
+        let mut sizes = Vec::new();
+        let rep = decode_blocks(
+            data,
+            block,
+            false,
+            |_| true,
+            &mut |b: &[u8]| {
+                sizes.push(b.len());
+                out.extend_from_slice(b)
+            },
+            &mut |_| {},
+        );
+        (out, sizes, rep)
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        (0..n).map(|i| format!("line {i} some payload to make it longer\n")).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn multi_member_and_blocks_end_on_newlines() {
+        let a = text(3000);
+        let b = text(2000);
+        let mut data = gz(&a);
+        data.extend(gz(&b));
+        let (out, sizes, rep) = decode(&data, 4096);
+        assert_eq!(out, [a.clone(), b].concat());
+        assert_eq!(rep.members, 2);
+        assert!(rep.problems.is_empty());
+        assert!(sizes.len() > 10);
+        let mut acc = 0;
+        for s in &sizes[..sizes.len() - 1] {
+            acc += s;
+            assert_eq!(out[acc - 1], b'\n');
+        }
+    }
+
+    #[test]
+    fn truncated_keeps_decoded_prefix() {
+        let a = text(20_000);
+        let data = gz(&a);
+        let cut = &data[..data.len() / 2];
+        let (out, _, rep) = decode(cut, 1 << 16);
+        assert!(!out.is_empty() && out.len() < a.len());
+        assert!(a.starts_with(&out));
+        assert_eq!(rep.problems.len(), 1);
+        assert_eq!(rep.problems[0].kind, GzProblemKind::Truncated);
+    }
+
+    #[test]
+    fn corrupt_member_is_skipped_and_next_member_decoded() {
+        let a = text(5000);
+        let b = text(10);
+        let mut first = gz(&a);
+        let mid = first.len() / 2;
+        for x in &mut first[mid..mid + 64] {
+            *x ^= 0x55;
+        }
+        let mut data = first;
+        data.extend(gz(&b));
+        let (out, _, rep) = decode(&data, 1 << 16);
+        assert!(out.ends_with(&b));
+        assert!(rep.problems.iter().any(|p| p.kind == GzProblemKind::Corrupt));
+    }
+
+    #[test]
+    fn trailing_zeros_are_reported() {
+        let mut data = gz(b"x\n");
+        data.extend([0u8; 100]);
+        let (out, _, rep) = decode(&data, 4096);
+        assert_eq!(out, b"x\n");
+        assert_eq!(rep.problems[0].kind, GzProblemKind::TrailingData);
+        assert_eq!(head(&gz(&text(100)), 10), b"line 0 som");
+    }
+}

@@ -1,0 +1,460 @@
+//! nginx access logs in any `log_format`.
+//!
+//! Input: a `log_format` string (compiled once into `AccessFormat`), then one line's bytes
+//! without its newline. Output: `AccessLine`, the fields as borrowed slices, plus helpers
+//! that read numbers, statuses and the `$upstream_*` attempt lists. Invariants: a line
+//! either fits the whole format or is rejected (`None`: malformed); no allocation per line;
+//! no panic on any bytes.
+//!
+//! How a variable's value is delimited: by the literal that follows it in the format (nginx
+//! escapes `"` inside values, so a quoted value cannot contain its closing quote). Values that
+//! may contain the following literal are read by shape instead: `$time_local` is 26 bytes,
+//! and the `$upstream_*` lists are items joined by `, ` (next server) and ` : ` (internal
+//! redirect), so a list followed by a space is not cut at its first space.
+
+use memchr::memmem;
+
+macro_rules! vars {
+    ($($var:ident => $name:literal),+ $(,)?) => {
+        /// Variables the engine reads; every other `$name` is matched and ignored.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Var { $($var),+, Other }
+        impl Var {
+            fn from_name(n: &str) -> Var {
+                match n {
+                    $($name => Var::$var,)+
+                    // $upstream_response_length, $upstream_bytes_received, ...: lists too.
+                    n if n.starts_with("upstream_") => Var::UpstreamOther,
+                    _ => Var::Other,
+                }
+            }
+        }
+        const NVARS: usize = [$(Var::$var),+].len() + 1;
+    };
+}
+
+vars! {
+    RemoteAddr => "remote_addr",
+    RemoteUser => "remote_user",
+    TimeLocal => "time_local",
+    TimeIso8601 => "time_iso8601",
+    Msec => "msec",
+    Request => "request",
+    RequestMethod => "request_method",
+    RequestUri => "request_uri",
+    Uri => "uri",
+    ServerProtocol => "server_protocol",
+    Status => "status",
+    BodyBytesSent => "body_bytes_sent",
+    BytesSent => "bytes_sent",
+    HttpReferer => "http_referer",
+    HttpUserAgent => "http_user_agent",
+    Host => "host",
+    HttpHost => "http_host",
+    ServerName => "server_name",
+    RequestTime => "request_time",
+    UpstreamAddr => "upstream_addr",
+    UpstreamStatus => "upstream_status",
+    UpstreamResponseTime => "upstream_response_time",
+    UpstreamConnectTime => "upstream_connect_time",
+    UpstreamHeaderTime => "upstream_header_time",
+    RequestId => "request_id",
+    UpstreamOther => "\0upstream_other",
+}
+
+impl Var {
+    fn is_list(self) -> bool {
+        matches!(
+            self,
+            Var::UpstreamAddr
+                | Var::UpstreamStatus
+                | Var::UpstreamResponseTime
+                | Var::UpstreamConnectTime
+                | Var::UpstreamHeaderTime
+                | Var::UpstreamOther
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Tok {
+    Lit(Vec<u8>),
+    Var(Var),
+}
+
+/// nginx's predefined `combined` format.
+pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+/// The `main` format of nginx's sample configuration (combined + X-Forwarded-For).
+pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#;
+
+/// A compiled `log_format`.
+#[derive(Debug, Clone)]
+pub struct AccessFormat {
+    pub name: String,
+    pub source: String,
+    toks: Vec<Tok>,
+    /// For each token, a finder for the literal that follows it (variables only).
+    next_lit: Vec<Option<memmem::Finder<'static>>>,
+    has: [bool; NVARS],
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FormatError {
+    #[error("log_format {0:?} has no variables")]
+    NoVariables(String),
+    #[error("log_format {name:?}: ${a} is directly followed by ${b}; upcause needs a literal between them")]
+    Adjacent { name: String, a: String, b: String },
+    #[error("log_format {0:?} has no time variable ($time_local, $time_iso8601 or $msec)")]
+    NoTime(String),
+    #[error("log_format {0:?} has no $status")]
+    NoStatus(String),
+}
+
+impl AccessFormat {
+    /// Compile `source` (the concatenated nginx `log_format` string, without `escape=`) for
+    /// analysis: it must carry a time variable and `$status`.
+    pub fn compile(name: &str, source: &str) -> Result<AccessFormat, FormatError> {
+        let f = Self::compile_fields(name, source)?;
+        if !(f.has(Var::TimeLocal) || f.has(Var::TimeIso8601) || f.has(Var::Msec)) {
+            return Err(FormatError::NoTime(name.into()));
+        }
+        if !f.has(Var::Status) {
+            return Err(FormatError::NoStatus(name.into()));
+        }
+        Ok(f)
+    }
+
+    /// Compile a format only to split lines into fields (no time or status required).
+    pub fn compile_fields(name: &str, source: &str) -> Result<AccessFormat, FormatError> {
+        let mut toks: Vec<Tok> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let b = source.as_bytes();
+        let mut i = 0;
+        let mut lit = Vec::new();
+        while i < b.len() {
+            if b[i] == b'$' {
+                let (vname, next) = if b.get(i + 1) == Some(&b'{') {
+                    let end = b[i + 2..].iter().position(|&c| c == b'}').map(|p| i + 2 + p);
+                    match end {
+                        Some(e) => (&source[i + 2..e], e + 1),
+                        None => ("", i + 1),
+                    }
+                } else {
+                    let n = b[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                    (&source[i + 1..i + 1 + n], i + 1 + n)
+                };
+                if vname.is_empty() {
+                    lit.push(b'$');
+                    i += 1;
+                    continue;
+                }
+                if !lit.is_empty() {
+                    toks.push(Tok::Lit(std::mem::take(&mut lit)));
+                }
+                if let Some(Tok::Var(_)) = toks.last() {
+                    return Err(FormatError::Adjacent {
+                        name: name.into(),
+                        a: names.last().cloned().unwrap_or_default(),
+                        b: vname.into(),
+                    });
+                }
+                toks.push(Tok::Var(Var::from_name(vname)));
+                names.push(vname.to_string());
+                i = next;
+            } else {
+                lit.push(b[i]);
+                i += 1;
+            }
+        }
+        if !lit.is_empty() {
+            toks.push(Tok::Lit(lit));
+        }
+        let mut has = [false; NVARS];
+        for t in &toks {
+            if let Tok::Var(v) = t {
+                has[*v as usize] = true;
+            }
+        }
+        if names.is_empty() {
+            return Err(FormatError::NoVariables(name.into()));
+        }
+        let next_lit = (0..toks.len())
+            .map(|k| match (&toks[k], toks.get(k + 1)) {
+                (Tok::Var(_), Some(Tok::Lit(l))) => Some(memmem::Finder::new(l).into_owned()),
+                _ => None,
+            })
+            .collect();
+        Ok(AccessFormat { name: name.into(), source: source.into(), toks, next_lit, has })
+    }
+
+    pub fn has(&self, v: Var) -> bool {
+        self.has[v as usize]
+    }
+
+    /// Split one line into its fields; `None` if the line does not fit the format.
+    pub fn parse<'a>(&self, line: &'a [u8]) -> Option<AccessLine<'a>> {
+        let mut out = AccessLine { vals: [None; NVARS], trailing: false };
+        let mut pos = 0usize;
+        for (k, tok) in self.toks.iter().enumerate() {
+            match tok {
+                Tok::Lit(l) => {
+                    if !line[pos..].starts_with(l) {
+                        return None;
+                    }
+                    pos += l.len();
+                }
+                Tok::Var(v) => {
+                    let rest = &line[pos..];
+                    let len = match &self.next_lit[k] {
+                        None => rest.len(),
+                        Some(f) => {
+                            let lit = f.needle();
+                            if *v == Var::TimeLocal && rest.len() >= 26 && rest[26..].starts_with(lit) {
+                                26
+                            } else if v.is_list() {
+                                list_len(rest, lit).or_else(|| f.find(rest))?
+                            } else {
+                                f.find(rest)?
+                            }
+                        }
+                    };
+                    out.vals[*v as usize] = Some(&rest[..len]);
+                    pos += len;
+                }
+            }
+        }
+        if pos == line.len() {
+            return Some(out);
+        }
+        // Fields appended after the format (formats are often extended at the end, and
+        // ingress controllers add their own): ignored, but flagged so format detection
+        // prefers a format that fits the whole line.
+        if line[pos] != b' ' {
+            return None;
+        }
+        out.trailing = true;
+        Some(out)
+    }
+}
+
+/// Length of an `$upstream_*` list at the start of `s` that is followed by `lit`:
+/// items without spaces or commas, joined by `, ` or ` : `.
+fn list_len(s: &[u8], lit: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let item = s[i..].iter().take_while(|&&c| c != b' ' && c != b',' && c != b'"').count();
+        i += item;
+        if s[i..].starts_with(b", ") {
+            i += 2;
+        } else if s[i..].starts_with(b" : ") {
+            i += 3;
+        } else {
+            return s[i..].starts_with(lit).then_some(i);
+        }
+    }
+}
+
+/// One access line's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLine<'a> {
+    vals: [Option<&'a [u8]>; NVARS],
+    /// The line carried fields after the end of the format.
+    pub trailing: bool,
+}
+
+impl<'a> AccessLine<'a> {
+    /// The raw value, `None` when absent from the format.
+    #[inline]
+    pub fn raw(&self, v: Var) -> Option<&'a [u8]> {
+        self.vals[v as usize]
+    }
+
+    /// The value with nginx's `-` (empty) and `""` mapped to `None`.
+    #[inline]
+    pub fn get(&self, v: Var) -> Option<&'a [u8]> {
+        self.vals[v as usize].filter(|b| !b.is_empty() && *b != b"-")
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        parse_u16(self.raw(Var::Status)?)
+    }
+
+    /// Host: `$host`, else `$http_host`, else `$server_name`.
+    pub fn host(&self) -> Option<&'a [u8]> {
+        self.get(Var::Host).or_else(|| self.get(Var::HttpHost)).or_else(|| self.get(Var::ServerName))
+    }
+
+    /// (method, uri, protocol) from `$request`, or from the separate variables.
+    pub fn request_parts(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        if let Some(r) = self.get(Var::Request) {
+            let Some(sp) = memchr::memchr(b' ', r) else {
+                return (None, Some(r));
+            };
+            let rest = &r[sp + 1..];
+            let uri = match memchr::memrchr(b' ', rest) {
+                Some(e) if rest[e + 1..].starts_with(b"HTTP/") => &rest[..e],
+                _ => rest,
+            };
+            return (Some(&r[..sp]), Some(uri));
+        }
+        (self.get(Var::RequestMethod), self.get(Var::RequestUri).or_else(|| self.get(Var::Uri)))
+    }
+}
+
+pub fn parse_u16(b: &[u8]) -> Option<u16> {
+    if b.is_empty() || b.len() > 5 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u32;
+    }
+    u16::try_from(v).ok()
+}
+
+/// Seconds with up to three decimals (`0.123`), as milliseconds. `-` is `None`.
+#[inline]
+pub fn parse_secs_ms(b: &[u8]) -> Option<u32> {
+    let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
+    if dot == 0 || dot > 7 {
+        return None;
+    }
+    let mut ms = 0u32;
+    for &c in &b[..dot] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        ms = ms * 10 + d as u32;
+    }
+    let frac = b.get(dot + 1..).unwrap_or(&[]);
+    if frac.len() > 3 || frac.iter().any(|c| !c.is_ascii_digit()) {
+        return None;
+    }
+    let mut f = 0u32;
+    for i in 0..3 {
+        f = f * 10 + frac.get(i).map(|c| (c - b'0') as u32).unwrap_or(0);
+    }
+    Some(ms * 1000 + f)
+}
+
+/// Items of an `$upstream_*` list in order (`, ` and ` : ` both separate attempts).
+pub fn list_items(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // Items never contain spaces or commas (`unix:/path` contains ':', so split on neither).
+    b.split(|&c| c == b',' || c == b' ').filter(|s| !s.is_empty() && *s != b":")
+}
+
+/// Sum of an `$upstream_*_time` list in milliseconds (what the request spent upstream).
+pub fn list_time_total(b: &[u8]) -> Option<u32> {
+    let mut total = None;
+    for it in list_items(b) {
+        if let Some(v) = parse_secs_ms(it) {
+            total = Some(total.unwrap_or(0) + v);
+        }
+    }
+    total
+}
+
+/// Statuses of an `$upstream_status` list (`-` as 0).
+pub fn list_statuses(b: &[u8]) -> Vec<u16> {
+    list_items(b).map(|s| parse_u16(s).unwrap_or(0)).collect()
+}
+
+/// Does any attempt in an `$upstream_status` list have status >= 500?
+#[inline]
+pub fn any_attempt_failed(b: &[u8]) -> bool {
+    // Fast path for the common single 3-digit value.
+    if b.len() == 3 {
+        return b[0] == b'5';
+    }
+    list_items(b).any(|s| s.len() == 3 && s[0] == b'5')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(b: Option<&[u8]>) -> Option<&str> {
+        b.map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn combined() {
+        let f = AccessFormat::compile("combined", COMBINED).unwrap();
+        let l = f
+            .parse(br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?a=1 HTTP/1.0" 502 2326 "http://x/" "Mozilla/4.08 [en] (Win98; I ;Nav)""#)
+            .unwrap();
+        assert_eq!(l.status(), Some(502));
+        assert_eq!(s(l.get(Var::RemoteAddr)), Some("127.0.0.1"));
+        assert_eq!(s(l.get(Var::TimeLocal)), Some("10/Oct/2000:13:55:36 -0700"));
+        assert_eq!(s(l.get(Var::HttpUserAgent)), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+        let (m, u) = l.request_parts();
+        assert_eq!((s(m), s(u)), (Some("GET"), Some("/apache_pb.gif?a=1")));
+        assert!(f.parse(b"garbage").is_none());
+        let extra = f.parse(br#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1 "-" "x" extra"#);
+        assert!(extra.unwrap().trailing);
+        assert!(f.parse(br#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1 "-" "x"junk"#).is_none());
+    }
+
+    #[test]
+    fn upstream_lists_followed_by_space() {
+        let f = AccessFormat::compile(
+            "u",
+            r#"$remote_addr [$time_local] "$request" $status $upstream_addr $upstream_status $upstream_response_time $request_time"#,
+        )
+        .unwrap();
+        let l = f
+            .parse(br#"10.0.0.9 [22/Nov/2026:03:41:07 +0100] "GET /x HTTP/1.1" 200 10.0.0.1:9000, 10.0.0.2:9000 : 10.0.0.3:9000 502, 504 : 200 0.001, 1.000 : 0.020 1.030"#)
+            .unwrap();
+        assert_eq!(s(l.get(Var::UpstreamAddr)), Some("10.0.0.1:9000, 10.0.0.2:9000 : 10.0.0.3:9000"));
+        assert_eq!(list_statuses(l.get(Var::UpstreamStatus).unwrap()), vec![502, 504, 200]);
+        assert_eq!(list_time_total(l.get(Var::UpstreamResponseTime).unwrap()), Some(1021));
+        assert_eq!(parse_secs_ms(l.get(Var::RequestTime).unwrap()), Some(1030));
+        assert!(any_attempt_failed(l.get(Var::UpstreamStatus).unwrap()));
+        assert!(!any_attempt_failed(b"200"));
+        assert!(any_attempt_failed(b"504"));
+    }
+
+    #[test]
+    fn quoted_key_value_format() {
+        let f = AccessFormat::compile(
+            "kv",
+            r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" host=$host rt=$request_time uaddr="$upstream_addr" ustatus="$upstream_status" urt="$upstream_response_time""#,
+        )
+        .unwrap();
+        let l = f
+            .parse(br#"127.0.0.1 - - [22/Nov/2026:03:41:07 +0100] "GET /slow.php?rid=a-1 HTTP/1.1" 504 160 "-" "curl/8" host=api.test rt=2.001 uaddr="unix:/tmp/x.sock" ustatus="504" urt="2.000""#)
+            .unwrap();
+        assert_eq!(s(l.host()), Some("api.test"));
+        assert_eq!(s(l.get(Var::UpstreamAddr)), Some("unix:/tmp/x.sock"));
+        let d = f
+            .parse(br#"127.0.0.1 - - [22/Nov/2026:03:41:07 +0100] "GET / HTTP/1.1" 404 0 "-" "-" host=a rt=0.000 uaddr="-" ustatus="-" urt="-""#)
+            .unwrap();
+        assert_eq!(d.get(Var::UpstreamStatus), None);
+    }
+
+    #[test]
+    fn compile_errors() {
+        assert!(matches!(AccessFormat::compile("x", "$status$request_time"), Err(FormatError::Adjacent { .. })));
+        assert!(matches!(AccessFormat::compile("x", "$status [x]"), Err(FormatError::NoTime(_))));
+        assert!(matches!(AccessFormat::compile("x", "no vars"), Err(FormatError::NoVariables(_))));
+        let f = AccessFormat::compile("x", "${msec} ${status} $$x").unwrap();
+        assert!(f.has(Var::Msec));
+        assert!(f.parse(b"1.000 200 $$x").is_some());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_secs_ms(b"0.5"), Some(500));
+        assert_eq!(parse_secs_ms(b"12"), Some(12_000));
+        assert_eq!(parse_secs_ms(b"-"), None);
+        assert_eq!(parse_secs_ms(b"1.2345"), None);
+        assert_eq!(parse_u16(b"99999"), None);
+        assert_eq!(parse_u16(b"499"), Some(499));
+    }
+}

@@ -1,0 +1,474 @@
+//! The per-chunk line driver: turns the lines of one chunk (or of a gzip file's blocks, in
+//! order) into counts, events and accounting.
+//!
+//! Input: byte blocks of one source, each ending on a record boundary. Output: additions to
+//! the worker's `Partial`. Invariants: every physical line is counted exactly once as
+//! parsed, malformed or skipped; line numbers are relative to the chunk (fixed up when
+//! chunks are merged); healthy access lines allocate nothing; a record never spans blocks.
+
+use super::traffic::Metric;
+use super::{Partial, ScanCtx};
+use crate::chunk::Lines;
+use crate::model::event::Phase;
+use crate::model::time::{
+    parse_fpm_wall, parse_iso8601, parse_msec, parse_nginx_error_wall, OffsetClock, WallClock, WallFit,
+};
+use crate::model::{
+    Diagnostic, ErrorEvent, FileStats, FpmEvent, FpmKind, Level, LogKind, RequestEvent, Sample, Severity, Ts,
+};
+use crate::parse::access::{self, parse_secs_ms, AccessFormat, Var};
+use crate::parse::{fpm, nginx_error};
+
+/// Entries longer than this many lines stop taking continuation lines (runaway guard).
+const MAX_ENTRY_LINES: u64 = 10_000;
+/// Longest text kept for a malformed-line sample.
+const SAMPLE_BYTES: usize = 300;
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn opt(b: Option<&[u8]>) -> Option<String> {
+    b.map(lossy)
+}
+
+pub struct Cursor<'c, 'p> {
+    ctx: &'c ScanCtx<'c>,
+    part: &'p mut Partial,
+    pub src: u32,
+    chunk: u32,
+    kind: LogKind,
+    format: Option<&'c AccessFormat>,
+    /// Lines consumed so far in this chunk (the last line's relative number).
+    line: u64,
+    clock: WallClock<'c>,
+    oclock: OffsetClock,
+    fpm_last: Option<Ts>,
+    stats: FileStats,
+    samples: usize,
+}
+
+impl<'c, 'p> Cursor<'c, 'p> {
+    pub fn new(ctx: &'c ScanCtx<'c>, part: &'p mut Partial, src: u32, chunk: u32) -> Self {
+        let s = &ctx.sources[src as usize];
+        Cursor {
+            ctx,
+            part,
+            src,
+            chunk,
+            kind: s.kind,
+            format: s.format.and_then(|f| ctx.formats.get(f)),
+            line: 0,
+            clock: WallClock::new(ctx.zone),
+            oclock: OffsetClock::default(),
+            fpm_last: None,
+            stats: FileStats::default(),
+            samples: 0,
+        }
+    }
+
+    /// Record the accounting of this chunk.
+    pub fn finish(self) {
+        let st = &mut self.part.stats[self.src as usize];
+        st.add(&self.stats);
+        self.part.chunk_lines.push((self.src, self.chunk, self.line));
+    }
+
+    pub fn diag(&mut self, severity: Severity, offset: Option<u64>, message: String) {
+        let file = self.ctx.sources[self.src as usize].display.clone();
+        self.part.diags.push(Diagnostic { severity, file, line: None, offset, message });
+    }
+
+    fn malformed(&mut self, rel_line: u64, text: &[u8]) {
+        self.stats.malformed += 1;
+        if self.samples < crate::model::source::MAX_SAMPLES {
+            self.samples += 1;
+            let t = &text[..text.len().min(SAMPLE_BYTES)];
+            self.part.samples.push((self.src, self.chunk, Sample { line: rel_line, text: lossy(t) }));
+        }
+    }
+
+    fn in_window(&self, ts: Ts) -> bool {
+        self.ctx.since.is_none_or(|s| ts >= s) && self.ctx.until.is_none_or(|u| ts < u)
+    }
+
+    fn seen(&mut self, ts: Ts) {
+        let r = &mut self.part.ranges[self.src as usize];
+        *r = Some(match *r {
+            Some((a, b)) => (a.min(ts), b.max(ts)),
+            None => (ts, ts),
+        });
+    }
+
+    fn wall_fit(&mut self, fit: WallFit) {
+        match fit {
+            WallFit::Exact => {}
+            WallFit::Ambiguous => self.part.wall_fits[0] += 1,
+            WallFit::Gap => self.part.wall_fits[1] += 1,
+        }
+    }
+
+    /// Feed one block of whole records.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.stats.bytes += bytes.len() as u64;
+        match self.kind {
+            LogKind::NginxAccess => self.access_block(bytes),
+            LogKind::NginxError => self.error_block(bytes),
+            LogKind::FpmMaster => self.fpm_block(bytes),
+            LogKind::FpmSlow => self.slow_block(bytes),
+            LogKind::Unknown => {
+                let n = crate::chunk::count_lines(bytes);
+                self.line += n;
+                self.stats.lines += n;
+                self.stats.skipped += n;
+            }
+        }
+    }
+
+    /// NUL runs (a `copytruncate` hole) before a line's content are not part of it.
+    #[inline]
+    fn strip_nuls(line: &[u8]) -> &[u8] {
+        if line.first() == Some(&0) {
+            let n = line.iter().take_while(|&&c| c == 0).count();
+            &line[n..]
+        } else {
+            line
+        }
+    }
+
+    fn access_block(&mut self, bytes: &[u8]) {
+        let Some(fmt) = self.format else {
+            let n = crate::chunk::count_lines(bytes);
+            self.line += n;
+            self.stats.lines += n;
+            self.stats.malformed += n;
+            return;
+        };
+        for raw in Lines::new(bytes) {
+            self.line += 1;
+            self.stats.lines += 1;
+            let line = Self::strip_nuls(raw);
+            if line.is_empty() {
+                self.stats.skipped += 1;
+                continue;
+            }
+            if !self.access_line(fmt, line) {
+                let n = self.line;
+                self.malformed(n, line);
+            }
+        }
+    }
+
+    /// One access line; false if malformed.
+    #[inline]
+    fn access_line(&mut self, fmt: &AccessFormat, line: &[u8]) -> bool {
+        let Some(l) = fmt.parse(line) else {
+            return false;
+        };
+        let ts = if let Some(t) = l.raw(Var::TimeLocal) {
+            match self.oclock.time_local(t) {
+                Some((ts, off)) => {
+                    *self.part.offsets.entry(off).or_insert(0) += 1;
+                    ts
+                }
+                None => return false,
+            }
+        } else if let Some(t) = l.raw(Var::TimeIso8601) {
+            match parse_iso8601(t) {
+                Some((s, off)) => {
+                    *self.part.offsets.entry(off).or_insert(0) += 1;
+                    s * 1000
+                }
+                None => return false,
+            }
+        } else {
+            match l.raw(Var::Msec).and_then(parse_msec) {
+                Some(t) => t,
+                None => return false,
+            }
+        };
+        let Some(status) = l.status() else {
+            return false;
+        };
+        if !self.in_window(ts) {
+            self.stats.skipped += 1;
+            return true;
+        }
+        self.stats.parsed += 1;
+        self.seen(ts);
+        let ustatus = l.get(Var::UpstreamStatus);
+        let attempt_failed = ustatus.is_some_and(access::any_attempt_failed);
+        let client_failed = status == 499 || status >= 500;
+        let sec = ts.div_euclid(1000);
+        let tr = &mut self.part.traffic;
+        tr.count(sec, status, attempt_failed && !client_failed);
+        let rt = l.get(Var::RequestTime).and_then(parse_secs_ms);
+        if let Some(ms) = rt {
+            tr.latency(sec, Metric::RequestTime, ms);
+        }
+        let urt = l.get(Var::UpstreamResponseTime);
+        if let Some(addr) = l.get(Var::UpstreamAddr) {
+            let mut st = ustatus.map(access::list_items);
+            let mut times = urt.map(access::list_items);
+            for peer in access::list_items(addr) {
+                let s = st.as_mut().and_then(|i| i.next()).and_then(access::parse_u16).unwrap_or(0);
+                let t = times.as_mut().and_then(|i| i.next()).and_then(parse_secs_ms);
+                tr.attempt(peer, s, ts, t);
+            }
+        }
+        if let Some(ms) = urt.and_then(access::list_time_total) {
+            tr.latency(sec, Metric::UpstreamResponseTime, ms);
+        }
+        if let Some(h) = l.host() {
+            tr.host(h, client_failed);
+        }
+        if client_failed || attempt_failed {
+            let (method, uri) = l.request_parts();
+            let secs = |v: Var| l.get(v).and_then(access::list_time_total).map(|ms| ms as f64 / 1000.0);
+            let ev = RequestEvent {
+                ts,
+                source: self.src,
+                line: self.line,
+                status,
+                method: opt(method),
+                uri: opt(uri),
+                request: opt(l.get(Var::Request)),
+                client: opt(l.get(Var::RemoteAddr)),
+                host: opt(l.host()),
+                upstream_addr: opt(l.get(Var::UpstreamAddr)),
+                upstream_status: opt(ustatus),
+                request_time: rt.map(|ms| ms as f64 / 1000.0),
+                upstream_response_time: secs(Var::UpstreamResponseTime),
+                upstream_connect_time: secs(Var::UpstreamConnectTime),
+                upstream_header_time: secs(Var::UpstreamHeaderTime),
+                attempts: ustatus.map(access::list_statuses).unwrap_or_default(),
+                user_agent: opt(l.get(Var::HttpUserAgent)),
+            };
+            self.part.requests.push((self.chunk, ev));
+        }
+        true
+    }
+
+    fn error_block(&mut self, bytes: &[u8]) {
+        let mut lines = Lines::new(bytes);
+        // The open entry: (start offset, end offset, first line number, line count, open).
+        let mut entry: Option<(usize, usize, u64, u64, bool)> = None;
+        loop {
+            let off = lines.offset();
+            let Some(raw) = lines.next() else { break };
+            self.line += 1;
+            self.stats.lines += 1;
+            let end = lines.offset();
+            let line = Self::strip_nuls(raw);
+            let lead = raw.len() - line.len();
+            if nginx_error::is_entry_start(line) {
+                if let Some(e) = entry.take() {
+                    self.error_entry(bytes, e);
+                }
+                entry = Some((off + lead, end, self.line, 1, nginx_error::opens_continuation(line)));
+                continue;
+            }
+            match entry.as_mut() {
+                Some(e) if e.4 && e.3 < MAX_ENTRY_LINES => {
+                    e.1 = end;
+                    e.3 += 1;
+                    if nginx_error::has_context(line) {
+                        e.4 = false;
+                    }
+                }
+                _ if line.is_empty() => self.stats.skipped += 1,
+                _ => {
+                    let n = self.line;
+                    self.malformed(n, line);
+                }
+            }
+        }
+        if let Some(e) = entry {
+            self.error_entry(bytes, e);
+        }
+    }
+
+    fn error_entry(&mut self, bytes: &[u8], (start, end, first, nlines, _): (usize, usize, u64, u64, bool)) {
+        let mut text = &bytes[start..end];
+        text = text.strip_suffix(b"\n").unwrap_or(text);
+        text = text.strip_suffix(b"\r").unwrap_or(text);
+        let Some(l) = nginx_error::parse(text) else {
+            // The first line of the entry is the malformed one; its continuation lines with it.
+            self.stats.malformed += nlines - 1;
+            self.malformed(first, text);
+            return;
+        };
+        let Some((ts, fit)) = self.clock.get(l.stamp, parse_nginx_error_wall) else {
+            self.stats.malformed += nlines - 1;
+            self.malformed(first, text);
+            return;
+        };
+        if !self.in_window(ts) {
+            self.stats.skipped += nlines;
+            return;
+        }
+        self.wall_fit(fit);
+        self.stats.parsed += nlines;
+        self.seen(ts);
+        let c = self.ctx.classifier.classify(&l);
+        let level = l.level.unwrap_or(Level::Error);
+        if !(level.at_least_warn() || c.signature != "other") {
+            return;
+        }
+        let errno = l.errno.map(|n| crate::classify::canonical_errno(n, l.errno_text.unwrap_or_default()));
+        let ev = ErrorEvent {
+            ts,
+            source: self.src,
+            line: first,
+            lines: nlines as u32,
+            level,
+            pid: l.pid,
+            conn: l.conn,
+            signature: c.signature,
+            errno,
+            phase: l.action.map(Phase::from_action).unwrap_or(Phase::None),
+            class: c.class,
+            cause: c.cause,
+            failure: c.failure,
+            client: opt(l.client),
+            server: opt(l.server),
+            request: opt(l.request),
+            upstream: opt(l.upstream),
+            host: opt(l.host),
+            referrer: opt(l.referrer),
+            message: lossy(l.message),
+        };
+        self.part.errors.push((self.chunk, ev));
+    }
+
+    fn fpm_block(&mut self, bytes: &[u8]) {
+        for raw in Lines::new(bytes) {
+            self.line += 1;
+            self.stats.lines += 1;
+            let line = Self::strip_nuls(raw);
+            if line.is_empty() {
+                self.stats.skipped += 1;
+                continue;
+            }
+            let Some(fl) = fpm::parse_line(line) else {
+                let n = self.line;
+                self.malformed(n, line);
+                continue;
+            };
+            let (ts, exact) = match fl.stamp {
+                Some(st) => match self.clock.get(st, parse_fpm_wall) {
+                    Some((t, fit)) => {
+                        self.wall_fit(fit);
+                        let t = t + fl.micros.map(|u| u as i64 / 1000).unwrap_or(0);
+                        self.fpm_last = Some(t);
+                        (t, true)
+                    }
+                    None => {
+                        let n = self.line;
+                        self.malformed(n, line);
+                        continue;
+                    }
+                },
+                // Worker output carries no stamp: it takes the previous stamped line's time.
+                None => (self.fpm_last.unwrap_or(0), false),
+            };
+            if exact && !self.in_window(ts) || !exact && self.fpm_last.is_some_and(|t| !self.in_window(t)) {
+                self.stats.skipped += 1;
+                continue;
+            }
+            self.stats.parsed += 1;
+            if exact {
+                self.seen(ts);
+            }
+            let level = fl.level.unwrap_or(Level::Notice);
+            let info = fpm::interpret(fl.body);
+            if info.kind == FpmKind::Other && !level.at_least_warn() {
+                continue;
+            }
+            let ev = FpmEvent {
+                ts,
+                ts_exact: exact,
+                source: self.src,
+                line: self.line,
+                level,
+                pool: opt(info.pool),
+                kind: info.kind,
+                child_pid: info.child_pid,
+                signal: info.signal,
+                exit_code: info.exit_code,
+                script: opt(info.script),
+                request: opt(info.request),
+                elapsed_s: info.elapsed_s,
+                message: lossy(fl.body),
+            };
+            self.part.fpm.push((self.chunk, ev));
+        }
+    }
+
+    fn slow_block(&mut self, bytes: &[u8]) {
+        let mut block: Vec<&[u8]> = Vec::new();
+        let mut block_first = 0u64;
+        for raw in Lines::new(bytes) {
+            self.line += 1;
+            self.stats.lines += 1;
+            let line = Self::strip_nuls(raw);
+            if fpm::parse_slow_header(line).is_some() {
+                self.slow_flush(&mut block, block_first);
+                block_first = self.line;
+                block.push(line);
+            } else if line.is_empty() {
+                self.stats.skipped += 1;
+            } else if block.is_empty() {
+                let n = self.line;
+                self.malformed(n, line);
+            } else {
+                block.push(line);
+            }
+        }
+        self.slow_flush(&mut block, block_first);
+    }
+
+    fn slow_flush(&mut self, block: &mut Vec<&[u8]>, first: u64) {
+        if block.is_empty() {
+            return;
+        }
+        let n = block.len() as u64;
+        let Some(b) = fpm::parse_slow_block(block) else {
+            self.stats.malformed += n;
+            block.clear();
+            return;
+        };
+        let Some((ts, fit)) = self.clock.get(b.header.stamp, parse_fpm_wall) else {
+            self.stats.malformed += n;
+            block.clear();
+            return;
+        };
+        if !self.in_window(ts) {
+            self.stats.skipped += n;
+            block.clear();
+            return;
+        }
+        self.wall_fit(fit);
+        self.seen(ts);
+        self.stats.parsed += n - b.odd_lines as u64;
+        self.stats.malformed += b.odd_lines as u64;
+        let ev = FpmEvent {
+            ts,
+            ts_exact: true,
+            source: self.src,
+            line: first,
+            level: Level::Notice,
+            pool: Some(lossy(b.header.pool)),
+            kind: FpmKind::SlowlogTrace,
+            child_pid: Some(b.header.pid),
+            signal: None,
+            exit_code: None,
+            script: opt(b.script),
+            request: None,
+            elapsed_s: None,
+            message: opt(b.first_frame).unwrap_or_default(),
+        };
+        self.part.fpm.push((self.chunk, ev));
+        block.clear();
+    }
+}

@@ -1,0 +1,328 @@
+//! The parallel scan: every input's bytes through the parsers into counts and events.
+//!
+//! Input: discovered sources, compiled formats, the classifier, the zone and the time
+//! window. Output: `ScanOutput`: per-file accounting, the event rows (sorted), the traffic
+//! counters and diagnostics. Invariants: work units are plain-file chunks (in parallel
+//! within a file) and whole gzip files (decoded as streams, several files at once); each
+//! rayon worker folds into its own `Partial`, partials are merged by addition and
+//! concatenation (no locks on the hot path); line numbers are fixed up from per-chunk
+//! counts after the merge and every event list is sorted by (time, file, line), so the
+//! result is identical whatever the thread count.
+
+mod cursor;
+pub mod traffic;
+
+use crate::classify::Classifier;
+use crate::model::{
+    Diagnostic, ErrorEvent, FileStats, FpmEvent, LogKind, LogSource, RequestEvent, Sample, Severity, Ts, Zone,
+};
+use crate::open::{gzip, Haystack};
+use crate::parse::access::AccessFormat;
+use crate::parse::{fpm, nginx_error};
+use cursor::Cursor;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use traffic::Traffic;
+
+/// Everything the workers read but never write.
+pub struct ScanCtx<'a> {
+    pub sources: &'a [LogSource],
+    pub formats: &'a [AccessFormat],
+    pub classifier: &'a Classifier,
+    pub zone: &'a Zone,
+    pub since: Option<Ts>,
+    pub until: Option<Ts>,
+    /// Called with input bytes done (compressed bytes for gzip).
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    pub chunk_size: usize,
+}
+
+/// One worker's accumulation.
+#[derive(Default)]
+pub struct Partial {
+    stats: Vec<FileStats>,
+    /// (source, chunk, lines in chunk).
+    chunk_lines: Vec<(u32, u32, u64)>,
+    errors: Vec<(u32, ErrorEvent)>,
+    fpm: Vec<(u32, FpmEvent)>,
+    requests: Vec<(u32, RequestEvent)>,
+    samples: Vec<(u32, u32, Sample)>,
+    traffic: Traffic,
+    diags: Vec<Diagnostic>,
+    /// Access-log UTC offsets seen (seconds east) and how often.
+    offsets: BTreeMap<i32, u64>,
+    /// Per source: first and last instant of a parsed line.
+    ranges: Vec<Option<(Ts, Ts)>>,
+    /// Zone-less stamps that fell in a repeated hour / a skipped hour.
+    wall_fits: [u64; 2],
+}
+
+impl Partial {
+    fn new(n: usize) -> Partial {
+        Partial { stats: vec![FileStats::default(); n], ranges: vec![None; n], ..Default::default() }
+    }
+
+    fn merge(mut self, o: Partial) -> Partial {
+        for (a, b) in self.stats.iter_mut().zip(&o.stats) {
+            a.add(b);
+        }
+        self.chunk_lines.extend(o.chunk_lines);
+        self.errors.extend(o.errors);
+        self.fpm.extend(o.fpm);
+        self.requests.extend(o.requests);
+        self.samples.extend(o.samples);
+        self.traffic.merge(o.traffic);
+        self.diags.extend(o.diags);
+        for (k, v) in o.offsets {
+            *self.offsets.entry(k).or_insert(0) += v;
+        }
+        for (a, b) in self.ranges.iter_mut().zip(o.ranges) {
+            *a = match (*a, b) {
+                (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
+                (x, None) | (None, x) => x,
+            };
+        }
+        self.wall_fits[0] += o.wall_fits[0];
+        self.wall_fits[1] += o.wall_fits[1];
+        self
+    }
+}
+
+/// The merged, ordered result of a scan.
+pub struct ScanOutput {
+    pub stats: Vec<FileStats>,
+    pub errors: Vec<ErrorEvent>,
+    pub fpm: Vec<FpmEvent>,
+    pub requests: Vec<RequestEvent>,
+    pub traffic: Traffic,
+    pub diags: Vec<Diagnostic>,
+    pub offsets: BTreeMap<i32, u64>,
+    pub ranges: Vec<Option<(Ts, Ts)>>,
+    pub ambiguous_stamps: u64,
+    pub gap_stamps: u64,
+}
+
+enum Task {
+    Plain { src: u32, chunk: u32, range: std::ops::Range<u64> },
+    Gzip { src: u32 },
+}
+
+/// Record-start rule and whether records span lines, per kind.
+pub fn record_rule(kind: LogKind) -> (fn(&[u8]) -> bool, bool) {
+    match kind {
+        LogKind::NginxError => (nginx_error::is_entry_start, true),
+        LogKind::FpmMaster => (fpm::is_stamped, true),
+        LogKind::FpmSlow => (fpm::is_stamped, true),
+        LogKind::NginxAccess | LogKind::Unknown => (|_| true, false),
+    }
+}
+
+pub fn scan(ctx: &ScanCtx) -> ScanOutput {
+    let n = ctx.sources.len();
+    let mut diags = Vec::new();
+    let mut hay: Vec<Option<Haystack>> = Vec::with_capacity(n);
+    let mut tasks = Vec::new();
+    let mut gz_tasks = Vec::new();
+    for s in ctx.sources {
+        let opened = match s.compression {
+            crate::model::Compression::Gzip => Haystack::map_path(&s.path, &s.display),
+            crate::model::Compression::Plain => Haystack::open(s),
+        };
+        match opened {
+            Ok(h) => {
+                if s.compression == crate::model::Compression::Gzip {
+                    gz_tasks.push((h.len(), Task::Gzip { src: s.id }));
+                } else {
+                    let (is_start, _) = record_rule(s.kind);
+                    match h.plan_chunks(ctx.chunk_size.max(1 << 12), is_start) {
+                        Ok(ranges) => {
+                            for (i, r) in ranges.into_iter().enumerate() {
+                                tasks.push(Task::Plain { src: s.id, chunk: i as u32, range: r });
+                            }
+                        }
+                        Err(e) => diags.push(Diagnostic {
+                            severity: Severity::Error,
+                            file: s.display.clone(),
+                            line: None,
+                            offset: None,
+                            message: format!("cannot read: {e}"),
+                        }),
+                    }
+                }
+                hay.push(Some(h));
+            }
+            Err(e) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: s.display.clone(),
+                    line: None,
+                    offset: None,
+                    message: e.to_string(),
+                });
+                hay.push(None);
+            }
+        }
+    }
+    // Long gzip streams first, so a big file does not start last and run alone.
+    gz_tasks.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let mut all: Vec<Task> = gz_tasks.into_iter().map(|t| t.1).collect();
+    all.extend(tasks);
+
+    let merged = all
+        .par_iter()
+        .fold(
+            || Partial::new(n),
+            |mut part, task| {
+                run_task(ctx, &hay, task, &mut part);
+                part
+            },
+        )
+        .reduce(|| Partial::new(n), Partial::merge);
+    finish(merged, diags, ctx)
+}
+
+fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Partial) {
+    match task {
+        Task::Plain { src, chunk, range } => {
+            let Some(h) = &hay[*src as usize] else { return };
+            let mut buf = Vec::new();
+            let mut cur = Cursor::new(ctx, part, *src, *chunk);
+            match h.read(range.clone(), &mut buf) {
+                Ok(bytes) => {
+                    let short = (bytes.len() as u64) < range.end - range.start;
+                    cur.feed(bytes);
+                    if short {
+                        cur.diag(
+                            Severity::Warning,
+                            Some(range.start + bytes.len() as u64),
+                            "file shrank while it was read (truncated by logrotate copytruncate?); lines after this offset were not read".into(),
+                        );
+                    }
+                }
+                Err(e) => cur.diag(Severity::Error, Some(range.start), format!("read failed: {e}")),
+            }
+            cur.finish();
+            (ctx.progress)(range.end - range.start);
+        }
+        Task::Gzip { src } => {
+            let Some(h) = &hay[*src as usize] else { return };
+            let data = h.mapped().unwrap_or(&[]);
+            let kind = ctx.sources[*src as usize].kind;
+            let (is_start, multiline) = record_rule(kind);
+            let mut cur = Cursor::new(ctx, part, *src, 0);
+            let report =
+                gzip::decode_blocks(data, 1 << 20, multiline, is_start, &mut |b: &[u8]| cur.feed(b), &mut |d| {
+                    (ctx.progress)(d)
+                });
+            for p in report.problems {
+                let sev = match p.kind {
+                    gzip::GzProblemKind::TrailingData => Severity::Warning,
+                    _ => Severity::Error,
+                };
+                cur.diag(sev, Some(p.offset), p.message);
+            }
+            cur.finish();
+        }
+    }
+}
+
+fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutput {
+    // Line offset of each chunk: lines of the chunks before it in the same file.
+    let mut counts: Vec<(u32, u32, u64)> = part.chunk_lines;
+    counts.sort_unstable();
+    let mut base: HashMap<(u32, u32), u64> = HashMap::with_capacity(counts.len());
+    let mut acc: HashMap<u32, u64> = HashMap::new();
+    for (src, chunk, lines) in counts {
+        let a = acc.entry(src).or_insert(0);
+        base.insert((src, chunk), *a);
+        *a += lines;
+    }
+    let fix = |src: u32, chunk: u32, line: u64| line + base.get(&(src, chunk)).copied().unwrap_or(0);
+
+    let mut errors: Vec<ErrorEvent> = part
+        .errors
+        .into_iter()
+        .map(|(c, mut e)| {
+            e.line = fix(e.source, c, e.line);
+            e
+        })
+        .collect();
+    errors.sort_by_key(|e| (e.ts, e.source, e.line));
+    let mut fpm: Vec<FpmEvent> = part
+        .fpm
+        .into_iter()
+        .map(|(c, mut e)| {
+            e.line = fix(e.source, c, e.line);
+            e
+        })
+        .collect();
+    fpm.sort_by_key(|e| (e.ts, e.source, e.line));
+    let mut requests: Vec<RequestEvent> = part
+        .requests
+        .into_iter()
+        .map(|(c, mut e)| {
+            e.line = fix(e.source, c, e.line);
+            e
+        })
+        .collect();
+    requests.sort_by_key(|e| (e.ts, e.source, e.line));
+
+    let mut stats = part.stats;
+    for s in stats.iter_mut() {
+        s.malformed_samples.clear();
+    }
+    let mut samples: Vec<(u32, Sample)> = part
+        .samples
+        .into_iter()
+        .map(|(src, c, mut s)| {
+            s.line = fix(src, c, s.line);
+            (src, s)
+        })
+        .collect();
+    samples.sort_by_key(|s| (s.0, s.1.line));
+    for (src, s) in samples {
+        let st = &mut stats[src as usize];
+        if st.malformed_samples.len() < crate::model::source::MAX_SAMPLES {
+            st.malformed_samples.push(s);
+        }
+    }
+    let mut pd = part.diags;
+    pd.sort_by(|a, b| (&a.file, a.offset, &a.message).cmp(&(&b.file, b.offset, &b.message)));
+    diags.extend(pd);
+    for (i, st) in stats.iter().enumerate() {
+        if st.malformed > 0 {
+            let s = &ctx.sources[i];
+            let first = st.malformed_samples.first().map(|x| x.line);
+            diags.push(Diagnostic {
+                severity: Severity::Warning,
+                file: s.display.clone(),
+                line: first,
+                offset: None,
+                message: format!(
+                    "{} of {} lines malformed for kind {}{}",
+                    st.malformed,
+                    st.lines,
+                    s.kind,
+                    s.format
+                        .and_then(|f| ctx.formats.get(f))
+                        .map(|f| format!(" (log_format {})", f.name))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+    }
+    let mut traffic = part.traffic;
+    traffic.finish();
+    ScanOutput {
+        stats,
+        errors,
+        fpm,
+        requests,
+        traffic,
+        diags,
+        offsets: part.offsets,
+        ranges: part.ranges,
+        ambiguous_stamps: part.wall_fits[0],
+        gap_stamps: part.wall_fits[1],
+    }
+}

@@ -1,0 +1,288 @@
+//! Counters for every access-log request: per-second status counts, per-host and per-peer
+//! totals, and latency histograms.
+//!
+//! Input: one call per parsed access line (the hot path: no allocation except the first
+//! time a host or peer is seen). Output: `Traffic`, merged across workers by addition.
+//! Invariants: merging is commutative and associative (so the thread count cannot change a
+//! result); latency is kept as log-linear histograms (64 bins per power of two: relative
+//! error under 1%), per 10-second bucket, because keeping every request's time would grow
+//! with the input.
+
+use std::collections::HashMap;
+
+/// Columns of a per-second count row.
+pub mod col {
+    pub const TOTAL: usize = 0;
+    pub const S1XX: usize = 1;
+    pub const S2XX: usize = 2;
+    pub const S3XX: usize = 3;
+    /// 4xx other than 499.
+    pub const S4XX: usize = 4;
+    pub const S499: usize = 5;
+    pub const S500: usize = 6;
+    pub const S502: usize = 7;
+    pub const S503: usize = 8;
+    pub const S504: usize = 9;
+    /// Other 5xx (501, 505..599) and statuses outside 100..599.
+    pub const S5XX_OTHER: usize = 10;
+    /// Client got < 500 but an upstream attempt failed (`502, 200`).
+    pub const RETRIED: usize = 11;
+    pub const N: usize = 12;
+    pub const NAMES: [&str; N] =
+        ["total", "s1xx", "s2xx", "s3xx", "s4xx", "s499", "s500", "s502", "s503", "s504", "s5xx_other", "retried"];
+}
+
+#[inline]
+pub fn status_col(status: u16) -> usize {
+    match status {
+        499 => col::S499,
+        500 => col::S500,
+        502 => col::S502,
+        503 => col::S503,
+        504 => col::S504,
+        100..=199 => col::S1XX,
+        200..=299 => col::S2XX,
+        300..=399 => col::S3XX,
+        400..=498 => col::S4XX,
+        _ => col::S5XX_OTHER,
+    }
+}
+
+/// Latency metric of a histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    RequestTime = 0,
+    UpstreamResponseTime = 1,
+}
+
+/// Histogram bin of a duration in milliseconds.
+#[inline]
+pub fn bin(ms: u32) -> u16 {
+    if ms < 128 {
+        ms as u16
+    } else {
+        let e = 31 - ms.leading_zeros();
+        let m = (ms >> (e - 6)) & 63;
+        (128 + (e - 7) * 64 + m) as u16
+    }
+}
+
+/// Representative value (ms) of a bin: its midpoint.
+pub fn bin_value(b: u16) -> f64 {
+    if b < 128 {
+        return b as f64;
+    }
+    let e = (b as u32 - 128) / 64 + 7;
+    let m = (b as u32 - 128) % 64;
+    let lo = ((64 + m) as u64) << (e - 6);
+    let hi = ((65 + m) as u64) << (e - 6);
+    (lo + hi) as f64 / 2.0
+}
+
+/// Per-peer (`$upstream_addr` item) totals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerTotals {
+    pub attempts: u64,
+    /// Attempts with status >= 500 (or no status: `-`, the attempt did not complete).
+    pub failed: u64,
+    /// First and last time (ms) an attempt on this peer got a status < 500.
+    pub first_ok: Option<i64>,
+    pub last_ok: Option<i64>,
+    pub first_failed: Option<i64>,
+    pub hist: HashMap<u16, u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostTotals {
+    pub requests: u64,
+    /// Client-facing failures (499 or >= 500).
+    pub failed: u64,
+}
+
+/// Every counter the access scan keeps.
+#[derive(Default, Debug)]
+pub struct Traffic {
+    pub per_sec: HashMap<i64, [u32; col::N]>,
+    /// Key: (10-second bucket << 17) | (metric << 16) | bin.
+    pub lat: HashMap<u64, u64>,
+    pub hosts: HashMap<Box<[u8]>, HostTotals>,
+    pub peers: HashMap<Box<[u8]>, PeerTotals>,
+    cur_sec: i64,
+    cur: [u32; col::N],
+}
+
+impl Traffic {
+    /// Count one request ending at `sec` with `status`.
+    #[inline]
+    pub fn count(&mut self, sec: i64, status: u16, retried: bool) {
+        if sec != self.cur_sec {
+            self.flush_sec();
+            self.cur_sec = sec;
+        }
+        self.cur[col::TOTAL] += 1;
+        self.cur[status_col(status)] += 1;
+        if retried {
+            self.cur[col::RETRIED] += 1;
+        }
+    }
+
+    fn flush_sec(&mut self) {
+        if self.cur[col::TOTAL] > 0 {
+            let row = self.per_sec.entry(self.cur_sec).or_insert([0; col::N]);
+            for (a, b) in row.iter_mut().zip(self.cur.iter()) {
+                *a += *b;
+            }
+            self.cur = [0; col::N];
+        }
+    }
+
+    #[inline]
+    pub fn latency(&mut self, sec: i64, metric: Metric, ms: u32) {
+        let key = ((sec.div_euclid(10) as u64) << 17) | ((metric as u64) << 16) | bin(ms) as u64;
+        *self.lat.entry(key).or_insert(0) += 1;
+    }
+
+    #[inline]
+    pub fn host(&mut self, host: &[u8], failed: bool) {
+        let h = match self.hosts.get_mut(host) {
+            Some(h) => h,
+            None => self.hosts.entry(host.into()).or_default(),
+        };
+        h.requests += 1;
+        h.failed += u64::from(failed);
+    }
+
+    /// One attempt on `peer` with `status` (0 = `-`) and its response time.
+    #[inline]
+    pub fn attempt(&mut self, peer: &[u8], status: u16, ts: i64, ms: Option<u32>) {
+        let p = match self.peers.get_mut(peer) {
+            Some(p) => p,
+            None => self.peers.entry(peer.into()).or_default(),
+        };
+        p.attempts += 1;
+        if status >= 500 || status == 0 {
+            p.failed += 1;
+            p.first_failed = Some(p.first_failed.map_or(ts, |f| f.min(ts)));
+        } else {
+            p.first_ok = Some(p.first_ok.map_or(ts, |f| f.min(ts)));
+            p.last_ok = Some(p.last_ok.map_or(ts, |f| f.max(ts)));
+        }
+        if let Some(ms) = ms {
+            *p.hist.entry(bin(ms)).or_insert(0) += 1;
+        }
+    }
+
+    /// Add another worker's counters.
+    pub fn merge(&mut self, mut o: Traffic) {
+        self.flush_sec();
+        o.flush_sec();
+        for (k, v) in o.per_sec {
+            let row = self.per_sec.entry(k).or_insert([0; col::N]);
+            for (a, b) in row.iter_mut().zip(v.iter()) {
+                *a += *b;
+            }
+        }
+        for (k, v) in o.lat {
+            *self.lat.entry(k).or_insert(0) += v;
+        }
+        for (k, v) in o.hosts {
+            let h = self.hosts.entry(k).or_default();
+            h.requests += v.requests;
+            h.failed += v.failed;
+        }
+        for (k, v) in o.peers {
+            let p = self.peers.entry(k).or_default();
+            p.attempts += v.attempts;
+            p.failed += v.failed;
+            p.first_ok = min_opt(p.first_ok, v.first_ok);
+            p.last_ok = max_opt(p.last_ok, v.last_ok);
+            p.first_failed = min_opt(p.first_failed, v.first_failed);
+            for (b, n) in v.hist {
+                *p.hist.entry(b).or_insert(0) += n;
+            }
+        }
+    }
+
+    /// Make sure the cached current second is in the map.
+    pub fn finish(&mut self) {
+        self.flush_sec();
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+/// Quantile (0..=1) of a histogram given as (bin, count) pairs, in milliseconds.
+pub fn quantile(bins: &[(u16, u64)], q: f64) -> Option<f64> {
+    let total: u64 = bins.iter().map(|b| b.1).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut sorted = bins.to_vec();
+    sorted.sort_unstable();
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut acc = 0;
+    for (b, n) in sorted {
+        acc += n;
+        if acc >= rank {
+            return Some(bin_value(b));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_are_monotonic_and_tight() {
+        let mut last = 0;
+        for ms in [0u32, 1, 127, 128, 129, 255, 256, 1000, 60_000, 3_600_000, u32::MAX] {
+            let b = bin(ms);
+            assert!(b >= last);
+            last = b;
+            let v = bin_value(b);
+            assert!((v - ms as f64).abs() <= (ms as f64 / 64.0).max(0.5), "{ms} -> {v}");
+        }
+    }
+
+    #[test]
+    fn counts_merge_whatever_the_split() {
+        let mut a = Traffic::default();
+        let mut b = Traffic::default();
+        let mut all = Traffic::default();
+        for (i, st) in [200u16, 502, 200, 499, 504, 200].iter().enumerate() {
+            let t = if i % 2 == 0 { &mut a } else { &mut b };
+            t.count(100 + i as i64 / 3, *st, false);
+            t.host(b"a.test", *st >= 499);
+            all.count(100 + i as i64 / 3, *st, false);
+            all.host(b"a.test", *st >= 499);
+        }
+        a.merge(b);
+        all.finish();
+        assert_eq!(a.per_sec, all.per_sec);
+        assert_eq!(a.per_sec[&100][col::TOTAL], 3);
+        assert_eq!(a.per_sec[&101][col::S504], 1);
+        assert_eq!(a.hosts[&b"a.test"[..]], HostTotals { requests: 6, failed: 3 });
+    }
+
+    #[test]
+    fn quantiles() {
+        let bins: Vec<(u16, u64)> = (1..=100u32).map(|ms| (bin(ms), 1)).collect();
+        assert_eq!(quantile(&bins, 0.5), Some(50.0));
+        assert_eq!(quantile(&bins, 0.99), Some(99.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}
