@@ -193,12 +193,7 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
             ),
         });
     }
-    let corr = correlate::correlate(&correlate::Input {
-        sources: &found.sources,
-        scan: &out,
-        incident_gap_ms: cfg.incident_gap_s * 1000,
-        zone: &zone.zone,
-    });
+    let corr = correlate::correlate(&correlate::Input { sources: &found.sources, scan: &out, zone: &zone.zone });
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
 }
 
@@ -211,12 +206,16 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         name: cfg.name.clone(),
         host: cfg.host.clone(),
         bucket_s: cfg.bucket_s,
+        incident_gap_s: cfg.incident_gap_s,
         top: cfg.top,
         uri_rules: cfg.uri_rules.clone(),
     };
-    render::write_run(&a, &opts)?;
+    let table = |e| render::RenderError::Table { table: "report".into(), source: e };
+    let run = aggregate::run::Run::from_analysis(&a, &opts).map_err(table)?;
+    let report = aggregate::report::build(&run).map_err(table)?;
+    render::write_run(&run, &report, &opts.out_dir)?;
     if !cfg.quiet {
-        render::terminal::print_summary(&a, &opts);
+        render::terminal::print(&render::terminal::render(&run, &report, &opts.out_dir));
     }
     Ok(a.exit_code())
 }

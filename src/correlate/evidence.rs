@@ -146,15 +146,14 @@ pub const START_FAILURES: &[FpmKind] = &[FpmKind::StartFailure, FpmKind::BindFai
 
 /// Answer history of upstream peers, from the access logs' `$upstream_*` lists.
 pub struct Peers<'a> {
+    /// Peers seen in some access log's `$upstream_addr`; a peer not in here has no known
+    /// history (its access log has no upstream fields).
     pub map: HashMap<&'a [u8], &'a PeerTotals>,
-    /// True when some access log carries `$upstream_addr` (history is known).
-    pub known: bool,
 }
 
 impl<'a> Peers<'a> {
     pub fn new(peers: &'a HashMap<Box<[u8]>, PeerTotals>) -> Self {
-        let map: HashMap<&[u8], &PeerTotals> = peers.iter().map(|(k, v)| (&k[..], v)).collect();
-        Peers { known: !map.is_empty(), map }
+        Peers { map: peers.iter().map(|(k, v)| (&k[..], v)).collect() }
     }
 
     pub fn get(&self, peer: &str) -> Option<&'a PeerTotals> {

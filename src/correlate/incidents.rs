@@ -1,24 +1,45 @@
 //! Incidents: contiguous bursts of client-facing failures, with their causes, earliest
 //! evidence, the lifecycle events around them, and whether a traffic spike contributed.
 //!
-//! Input: tagged failing requests, per-second request counts, FPM and nginx lifecycle
-//! events. Output: `Incident`s ordered by start, numbered `I1`, `I2`, ... Invariants: a gap
-//! longer than the threshold between failures ends an incident; plain client aborts (499
-//! with no backend evidence) do not start or extend one (they are everyday noise); an
-//! incident needs `MIN_FAILED` failures.
+//! Input: one `IncRow` per failing request (from a fresh analysis or from a run directory's
+//! events, so `analyze` and `merge` detect the same incidents), per-second request counts,
+//! lifecycle events. Output: `Incident`s ordered by start, numbered `I1`, `I2`, ...
+//! Invariants: a gap longer than the threshold between failures ends an incident; plain
+//! client aborts (everyday noise) do not start or extend one; an incident needs `MIN_FAILED`
+//! failures; the result depends only on the rows, not on their order.
 
-use super::{Evid, Outcome, TaggedRequest};
-use crate::model::{Cause, CauseClass, ErrorEvent, FpmEvent, RequestEvent, Ts};
+use crate::model::{Cause, CauseClass, Ts};
 use crate::scan::traffic::col;
 use std::collections::HashMap;
 
 pub const MIN_FAILED: usize = 2;
-/// Lifecycle events this long before an incident are listed with it.
+/// Lifecycle events this long before (after) an incident are listed with it.
 const LIFECYCLE_BEFORE: Ts = 300_000;
 const LIFECYCLE_AFTER: Ts = 60_000;
 /// Traffic spike: the first minute's rate at least this many times the 10 minutes before.
 const SPIKE_FACTOR: f64 = 3.0;
 const SPIKE_MIN_REQUESTS: u64 = 30;
+
+/// What incident detection needs of a failing request.
+#[derive(Clone, Debug)]
+pub struct IncRow {
+    /// End (access-log stamp) and start (`end - $request_time`).
+    pub ts: Ts,
+    pub start: Ts,
+    /// Client-facing (499/5xx), as opposed to a hidden failed attempt.
+    pub failed: bool,
+    pub class: CauseClass,
+    pub cause: Cause,
+    /// The earliest evidence line: (time, `file:line`).
+    pub first_evidence: Option<(Ts, String)>,
+}
+
+/// A lifecycle event (FPM start/stop/reload/config test, nginx reload/restart).
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    pub ts: Ts,
+    pub text: String,
+}
 
 #[derive(Clone, Debug)]
 pub struct Incident {
@@ -34,59 +55,58 @@ pub struct Incident {
     pub peak_per_min: u64,
     /// (class, cause, count), most frequent first.
     pub causes: Vec<(CauseClass, Cause, u64)>,
-    pub earliest_evidence: Option<Evid>,
-    /// FPM lifecycle events (indices into the FPM events) around the incident.
-    pub fpm_lifecycle: Vec<usize>,
-    /// nginx lifecycle lines (reloads, restarts) around the incident.
-    pub nginx_lifecycle: Vec<usize>,
+    pub earliest_evidence: Option<String>,
+    pub lifecycle: Vec<String>,
     /// Set when a traffic spike contributed: onset rate vs baseline (requests/s).
     pub spike: Option<(f64, f64)>,
-    /// Request indices (into the scan's requests) that belong to it.
-    pub members: Vec<usize>,
 }
 
-fn counts_in(per_sec: &HashMap<i64, [u32; col::N]>, from_s: i64, to_s: i64) -> (u64, i64) {
-    // Sum over the seconds that exist; also report how many seconds carried traffic data.
+impl Incident {
+    pub fn contributing(&self) -> Option<String> {
+        self.spike.map(|(on, base)| format!("traffic_spike ({on:.1}/s at onset vs {base:.1}/s before)"))
+    }
+}
+
+/// Sum of one column over `[from_s, to_s]` and how many of those seconds had traffic.
+pub fn sum_secs(per_sec: &HashMap<i64, [u32; col::N]>, c: usize, from_s: i64, to_s: i64) -> (u64, i64) {
     let mut n = 0u64;
     let mut covered = 0i64;
-    if to_s - from_s > 86_400 * 2 {
-        for (s, c) in per_sec {
+    if to_s - from_s > per_sec.len() as i64 {
+        for (s, v) in per_sec {
             if *s >= from_s && *s <= to_s {
-                n += c[col::TOTAL] as u64;
+                n += v[c] as u64;
                 covered += 1;
             }
         }
         return (n, covered);
     }
     for s in from_s..=to_s {
-        if let Some(c) = per_sec.get(&s) {
-            n += c[col::TOTAL] as u64;
+        if let Some(v) = per_sec.get(&s) {
+            n += v[c] as u64;
             covered += 1;
         }
     }
     (n, covered)
 }
 
-pub fn is_noise(t: &TaggedRequest) -> bool {
-    t.verdict.cause == Cause::ClientAbort
+pub fn is_noise(r: &IncRow) -> bool {
+    r.cause == Cause::ClientAbort
 }
 
+/// Detect incidents; returns them and, per row, the incident index it falls in.
 pub fn detect(
-    requests: &[RequestEvent],
-    tagged: &[TaggedRequest],
+    rows: &[IncRow],
     per_sec: &HashMap<i64, [u32; col::N]>,
-    fpm: &[FpmEvent],
-    errors: &[ErrorEvent],
+    lifecycle: &[Lifecycle],
     gap_ms: Ts,
-) -> Vec<Incident> {
-    let mut order: Vec<usize> =
-        (0..requests.len()).filter(|&i| tagged[i].outcome == Outcome::Failed && !is_noise(&tagged[i])).collect();
-    order.sort_by_key(|&i| (requests[i].ts, i));
+) -> (Vec<Incident>, Vec<Option<usize>>) {
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].failed && !is_noise(&rows[i])).collect();
+    order.sort_by_key(|&i| (rows[i].ts, rows[i].start, rows[i].class.rank(), rows[i].cause.as_str()));
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut last_end = i64::MIN;
     for i in order {
-        let r = &requests[i];
-        if groups.is_empty() || r.start_ts() - last_end > gap_ms {
+        let r = &rows[i];
+        if groups.is_empty() || r.start - last_end > gap_ms {
             groups.push(Vec::new());
         }
         last_end = last_end.max(r.ts);
@@ -94,44 +114,31 @@ pub fn detect(
     }
     let mut out = Vec::new();
     for members in groups.into_iter().filter(|g| g.len() >= MIN_FAILED) {
-        let start = members.iter().map(|&i| requests[i].start_ts()).min().unwrap_or(0);
-        let end = members.iter().map(|&i| requests[i].ts).max().unwrap_or(0);
+        let start = members.iter().map(|&i| rows[i].start).min().unwrap_or(0);
+        let end = members.iter().map(|&i| rows[i].ts).max().unwrap_or(0);
         let (s0, s1) = (start.div_euclid(1000), end.div_euclid(1000));
-        let (total, _) = counts_in(per_sec, s0, s1);
-        let retried =
-            (s0..=s1.min(s0 + 86_400 * 7)).filter_map(|s| per_sec.get(&s)).map(|c| c[col::RETRIED] as u64).sum();
+        let (total, _) = sum_secs(per_sec, col::TOTAL, s0, s1);
+        let (retried, _) = sum_secs(per_sec, col::RETRIED, s0, s1);
         let mut per_min: HashMap<i64, u64> = HashMap::new();
         let mut causes: HashMap<(CauseClass, Cause), u64> = HashMap::new();
-        let mut earliest: Option<Evid> = None;
+        let mut earliest: Option<&(Ts, String)> = None;
         for &i in &members {
-            *per_min.entry(requests[i].ts.div_euclid(60_000)).or_insert(0) += 1;
-            let v = &tagged[i].verdict;
-            *causes.entry((v.class, v.cause)).or_insert(0) += 1;
-            for e in &v.evidence {
-                if earliest.is_none_or(|x| (e.ts, e.source, e.line) < (x.ts, x.source, x.line)) {
-                    earliest = Some(*e);
+            *per_min.entry(rows[i].ts.div_euclid(60_000)).or_insert(0) += 1;
+            *causes.entry((rows[i].class, rows[i].cause)).or_insert(0) += 1;
+            if let Some(e) = &rows[i].first_evidence {
+                if earliest.is_none_or(|x| e < x) {
+                    earliest = Some(e);
                 }
             }
         }
         let mut causes: Vec<(CauseClass, Cause, u64)> = causes.into_iter().map(|((a, b), n)| (a, b, n)).collect();
         causes.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.rank().cmp(&b.0.rank())).then(a.1.as_str().cmp(b.1.as_str())));
-        let fpm_lifecycle = fpm
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.kind.is_lifecycle() && e.ts >= start - LIFECYCLE_BEFORE && e.ts <= end + LIFECYCLE_AFTER)
-            .map(|(i, _)| i)
-            .collect();
-        let nginx_lifecycle = errors
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                e.signature.starts_with("nginx_") && e.ts >= start - LIFECYCLE_BEFORE && e.ts <= end + LIFECYCLE_AFTER
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let mut life: Vec<&Lifecycle> =
+            lifecycle.iter().filter(|l| l.ts >= start - LIFECYCLE_BEFORE && l.ts <= end + LIFECYCLE_AFTER).collect();
+        life.sort_by(|a, b| (a.ts, &a.text).cmp(&(b.ts, &b.text)));
         // Traffic spike: rate in the first minute against the ten minutes before.
-        let (onset, _) = counts_in(per_sec, s0, s0 + 59);
-        let (base, base_cov) = counts_in(per_sec, s0 - 600, s0 - 1);
+        let (onset, _) = sum_secs(per_sec, col::TOTAL, s0, s0 + 59);
+        let (base, base_cov) = sum_secs(per_sec, col::TOTAL, s0 - 600, s0 - 1);
         let spike = if base_cov >= 30 && onset >= SPIKE_MIN_REQUESTS {
             let onset_rate = onset as f64 / 60.0;
             let base_rate = base as f64 / 600.0;
@@ -148,16 +155,65 @@ pub fn detect(
             retried,
             peak_per_min: per_min.values().copied().max().unwrap_or(0),
             causes,
-            earliest_evidence: earliest,
-            fpm_lifecycle,
-            nginx_lifecycle,
+            earliest_evidence: earliest.map(|e| e.1.clone()),
+            lifecycle: life.into_iter().map(|l| l.text.clone()).collect(),
             spike,
-            members,
         });
     }
     out.sort_by_key(|x| (x.start, x.end));
     for (n, inc) in out.iter_mut().enumerate() {
         inc.id = format!("I{}", n + 1);
     }
-    out
+    // Every failing request inside an incident's window belongs to it (client aborts too).
+    let member_of = rows.iter().map(|r| out.iter().position(|inc| r.ts >= inc.start && r.ts <= inc.end)).collect();
+    (out, member_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ts: Ts, cause: Cause) -> IncRow {
+        IncRow { ts, start: ts - 500, failed: true, class: CauseClass::C1, cause, first_evidence: None }
+    }
+
+    #[test]
+    fn bursts_split_on_gaps_and_noise_does_not_bridge() {
+        let mut rows: Vec<IncRow> = (0..5).map(|i| row(1_000_000 + i * 1000, Cause::BackendDown)).collect();
+        // Client aborts every 30 s would bridge the gap if they counted.
+        rows.extend((1..10).map(|i| row(1_005_000 + i * 30_000, Cause::ClientAbort)));
+        rows.extend((0..3).map(|i| row(1_400_000 + i * 1000, Cause::BackendDown)));
+        rows.push(row(2_000_000, Cause::BackendDown)); // single failure: not an incident
+        let (inc, member) = detect(&rows, &HashMap::new(), &[], 60_000);
+        assert_eq!(inc.len(), 2);
+        assert_eq!((inc[0].id.as_str(), inc[0].failed, inc[0].start, inc[0].end), ("I1", 5, 999_500, 1_004_000));
+        assert_eq!(inc[1].failed, 3);
+        assert_eq!(member[0], Some(0));
+        assert_eq!(member[rows.len() - 1], None);
+        // Order of the rows does not matter.
+        let mut rev = rows.clone();
+        rev.reverse();
+        let (inc2, _) = detect(&rev, &HashMap::new(), &[], 60_000);
+        assert_eq!(inc2.len(), 2);
+        assert_eq!((inc2[0].start, inc2[0].end, inc2[1].failed), (inc[0].start, inc[0].end, 3));
+    }
+
+    #[test]
+    fn spike_is_measured_against_the_baseline() {
+        let mut per_sec = HashMap::new();
+        for s in 0..600 {
+            let mut c = [0u32; col::N];
+            c[col::TOTAL] = 1;
+            per_sec.insert(10_000 + s, c);
+        }
+        for s in 600..660 {
+            let mut c = [0u32; col::N];
+            c[col::TOTAL] = 10;
+            per_sec.insert(10_000 + s, c);
+        }
+        let rows: Vec<IncRow> = (0..5).map(|i| row((10_600 + i) * 1000 + 600, Cause::FpmPoolExhausted)).collect();
+        let (inc, _) = detect(&rows, &per_sec, &[], 60_000);
+        let (on, base) = inc[0].spike.unwrap();
+        assert!((on - 10.0).abs() < 0.01 && (base - 1.0).abs() < 0.01, "{on} {base}");
+    }
 }

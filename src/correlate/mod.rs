@@ -1,9 +1,10 @@
 //! Correlation: every failing request and every upstream-failure line gets a deeper cause
-//! with evidence and confidence; failures are grouped into incidents.
+//! with evidence and confidence.
 //!
 //! Input: the scan's events (requests, nginx error lines, FPM events), traffic counters and
 //! per-source coverage. Output: `Correlation`: a `TaggedRequest` per failing request (same
-//! order as the scan's requests), a `Verdict` per upstream-failure error line, incidents.
+//! order as the scan's requests) and a `Verdict` per upstream-failure error line (incidents
+//! are detected on the tagged rows, see `incidents`).
 //! Invariants: requests are joined to error lines by client, request line, host, upstream
 //! and time (`join`), lines to FPM and lifecycle evidence by the rules of taxonomy.md
 //! section 5 (`rules`); all inputs are sorted, so the result is deterministic.
@@ -62,9 +63,6 @@ pub struct TaggedRequest {
     pub proximate: &'static str,
     pub verdict: Verdict,
     pub lines: Vec<usize>,
-    pub incident: Option<usize>,
-    /// Contributing factor (a traffic spike at the incident's onset).
-    pub contributing: Option<String>,
 }
 
 pub struct Correlation {
@@ -73,13 +71,11 @@ pub struct Correlation {
     pub lines: Vec<Option<Verdict>>,
     /// Per nginx error event: the request it joined.
     pub line_request: Vec<Option<usize>>,
-    pub incidents: Vec<Incident>,
 }
 
 pub struct Input<'a> {
     pub sources: &'a [LogSource],
     pub scan: &'a ScanOutput,
-    pub incident_gap_ms: Ts,
     pub zone: &'a Zone,
 }
 
@@ -93,7 +89,7 @@ pub fn correlate(input: &Input) -> Correlation {
     let mut lines: Vec<Option<Verdict>> =
         (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();
     rules.no_live_pass(&mut lines);
-    let mut requests: Vec<TaggedRequest> = s
+    let requests: Vec<TaggedRequest> = s
         .requests
         .iter()
         .enumerate()
@@ -104,8 +100,6 @@ pub fn correlate(input: &Input) -> Correlation {
                 proximate,
                 verdict,
                 lines: joined.lines_of[ri].clone(),
-                incident: None,
-                contributing: None,
             }
         })
         .collect();
@@ -119,18 +113,5 @@ pub fn correlate(input: &Input) -> Correlation {
             }
         }
     }
-    let incidents =
-        incidents::detect(&s.requests, &requests, &s.traffic.per_sec, &s.fpm, &s.errors, input.incident_gap_ms);
-    for (n, inc) in incidents.iter().enumerate() {
-        let contributing =
-            inc.spike.map(|(on, base)| format!("traffic_spike ({on:.1}/s at onset vs {base:.1}/s before)"));
-        // Every failing request inside the incident window belongs to it (client aborts too).
-        let from = s.requests.partition_point(|r| r.ts < inc.start);
-        let to = s.requests.partition_point(|r| r.ts <= inc.end);
-        for t in requests[from..to].iter_mut().filter(|t| t.incident.is_none()) {
-            t.incident = Some(n);
-            t.contributing = contributing.clone();
-        }
-    }
-    Correlation { requests, lines, line_request: joined.request_of, incidents }
+    Correlation { requests, lines, line_request: joined.request_of }
 }

@@ -162,7 +162,7 @@ impl<'a> Rules<'a> {
                 let d = format!("FPM stopped at {} and was not running", self.t(self.fpm.events[i].ts));
                 return verdict(class, down_cause, Confidence::High, ev, d);
             }
-            if self.peers.known && first_ok.is_none() {
+            if hist.is_some() && first_ok.is_none() {
                 let running = last_kind.is_some_and(|k| STARTS.contains(&k));
                 if let Some(i) = last.filter(|_| running) {
                     ev.push(self.ev_fpm(i));

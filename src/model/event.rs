@@ -7,7 +7,7 @@
 
 use super::cause::{string_enum, Cause, CauseClass};
 use super::time::Ts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 string_enum! {
     /// nginx levels (`emerg`..`debug`) and PHP-FPM levels (`ALERT`..`DEBUG`) on one scale.
@@ -279,7 +279,7 @@ string_enum! {
 }
 
 /// A problem with an input: named file, and line or byte offset where known.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub file: String,

@@ -5,7 +5,7 @@
 //! (filled by `scan`). Invariant: for every file, `lines == parsed + malformed + skipped`.
 
 use super::cause::string_enum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 string_enum! {
@@ -48,7 +48,7 @@ pub struct LogSource {
 }
 
 /// A malformed line kept as an example.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     pub line: u64,
     pub text: String,

@@ -1,37 +1,32 @@
-//! `summary.json`: the run's metadata, per-file accounting, totals per cause, incidents and
-//! diagnostics.
+//! `summary.json`: the run's metadata (what a stored run is reloaded from), per-file
+//! accounting, totals per cause, incidents and diagnostics.
 //!
-//! Input: an `Analysis`. Output: pretty-printed JSON with a stable key order (structs, not
-//! maps). Invariants: the per-file figures reconcile (`lines == parsed + malformed +
-//! skipped`) and `totals` is their sum; `generated_at` is the only field that differs
-//! between two runs over the same input.
+//! Input: a `Run` and its `Report`. Output: pretty-printed JSON with a stable key order.
+//! Invariants: the per-file figures reconcile (`lines == parsed + malformed + skipped`) and
+//! `totals` is their sum; `generated_at` is the only field that differs between two runs
+//! over the same input.
 
-use super::{write_atomic, RenderError, RenderOptions, SCHEMA_VERSION};
-use crate::aggregate::{lifecycle_text, request_cause_counts, Fmt};
-use crate::model::{Diagnostic, FileStats, Sample};
-use crate::{Analysis, ZoneChoice};
+use super::{write_atomic, RenderError};
+use crate::aggregate::report::{i64s, strs, Report};
+use crate::aggregate::run::{Run, RunMeta};
+use crate::model::time::format_rfc3339;
+use crate::scan::traffic::col;
 use serde::Serialize;
+use std::path::Path;
 
 #[derive(Serialize)]
 pub struct Summary<'a> {
-    pub schema_version: u32,
-    pub upcause_version: &'static str,
-    pub name: &'a str,
-    pub host: &'a str,
+    #[serde(flatten)]
+    pub meta: &'a RunMeta,
     /// The one field that changes between runs over the same input.
     pub generated_at: String,
-    pub zone: &'a ZoneChoice,
     pub time_range: Option<Range>,
-    pub window: Window,
-    pub inputs: Vec<Input>,
-    pub skipped_files: Vec<Skipped>,
     pub totals: Totals,
     pub requests: RequestTotals,
     pub error_line_causes: Vec<CauseCount>,
-    pub request_causes: Vec<RequestCause>,
+    pub request_causes: Vec<CauseCount>,
     pub confidence: Confidence,
     pub incidents: Vec<IncidentOut>,
-    pub diagnostics: &'a [Diagnostic],
 }
 
 #[derive(Serialize)]
@@ -40,37 +35,6 @@ pub struct Range {
     pub end: String,
     pub start_ms: i64,
     pub end_ms: i64,
-}
-
-#[derive(Serialize)]
-pub struct Window {
-    pub since: Option<String>,
-    pub until: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct Input {
-    pub path: String,
-    pub kind: &'static str,
-    pub compression: &'static str,
-    pub size: u64,
-    pub rotation_set: String,
-    pub format: Option<String>,
-    pub kind_reason: String,
-    pub bytes: u64,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub skipped: u64,
-    pub first: Option<String>,
-    pub last: Option<String>,
-    pub malformed_samples: Vec<Sample>,
-}
-
-#[derive(Serialize)]
-pub struct Skipped {
-    pub path: String,
-    pub reason: String,
 }
 
 #[derive(Serialize, Default)]
@@ -89,7 +53,7 @@ pub struct RequestTotals {
     pub total: u64,
     /// Client-facing failures (499 or >= 500).
     pub failed: u64,
-    /// Requests the client got a good answer for although an upstream attempt failed.
+    /// Requests the client got an answer for although an upstream attempt failed.
     pub retried: u64,
 }
 
@@ -97,18 +61,11 @@ pub struct RequestTotals {
 pub struct CauseCount {
     pub cause_class: String,
     pub cause: String,
-    pub count: u64,
-}
-
-#[derive(Serialize)]
-pub struct RequestCause {
-    pub cause_class: &'static str,
-    pub cause: &'static str,
     pub failed: u64,
     pub retried: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub struct Confidence {
     pub high: u64,
     pub medium: u64,
@@ -125,68 +82,90 @@ pub struct IncidentOut {
     pub failed: u64,
     pub retried: u64,
     pub peak_per_min: u64,
-    pub causes: Vec<RequestCause>,
+    pub causes: Vec<CauseCount>,
     pub earliest_evidence: Option<String>,
-    pub lifecycle: String,
+    pub lifecycle: Vec<String>,
     pub contributing: Option<String>,
 }
 
-pub fn build<'a>(a: &'a Analysis, o: &'a RenderOptions) -> Summary<'a> {
-    let f = Fmt { a };
-    let inputs: Vec<Input> = a
-        .sources
-        .iter()
-        .zip(&a.scan.stats)
-        .zip(&a.scan.ranges)
-        .map(|((s, st), r)| Input {
-            path: s.display.clone(),
-            kind: s.kind.as_str(),
-            compression: s.compression.as_str(),
-            size: s.size,
-            rotation_set: s.set.clone(),
-            format: s.format.and_then(|i| a.formats.get(i)).map(|f| f.name.clone()),
-            kind_reason: s.kind_reason.clone(),
-            bytes: st.bytes,
-            lines: st.lines,
-            parsed: st.parsed,
-            malformed: st.malformed,
-            skipped: st.skipped,
-            first: r.map(|r| f.time(r.0)),
-            last: r.map(|r| f.time(r.1)),
-            malformed_samples: st.malformed_samples.clone(),
-        })
-        .collect();
-    let mut tot = FileStats::default();
-    for s in &a.scan.stats {
-        tot.add(s);
+fn table<'a>(r: &'a Report, name: &str) -> Option<&'a polars::prelude::DataFrame> {
+    r.tables.iter().find(|t| t.0 == name).map(|t| &t.1)
+}
+
+pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
+    let z = &r.zone;
+    let mut tot = Totals { files: run.meta.inputs.len(), ..Default::default() };
+    for i in &run.meta.inputs {
+        tot.bytes += i.bytes;
+        tot.lines += i.lines;
+        tot.parsed += i.parsed;
+        tot.malformed += i.malformed;
+        tot.skipped += i.skipped;
     }
-    let per_sec = &a.scan.traffic.per_sec;
-    let sum = |c: usize| per_sec.values().map(|r| r[c] as u64).sum::<u64>();
-    use crate::scan::traffic::col;
-    let failed = a.corr.requests.iter().filter(|t| t.outcome == crate::correlate::Outcome::Failed).count() as u64;
-    let mut line_causes: Vec<CauseCount> = Vec::new();
-    if let Ok(df) = crate::aggregate::causes(a) {
-        if let (Ok(c1), Ok(c2), Ok(n)) = (df.column("cause_class"), df.column("cause"), df.column("count")) {
-            if let (Ok(c1), Ok(c2), Ok(n)) = (c1.str(), c2.str(), n.u64()) {
-                for ((x, y), k) in c1.iter().zip(c2.iter()).zip(n.iter()) {
-                    line_causes.push(CauseCount {
-                        cause_class: x.unwrap_or_default().into(),
-                        cause: y.unwrap_or_default().into(),
-                        count: k.unwrap_or(0),
-                    });
+    let mut error_line_causes = Vec::new();
+    if let Some(df) = table(r, "causes.csv") {
+        if let (Ok(c), Ok(k), Ok(n)) = (strs(df, "cause_class"), strs(df, "cause"), i64s(df, "count")) {
+            for i in 0..df.height() {
+                error_line_causes.push(CauseCount {
+                    cause_class: c[i].clone().unwrap_or_default(),
+                    cause: k[i].clone().unwrap_or_default(),
+                    failed: n[i].unwrap_or(0) as u64,
+                    retried: 0,
+                });
+            }
+        }
+    }
+    let mut request_causes = Vec::new();
+    let mut conf = Confidence::default();
+    let (mut failed, mut retried) = (0, 0);
+    if let Some(df) = table(r, "by_cause.csv") {
+        let get = |c: &str| i64s(df, c).unwrap_or_default();
+        let (scope, cls, cause) = (
+            strs(df, "scope").unwrap_or_default(),
+            strs(df, "cause_class").unwrap_or_default(),
+            strs(df, "cause").unwrap_or_default(),
+        );
+        let (f, re, h, m, l) = (get("failed"), get("retried"), get("high"), get("medium"), get("low"));
+        for i in 0..df.height() {
+            if scope[i].as_deref() != Some("all") {
+                continue;
+            }
+            let n = |v: &Vec<Option<i64>>| v[i].unwrap_or(0) as u64;
+            request_causes.push(CauseCount {
+                cause_class: cls[i].clone().unwrap_or_default(),
+                cause: cause[i].clone().unwrap_or_default(),
+                failed: n(&f),
+                retried: n(&re),
+            });
+            failed += n(&f);
+            retried += n(&re);
+            conf.high += n(&h);
+            conf.medium += n(&m);
+            conf.low += n(&l);
+        }
+    }
+    // Confidence counts cover failing and retried rows; keep failing only.
+    if let Ok(req) = crate::aggregate::report::records(&r.events, "request") {
+        let (o, c) = (strs(&req, "outcome").unwrap_or_default(), strs(&req, "confidence").unwrap_or_default());
+        conf = Confidence::default();
+        for (o, c) in o.iter().zip(&c) {
+            if o.as_deref() == Some("failed") {
+                match c.as_deref() {
+                    Some("high") => conf.high += 1,
+                    Some("medium") => conf.medium += 1,
+                    _ => conf.low += 1,
                 }
             }
         }
     }
-    let (rc, conf) = request_cause_counts(a);
-    let incidents = a
-        .corr
+    let total = run.traffic.per_sec.values().map(|v| v[col::TOTAL] as u64).sum();
+    let incidents = r
         .incidents
         .iter()
         .map(|x| IncidentOut {
             incident: x.id.clone(),
-            start: f.time(x.start),
-            end: f.time(x.end),
+            start: format_rfc3339(x.start, z),
+            end: format_rfc3339(x.end, z),
             duration_s: (x.end - x.start) as f64 / 1000.0,
             requests: x.requests,
             failed: x.failed,
@@ -195,48 +174,40 @@ pub fn build<'a>(a: &'a Analysis, o: &'a RenderOptions) -> Summary<'a> {
             causes: x
                 .causes
                 .iter()
-                .map(|(c, k, n)| RequestCause { cause_class: c.as_str(), cause: k.as_str(), failed: *n, retried: 0 })
+                .map(|(c, k, n)| CauseCount {
+                    cause_class: c.as_str().into(),
+                    cause: k.as_str().into(),
+                    failed: *n,
+                    retried: 0,
+                })
                 .collect(),
-            earliest_evidence: x.earliest_evidence.map(|e| f.evidence(&[e])),
-            lifecycle: lifecycle_text(a, x),
-            contributing: x.spike.map(|(on, base)| format!("traffic_spike ({on:.1}/s at onset vs {base:.1}/s before)")),
+            earliest_evidence: x.earliest_evidence.clone(),
+            lifecycle: x.lifecycle.clone(),
+            contributing: x.contributing(),
         })
         .collect();
     Summary {
-        schema_version: SCHEMA_VERSION,
-        upcause_version: env!("CARGO_PKG_VERSION"),
-        name: &o.name,
-        host: &o.host,
+        meta: &run.meta,
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        zone: &a.zone,
-        time_range: a.range().map(|(s, e)| Range { start: f.time(s), end: f.time(e), start_ms: s, end_ms: e }),
-        window: Window { since: a.since.map(|t| f.time(t)), until: a.until.map(|t| f.time(t)) },
-        inputs,
-        skipped_files: a.skipped.iter().map(|(p, r)| Skipped { path: p.clone(), reason: r.clone() }).collect(),
-        totals: Totals {
-            files: a.sources.len(),
-            bytes: tot.bytes,
-            lines: tot.lines,
-            parsed: tot.parsed,
-            malformed: tot.malformed,
-            skipped: tot.skipped,
-        },
-        requests: RequestTotals { total: sum(col::TOTAL), failed, retried: sum(col::RETRIED) },
-        error_line_causes: line_causes,
-        request_causes: rc
-            .into_iter()
-            .map(|(c, k, n, r)| RequestCause { cause_class: c.as_str(), cause: k.as_str(), failed: n, retried: r })
-            .collect(),
-        confidence: Confidence { high: conf[0], medium: conf[1], low: conf[2] },
+        time_range: run.range().map(|(s, e)| Range {
+            start: format_rfc3339(s, z),
+            end: format_rfc3339(e, z),
+            start_ms: s,
+            end_ms: e,
+        }),
+        totals: tot,
+        requests: RequestTotals { total, failed, retried },
+        error_line_causes,
+        request_causes,
+        confidence: conf,
         incidents,
-        diagnostics: &a.diags,
     }
 }
 
-pub fn write_summary(a: &Analysis, o: &RenderOptions) -> Result<(), RenderError> {
-    let s = build(a, o);
+pub fn write_summary(run: &Run, r: &Report, dir: &Path) -> Result<(), RenderError> {
+    let s = build(run, r);
     let mut bytes = serde_json::to_vec_pretty(&s)
         .map_err(|e| RenderError::Io { path: "summary.json".into(), source: std::io::Error::other(e) })?;
     bytes.push(b'\n');
-    write_atomic(&o.out_dir.join("summary.json"), &bytes)
+    write_atomic(&dir.join("summary.json"), &bytes)
 }

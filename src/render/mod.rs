@@ -1,15 +1,19 @@
-//! Writing a run directory: CSV tables, `summary.json`, and the terminal summary.
+//! Writing a run directory: CSV tables, `events.parquet` and the counters, `summary.json`,
+//! `report.html`, and the terminal summary.
 //!
-//! Input: an `Analysis` and `RenderOptions`. Output: files in the run's directory, each
-//! with a documented schema (README "Outputs"). Invariants: files are written to a
-//! temporary name and renamed, so a reader never sees half a report; the bytes written
-//! depend only on the analysis (the one exception is `generated_at` in summary.json).
+//! Input: a `Run` and its `Report`. Output: files in the run's directory, each with a
+//! documented schema (README "Outputs"). Invariants: files are written to a temporary name
+//! and renamed, so a reader never sees half a report; the bytes written depend only on the
+//! run (the one exception is `generated_at` in summary.json).
 
 pub mod csv;
+pub mod html;
 pub mod json;
+pub mod svg;
 pub mod terminal;
 
-use crate::Analysis;
+use crate::aggregate::report::Report;
+use crate::aggregate::run::{counter_frames, write_parquet, Run};
 use std::path::{Path, PathBuf};
 
 /// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
@@ -22,6 +26,7 @@ pub struct RenderOptions {
     pub name: String,
     pub host: String,
     pub bucket_s: Option<i64>,
+    pub incident_gap_s: i64,
     pub top: usize,
     pub uri_rules: Vec<(regex::Regex, String)>,
 }
@@ -49,24 +54,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// A table builder.
-type TableFn = fn(&Analysis) -> polars::prelude::PolarsResult<polars::prelude::DataFrame>;
-
-/// Write every report of a run.
-pub fn write_run(a: &Analysis, o: &RenderOptions) -> Result<(), RenderError> {
-    std::fs::create_dir_all(&o.out_dir).map_err(io_err(&o.out_dir))?;
-    use crate::aggregate as agg;
-    let tables: [(&str, TableFn); 5] = [
-        ("errors.csv", agg::errors),
-        ("fpm.csv", agg::fpm),
-        ("requests.csv", agg::requests),
-        ("causes.csv", agg::causes),
-        ("incidents.csv", agg::incidents),
-    ];
-    for (name, build) in tables {
-        let mut df = build(a).map_err(table_err(name))?;
-        csv::write(&mut df, &o.out_dir.join(name))?;
+/// Write every report of a run into `dir`.
+pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
+    std::fs::create_dir_all(dir.join("counters")).map_err(io_err(dir))?;
+    for (name, df) in &report.tables {
+        let mut df = df.clone();
+        csv::write(&mut df, &dir.join(name))?;
     }
-    json::write_summary(a, o)?;
+    let mut events = report.events.clone();
+    write_parquet(&mut events, &dir.join("events.parquet"))?;
+    for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
+        write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
+    }
+    json::write_summary(run, report, dir)?;
+    html::write(run, report, dir)?;
     Ok(())
 }

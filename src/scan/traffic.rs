@@ -92,7 +92,7 @@ pub struct PeerTotals {
     pub hist: HashMap<u16, u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct HostTotals {
     pub requests: u64,
     /// Client-facing failures (499 or >= 500).
@@ -100,11 +100,13 @@ pub struct HostTotals {
 }
 
 /// Every counter the access scan keeps.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Traffic {
     pub per_sec: HashMap<i64, [u32; col::N]>,
     /// Key: (10-second bucket << 17) | (metric << 16) | bin.
     pub lat: HashMap<u64, u64>,
+    /// Exact maximum (ms) per (10-second bucket << 1) | metric.
+    pub lat_max: HashMap<u64, u32>,
     pub hosts: HashMap<Box<[u8]>, HostTotals>,
     pub peers: HashMap<Box<[u8]>, PeerTotals>,
     cur_sec: i64,
@@ -138,8 +140,11 @@ impl Traffic {
 
     #[inline]
     pub fn latency(&mut self, sec: i64, metric: Metric, ms: u32) {
-        let key = ((sec.div_euclid(10) as u64) << 17) | ((metric as u64) << 16) | bin(ms) as u64;
+        let b = sec.div_euclid(10) as u64;
+        let key = (b << 17) | ((metric as u64) << 16) | bin(ms) as u64;
         *self.lat.entry(key).or_insert(0) += 1;
+        let m = self.lat_max.entry((b << 1) | metric as u64).or_insert(0);
+        *m = (*m).max(ms);
     }
 
     #[inline]
@@ -184,6 +189,10 @@ impl Traffic {
         }
         for (k, v) in o.lat {
             *self.lat.entry(k).or_insert(0) += v;
+        }
+        for (k, v) in o.lat_max {
+            let m = self.lat_max.entry(k).or_insert(0);
+            *m = (*m).max(v);
         }
         for (k, v) in o.hosts {
             let h = self.hosts.entry(k).or_default();

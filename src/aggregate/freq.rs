@@ -1,0 +1,525 @@
+//! Timelines, frequency tables and latency percentiles, for the whole run (`scope = all`)
+//! and restricted to each incident's window (`scope = I1`, ...).
+//!
+//! Input: the report context (the run, its request and FPM rows, incidents, zone, bucket).
+//! Output: `timeline.csv`, `timeline_causes.csv`, `by_cause.csv`, `by_upstream.csv`,
+//! `by_host.csv`, `by_uri.csv`, `by_client.csv`, `by_pool.csv`, `latency.csv`. Invariants:
+//! counts come from polars group-bys over the tagged rows; latency comes from the run's
+//! log-linear histograms (relative error below 1%, because keeping every request's time
+//! would grow with the input); rows are sorted by scope (all first, then incidents in
+//! order), then count descending, then key.
+
+use super::report::{i64s, strs};
+use super::run::{metric_name, Run};
+use super::Cols;
+use crate::correlate::Incident;
+use crate::model::time::format_rfc3339;
+use crate::model::{Ts, Zone};
+use crate::scan::traffic::{col as tcol, quantile};
+use polars::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+pub struct Ctx<'a> {
+    pub run: &'a Run,
+    pub req: &'a DataFrame,
+    pub fpm: &'a DataFrame,
+    pub incidents: &'a [Incident],
+    pub zone: &'a Zone,
+    pub bucket_ms: i64,
+    pub range: Option<(Ts, Ts)>,
+}
+
+/// URI folding: query and fragment dropped; path segments that are numbers, UUIDs, long hex
+/// strings or long opaque tokens become `{n}`, `{uuid}`, `{hex}`, `{token}`; runs of 4+
+/// digits inside a segment become `{n}`; then the user's `--uri-rule REGEX=>REPLACEMENT`.
+pub fn normalise_uri(uri: &str, rules: &[(regex::Regex, String)]) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(&fold_segment(seg));
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    for (re, rep) in rules {
+        out = re.replace_all(&out, rep.as_str()).into_owned();
+    }
+    out
+}
+
+fn fold_segment(seg: &str) -> String {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return String::new();
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return "{n}".into();
+    }
+    let is_uuid = b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    if is_uuid {
+        return "{uuid}".into();
+    }
+    if b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) {
+        return "{hex}".into();
+    }
+    let tokenish = b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_');
+    if b.len() >= 24 && tokenish && b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_alphabetic) {
+        return "{token}".into();
+    }
+    // Runs of 4+ digits inside a segment (`img-123456.png`).
+    let mut out = String::new();
+    let mut digits = String::new();
+    for ch in seg.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+        } else {
+            out.push_str(if digits.len() >= 4 { "{n}" } else { &digits });
+            digits.clear();
+            out.push(ch);
+        }
+    }
+    out.push_str(if digits.len() >= 4 { "{n}" } else { &digits });
+    out
+}
+
+fn rules(run: &Run) -> Vec<(regex::Regex, String)> {
+    run.meta
+        .uri_rules
+        .iter()
+        .filter_map(|r| {
+            let (re, rep) = r.split_once("=>")?;
+            Some((regex::Regex::new(re).ok()?, rep.to_string()))
+        })
+        .collect()
+}
+
+/// Scopes a time falls in: `all`, plus the incident whose window holds it.
+fn scopes_of(ts: Ts, incidents: &[Incident]) -> impl Iterator<Item = (u64, String)> + '_ {
+    std::iter::once((0, "all".to_string())).chain(
+        incidents
+            .iter()
+            .enumerate()
+            .filter(move |(_, x)| ts >= x.start && ts <= x.end)
+            .map(|(k, x)| (k as u64 + 1, x.id.clone())),
+    )
+}
+
+pub fn tables(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+    let mut out = timeline(c)?;
+    out.extend(frequencies(c)?);
+    out.push(("by_pool.csv", by_pool(c)?));
+    out.push(("latency.csv", latency(c)?));
+    Ok(out)
+}
+
+fn bucket_of(ts: Ts, b: i64) -> i64 {
+    ts.div_euclid(b) * b
+}
+
+fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+    let b = c.bucket_ms;
+    let mut counts: BTreeMap<i64, [u64; tcol::N]> = BTreeMap::new();
+    for (sec, row) in &c.run.traffic.per_sec {
+        let e = counts.entry(bucket_of(sec * 1000, b)).or_insert([0; tcol::N]);
+        for (a, v) in e.iter_mut().zip(row) {
+            *a += *v as u64;
+        }
+    }
+    // Failing requests per bucket and cause (polars group-by over the tagged rows).
+    let ts = i64s(c.req, "ts_ms")?;
+    let buckets: Vec<Option<i64>> = ts.iter().map(|t| t.map(|t| bucket_of(t, b))).collect();
+    let mut tagged = c.req.select(["outcome", "cause_class", "cause"])?;
+    tagged.with_column(Column::new("bucket".into(), buckets))?;
+    let failed = tagged.lazy().filter(col("outcome").eq(lit("failed")));
+    let per_bucket =
+        failed.clone().group_by([col("bucket")]).agg([len().cast(DataType::UInt64).alias("failed")]).collect()?;
+    let mut failed_by: HashMap<i64, u64> = HashMap::new();
+    for (k, v) in i64s(&per_bucket, "bucket")?.into_iter().zip(per_bucket.column("failed")?.u64()?.iter()) {
+        failed_by.insert(k.unwrap_or(0), v.unwrap_or(0));
+    }
+    let (lo, hi) = match c.range {
+        Some((a, z)) => (bucket_of(a, b), bucket_of(z, b)),
+        None => (0, -1),
+    };
+    let starts: Vec<i64> = if hi >= lo { (0..=(hi - lo) / b).map(|k| lo + k * b).collect() } else { vec![] };
+    let get = |s: i64, k: usize| counts.get(&s).map_or(0, |r| r[k]);
+    let s5xx = |s: i64| {
+        [tcol::S500, tcol::S502, tcol::S503, tcol::S504, tcol::S5XX_OTHER].iter().map(|k| get(s, *k)).sum::<u64>()
+    };
+    let mut t = Cols::default();
+    t.strs("bucket_start", starts.iter().map(|s| format_rfc3339(*s, c.zone)).collect())
+        .u64("requests", starts.iter().map(|s| get(*s, tcol::TOTAL)).collect());
+    for (k, name) in
+        [(tcol::S1XX, "s1xx"), (tcol::S2XX, "s2xx"), (tcol::S3XX, "s3xx"), (tcol::S4XX, "s4xx"), (tcol::S499, "s499")]
+    {
+        t.u64(name, starts.iter().map(|s| get(*s, k)).collect());
+    }
+    t.u64("s5xx", starts.iter().map(|s| s5xx(*s)).collect());
+    for (k, name) in [
+        (tcol::S500, "s500"),
+        (tcol::S502, "s502"),
+        (tcol::S503, "s503"),
+        (tcol::S504, "s504"),
+        (tcol::RETRIED, "retried"),
+    ] {
+        t.u64(name, starts.iter().map(|s| get(*s, k)).collect());
+    }
+    t.u64("failed", starts.iter().map(|s| failed_by.get(s).copied().unwrap_or(0)).collect()).f64(
+        "error_rate",
+        starts
+            .iter()
+            .map(|s| {
+                let n = get(*s, tcol::TOTAL);
+                (n > 0).then(|| (s5xx(*s) + get(*s, tcol::S499)) as f64 / n as f64)
+            })
+            .collect(),
+    );
+    let timeline = t.frame()?;
+    let zone = c.zone.clone();
+    let by_cause = failed
+        .group_by([col("bucket"), col("cause_class"), col("cause")])
+        .agg([len().cast(DataType::UInt64).alias("failed")])
+        .sort(["bucket", "cause_class", "cause"], SortMultipleOptions::default())
+        .collect()?;
+    let bstr: Vec<String> =
+        i64s(&by_cause, "bucket")?.into_iter().map(|b| format_rfc3339(b.unwrap_or(0), &zone)).collect();
+    let mut tc = by_cause.select(["cause_class", "cause", "failed"])?;
+    tc.insert_column(0, Column::new("bucket_start".into(), bstr))?;
+    Ok(vec![("timeline.csv", timeline), ("timeline_causes.csv", tc)])
+}
+
+/// The request rows expanded by scope, with the keys of every frequency table.
+fn scoped(c: &Ctx) -> PolarsResult<DataFrame> {
+    let rules = rules(c.run);
+    let ts = i64s(c.req, "ts_ms")?;
+    let outcome = strs(c.req, "outcome")?;
+    let cls = strs(c.req, "cause_class")?;
+    let cause = strs(c.req, "cause")?;
+    let conf = strs(c.req, "confidence")?;
+    let time = strs(c.req, "time")?;
+    let uri = strs(c.req, "uri")?;
+    let client = strs(c.req, "client")?;
+    let vhost = strs(c.req, "vhost")?;
+    let addr = strs(c.req, "upstream_addr")?;
+    let line_up = strs(c.req, "upstream")?;
+    let mut cols: [Vec<Option<String>>; 12] = Default::default();
+    let mut rank = Vec::new();
+    let mut tss = Vec::new();
+    for i in 0..c.req.height() {
+        // The peer that gave the final answer: the last `$upstream_addr` item, else the
+        // peer named by the request's nginx error line.
+        let up = addr[i]
+            .as_deref()
+            .and_then(|a| a.split([',', ' ']).rfind(|s| !s.is_empty() && *s != ":"))
+            .map(str::to_string)
+            .or_else(|| line_up[i].as_deref().map(|u| crate::model::event::upstream_peer(u).to_string()))
+            .unwrap_or_else(|| "-".into());
+        let pattern = uri[i].as_deref().map(|u| normalise_uri(u, &rules)).unwrap_or_else(|| "-".into());
+        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents) {
+            rank.push(r);
+            tss.push(ts[i]);
+            let vals = [
+                Some(scope),
+                outcome[i].clone(),
+                cls[i].clone(),
+                cause[i].clone(),
+                conf[i].clone(),
+                time[i].clone(),
+                Some(pattern.clone()),
+                uri[i].clone(),
+                Some(client[i].clone().unwrap_or_else(|| "-".into())),
+                Some(vhost[i].clone().unwrap_or_else(|| "-".into())),
+                Some(up.clone()),
+                None,
+            ];
+            for (col, v) in cols.iter_mut().zip(vals) {
+                col.push(v);
+            }
+        }
+    }
+    let names = [
+        "scope",
+        "outcome",
+        "cause_class",
+        "cause",
+        "confidence",
+        "time",
+        "uri_pattern",
+        "uri",
+        "client",
+        "host",
+        "upstream",
+        "_",
+    ];
+    let mut b = Cols::default();
+    b.u64("scope_rank", rank).i64("ts_ms", tss);
+    for (n, v) in names.iter().zip(cols).take(11) {
+        b.str(n, v);
+    }
+    b.frame()
+}
+
+fn is(c: &str, v: &str) -> Expr {
+    col(c).eq(lit(v.to_string())).cast(DataType::UInt64).sum()
+}
+
+/// Per (scope, key): failed, retried, the most frequent cause of the failures.
+fn counts_with_top(s: &DataFrame, key: &str) -> PolarsResult<LazyFrame> {
+    let by = [col("scope_rank"), col("scope"), col(key)];
+    let counts = s
+        .clone()
+        .lazy()
+        .group_by(by.clone())
+        .agg([is("outcome", "failed").alias("failed"), is("outcome", "retried").alias("retried")]);
+    let top = s
+        .clone()
+        .lazy()
+        .filter(col("outcome").eq(lit("failed")))
+        .group_by([col("scope_rank"), col("scope"), col(key), col("cause_class"), col("cause")])
+        .agg([len().alias("n")])
+        .sort_by_exprs(
+            [col("scope_rank"), col(key), col("n"), col("cause_class"), col("cause")],
+            SortMultipleOptions::default().with_order_descending_multi([false, false, true, false, false]),
+        )
+        .group_by_stable(by.clone())
+        .agg([col("cause").first().alias("top_cause"), col("cause_class").first().alias("top_cause_class")]);
+    Ok(counts.join(top, by.clone(), by, JoinArgs::new(JoinType::Left)))
+}
+
+fn finish(lf: LazyFrame, key: &str, extra: &[&str]) -> PolarsResult<DataFrame> {
+    let mut sel = vec![col("scope"), col(key), col("failed"), col("retried"), col("top_cause_class"), col("top_cause")];
+    sel.extend(extra.iter().map(|e| col(*e)));
+    lf.sort_by_exprs(
+        [col("scope_rank"), col("failed"), col("retried"), col(key)],
+        SortMultipleOptions::default().with_order_descending_multi([false, true, true, false]),
+    )
+    .select(sel)
+    .collect()
+}
+
+fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+    let s = scoped(c)?;
+    let mut out = Vec::new();
+    // by_cause: share and confidence split per scope.
+    let by = [col("scope_rank"), col("scope"), col("cause_class"), col("cause")];
+    let by_cause = s
+        .clone()
+        .lazy()
+        .sort(["ts_ms"], SortMultipleOptions::default().with_maintain_order(true))
+        .group_by(by)
+        .agg([
+            is("outcome", "failed").alias("failed"),
+            is("outcome", "retried").alias("retried"),
+            is("confidence", "high").alias("high"),
+            is("confidence", "medium").alias("medium"),
+            is("confidence", "low").alias("low"),
+            col("time").first().alias("first_seen"),
+            col("time").last().alias("last_seen"),
+        ])
+        .with_column(
+            (col("failed").cast(DataType::Float64)
+                / col("failed").sum().over([col("scope_rank")])?.cast(DataType::Float64))
+            .alias("share"),
+        )
+        .sort_by_exprs(
+            [col("scope_rank"), col("failed"), col("retried"), col("cause_class"), col("cause")],
+            SortMultipleOptions::default().with_order_descending_multi([false, true, true, false, false]),
+        )
+        .select([
+            col("scope"),
+            col("cause_class"),
+            col("cause"),
+            col("failed"),
+            col("retried"),
+            col("share"),
+            col("high"),
+            col("medium"),
+            col("low"),
+            col("first_seen"),
+            col("last_seen"),
+        ])
+        .collect()?;
+    out.push(("by_cause.csv", by_cause));
+
+    // by_upstream: with whole-run attempt totals from the counters.
+    let peers = &c.run.traffic.peers;
+    let mut names: Vec<&Box<[u8]>> = peers.keys().collect();
+    names.sort();
+    let att = Cols::default()
+        .strs("upstream", names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect())
+        .u64("attempts", names.iter().map(|n| peers[*n].attempts).collect())
+        .u64("failed_attempts", names.iter().map(|n| peers[*n].failed).collect())
+        .frame()?;
+    let lf = counts_with_top(&s, "upstream")?.join(
+        att.lazy(),
+        [col("upstream")],
+        [col("upstream")],
+        JoinArgs::new(JoinType::Left),
+    );
+    out.push(("by_upstream.csv", finish(lf, "upstream", &["attempts", "failed_attempts"])?));
+
+    // by_host: with whole-run request totals.
+    let hosts = &c.run.traffic.hosts;
+    let mut hn: Vec<&Box<[u8]>> = hosts.keys().collect();
+    hn.sort();
+    let tot = Cols::default()
+        .strs("host", hn.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect())
+        .u64("requests", hn.iter().map(|n| hosts[*n].requests).collect())
+        .frame()?;
+    let lf = counts_with_top(&s, "host")?
+        .join(tot.lazy(), [col("host")], [col("host")], JoinArgs::new(JoinType::Left))
+        .with_column(
+            (col("failed").cast(DataType::Float64) / col("requests").cast(DataType::Float64)).alias("error_rate"),
+        );
+    out.push(("by_host.csv", finish(lf, "host", &["requests", "error_rate"])?));
+
+    let ex = s
+        .clone()
+        .lazy()
+        .group_by_stable([col("scope_rank"), col("scope"), col("uri_pattern")])
+        .agg([col("uri").first().alias("example")]);
+    let by = [col("scope_rank"), col("scope"), col("uri_pattern")];
+    let lf = counts_with_top(&s, "uri_pattern")?.join(ex, by.clone(), by, JoinArgs::new(JoinType::Left));
+    out.push(("by_uri.csv", finish(lf, "uri_pattern", &["example"])?));
+    out.push(("by_client.csv", finish(counts_with_top(&s, "client")?, "client", &[])?));
+    Ok(out)
+}
+
+fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
+    let ts = i64s(c.fpm, "ts_ms")?;
+    let pool = strs(c.fpm, "pool")?;
+    let script = strs(c.fpm, "script")?;
+    let event = strs(c.fpm, "event")?;
+    let (mut sc, mut rk, mut po, mut scr, mut ev) = (vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..c.fpm.height() {
+        let Some(p) = pool[i].clone() else { continue };
+        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents) {
+            sc.push(Some(scope));
+            rk.push(r);
+            po.push(Some(p.clone()));
+            scr.push(Some(script[i].clone().unwrap_or_else(|| "-".into())));
+            ev.push(event[i].clone());
+        }
+    }
+    let df = Cols::default()
+        .u64("scope_rank", rk)
+        .str("scope", sc)
+        .str("pool", po)
+        .str("script", scr)
+        .str("event", ev)
+        .frame()?;
+    df.lazy()
+        .group_by([col("scope_rank"), col("scope"), col("pool"), col("script")])
+        .agg([
+            is("event", "executing_too_slow").alias("slow"),
+            is("event", "execution_timed_out").alias("timed_out"),
+            is("event", "child_exited_signal").alias("exited_on_signal"),
+            is("event", "child_exited_code").alias("exited_with_code"),
+            is("event", "max_children_reached").alias("max_children_reached"),
+            is("event", "slowlog_trace").alias("slowlog_traces"),
+            len().cast(DataType::UInt64).alias("events"),
+        ])
+        .sort_by_exprs(
+            [col("scope_rank"), col("events"), col("pool"), col("script")],
+            SortMultipleOptions::default().with_order_descending_multi([false, true, false, false]),
+        )
+        .select([
+            col("scope"),
+            col("pool"),
+            col("script"),
+            col("slow"),
+            col("timed_out"),
+            col("exited_on_signal"),
+            col("exited_with_code"),
+            col("max_children_reached"),
+            col("slowlog_traces"),
+            col("events"),
+        ])
+        .collect()
+}
+
+/// (dimension rank, key order, key label, metric).
+type LatKey = (u8, i64, String, i64);
+/// (dimension, key, metric, count, [p50, p90, p99, max]).
+type LatRow = (&'static str, String, &'static str, u64, [Option<f64>; 4]);
+
+/// Latency percentiles per timeline bucket, per incident and per upstream.
+fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
+    let t = &c.run.traffic;
+    // (dimension rank, key sort, dimension, key, metric) -> bins, max
+    let mut groups: BTreeMap<LatKey, (HashMap<u16, u64>, u32)> = BTreeMap::new();
+    let maxes = &t.lat_max;
+    for (k, n) in &t.lat {
+        let b10 = (k >> 17) as i64;
+        let metric = ((k >> 16) & 1) as i64;
+        let bin = (k & 0xffff) as u16;
+        let ts = b10 * 10_000;
+        let mx = maxes.get(&(((k >> 17) << 1) | metric as u64)).copied().unwrap_or(0);
+        let mut add = |dim: u8, key: i64, label: String| {
+            let e = groups.entry((dim, key, label, metric)).or_default();
+            *e.0.entry(bin).or_insert(0) += n;
+            e.1 = e.1.max(mx);
+        };
+        add(0, 0, "all".into());
+        add(1, bucket_of(ts, c.bucket_ms), format_rfc3339(bucket_of(ts, c.bucket_ms), c.zone));
+        for (i, inc) in c.incidents.iter().enumerate() {
+            if ts + 10_000 > inc.start && ts <= inc.end {
+                add(2, i as i64, inc.id.clone());
+            }
+        }
+    }
+    for (peer, p) in &t.peers {
+        if p.hist.is_empty() {
+            continue;
+        }
+        let e = groups.entry((3, 0, String::from_utf8_lossy(peer).into_owned(), 1)).or_default();
+        for (b, n) in &p.hist {
+            *e.0.entry(*b).or_insert(0) += n;
+        }
+    }
+    let dims = ["all", "bucket", "incident", "upstream"];
+    let mut rows: Vec<LatRow> = Vec::new();
+    for ((dim, _, key, metric), (bins, mx)) in &groups {
+        let v: Vec<(u16, u64)> = bins.iter().map(|(b, n)| (*b, *n)).collect();
+        let count = v.iter().map(|x| x.1).sum();
+        let q = |p: f64| quantile(&v, p);
+        // Per-peer histograms have no exact maximum: the top bin's value.
+        let max =
+            if *dim == 3 { v.iter().map(|x| x.0).max().map(crate::scan::traffic::bin_value) } else { Some(*mx as f64) };
+        rows.push((dims[*dim as usize], key.clone(), metric_name(*metric), count, [q(0.5), q(0.9), q(0.99), max]));
+    }
+    let mut b = Cols::default();
+    b.strs("dimension", rows.iter().map(|r| r.0.to_string()).collect())
+        .strs("key", rows.iter().map(|r| r.1.clone()).collect())
+        .strs("metric", rows.iter().map(|r| r.2.to_string()).collect())
+        .u64("count", rows.iter().map(|r| r.3).collect());
+    for (i, name) in ["p50_ms", "p90_ms", "p99_ms", "max_ms"].iter().enumerate() {
+        b.f64(name, rows.iter().map(|r| r.4[i]).collect());
+    }
+    b.frame()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_folding() {
+        let none: Vec<(regex::Regex, String)> = vec![];
+        assert_eq!(normalise_uri("/product/12345?ref=home", &none), "/product/{n}");
+        assert_eq!(normalise_uri("/u/3f2a1c4e-9b7d-4e21-8c3a-0f1e2d3c4b5a/avatar", &none), "/u/{uuid}/avatar");
+        assert_eq!(normalise_uri("/static/img-123456.png", &none), "/static/img-{n}.png");
+        assert_eq!(normalise_uri("/v2/items/abc", &none), "/v2/items/abc");
+        assert_eq!(normalise_uri("/f/0123456789abcdef0123", &none), "/f/{hex}");
+        assert_eq!(normalise_uri("/t/eyJhbGciOiJIUzI1NiJ9abc123", &none), "/t/{token}");
+        assert_eq!(normalise_uri("", &none), "/");
+        let r = vec![(regex::Regex::new("^/shop/[a-z-]+").unwrap(), "/shop/{slug}".to_string())];
+        assert_eq!(normalise_uri("/shop/red-shoes", &r), "/shop/{slug}");
+    }
+}

@@ -1,0 +1,296 @@
+//! The report of a run: incidents detected on the events table, and every CSV table
+//! (event tables, causes, incidents, timelines, frequencies, latency), built with polars.
+//!
+//! Input: a `Run` (fresh or stored). Output: `Report`: incidents, the events table with each
+//! request's `incident` and `contributing` filled in, and the named tables in their
+//! documented column order. Invariants: every table is sorted by documented keys; nothing
+//! here depends on where the run came from, so `analyze` and `merge` agree byte for byte.
+
+use super::freq;
+use super::run::Run;
+use super::Cols;
+use crate::correlate::incidents::{self, IncRow, Incident, Lifecycle};
+use crate::model::{Cause, CauseClass, FpmKind, Ts, Zone};
+use polars::prelude::*;
+use std::str::FromStr;
+
+pub struct Report {
+    pub zone: Zone,
+    pub bucket_ms: i64,
+    pub incidents: Vec<Incident>,
+    /// The events table with `incident` and `contributing` for requests.
+    pub events: DataFrame,
+    /// (file name, table), in writing order.
+    pub tables: Vec<(&'static str, DataFrame)>,
+}
+
+pub fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(df.column(c)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+pub fn i64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
+    Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.iter().collect())
+}
+pub fn f64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<f64>>> {
+    Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.iter().collect())
+}
+
+pub fn records(events: &DataFrame, rec: &str) -> PolarsResult<DataFrame> {
+    events.clone().lazy().filter(col("record").eq(lit(rec))).collect()
+}
+
+/// Bucket width for a span: at most a few thousand buckets.
+pub fn auto_bucket_ms(span_ms: i64) -> i64 {
+    match span_ms {
+        s if s <= 2 * 3_600_000 => 10_000,
+        s if s <= 24 * 3_600_000 => 60_000,
+        s if s <= 7 * 24 * 3_600_000 => 300_000,
+        _ => 3_600_000,
+    }
+}
+
+fn yes_no(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(df.column(c)?.bool()?.iter().map(|v| v.map(|b| if b { "yes" } else { "no" }.to_string())).collect())
+}
+
+fn class_rank(s: &str) -> u64 {
+    CauseClass::from_str(s).map(|c| c.rank() as u64).unwrap_or(u64::MAX)
+}
+
+/// Incident rows and lifecycle events from the events table.
+fn incident_inputs(req: &DataFrame, err: &DataFrame, fpm: &DataFrame) -> PolarsResult<(Vec<IncRow>, Vec<Lifecycle>)> {
+    let ts = i64s(req, "ts_ms")?;
+    let rt = f64s(req, "request_time")?;
+    let outcome = strs(req, "outcome")?;
+    let cls = strs(req, "cause_class")?;
+    let cause = strs(req, "cause")?;
+    let fe = strs(req, "first_evidence")?;
+    let fe_ms = i64s(req, "first_evidence_ms")?;
+    let rows = (0..req.height())
+        .map(|i| {
+            let t = ts[i].unwrap_or(0);
+            IncRow {
+                ts: t,
+                start: t - rt[i].map(|x| (x * 1000.0).round() as i64).unwrap_or(0),
+                failed: outcome[i].as_deref() == Some("failed"),
+                class: cls[i].as_deref().and_then(|c| CauseClass::from_str(c).ok()).unwrap_or(CauseClass::Unexplained),
+                cause: cause[i].as_deref().and_then(|c| Cause::from_str(c).ok()).unwrap_or(Cause::Unexplained),
+                first_evidence: fe_ms[i].zip(fe[i].clone()),
+            }
+        })
+        .collect();
+    let mut life = Vec::new();
+    let (ft, fk, ff, fl, ftime) =
+        (i64s(fpm, "ts_ms")?, strs(fpm, "event")?, strs(fpm, "file")?, i64s(fpm, "line")?, strs(fpm, "time")?);
+    for i in 0..fpm.height() {
+        let kind = fk[i].as_deref().and_then(|k| FpmKind::from_str(k).ok());
+        if kind.is_some_and(FpmKind::is_lifecycle) {
+            life.push(Lifecycle {
+                ts: ft[i].unwrap_or(0),
+                text: format!(
+                    "{} fpm {} ({}:{})",
+                    ftime[i].as_deref().unwrap_or(""),
+                    fk[i].as_deref().unwrap_or(""),
+                    ff[i].as_deref().unwrap_or(""),
+                    fl[i].unwrap_or(0)
+                ),
+            });
+        }
+    }
+    let (et, es, ef, el, etime) =
+        (i64s(err, "ts_ms")?, strs(err, "signature")?, strs(err, "file")?, i64s(err, "line")?, strs(err, "time")?);
+    for i in 0..err.height() {
+        if es[i].as_deref().is_some_and(|s| s.starts_with("nginx_")) {
+            life.push(Lifecycle {
+                ts: et[i].unwrap_or(0),
+                text: format!(
+                    "{} {} ({}:{})",
+                    etime[i].as_deref().unwrap_or(""),
+                    es[i].as_deref().unwrap_or(""),
+                    ef[i].as_deref().unwrap_or(""),
+                    el[i].unwrap_or(0)
+                ),
+            });
+        }
+    }
+    Ok((rows, life))
+}
+
+pub fn build(run: &Run) -> PolarsResult<Report> {
+    let zone = run.meta.zone();
+    let req = records(&run.events, "request")?;
+    let err = records(&run.events, "error")?;
+    let fpm = records(&run.events, "fpm")?;
+    let (rows, life) = incident_inputs(&req, &err, &fpm)?;
+    let (incidents, member) = incidents::detect(&rows, &run.traffic.per_sec, &life, run.meta.incident_gap_s * 1000);
+    // Requests get their incident id and contributing factor.
+    let inc_col: Vec<Option<String>> = member.iter().map(|m| m.map(|i| incidents[i].id.clone())).collect();
+    let contrib: Vec<Option<String>> = member.iter().map(|m| m.and_then(|i| incidents[i].contributing())).collect();
+    let mut req = req;
+    req.with_column(Column::new("incident".into(), inc_col))?;
+    req.with_column(Column::new("contributing".into(), contrib))?;
+    let mut events = run.events.clone();
+    let n = events.height();
+    // Put the columns on the full events table too (null for errors and FPM events).
+    let mut ev_inc: Vec<Option<String>> = vec![None; n];
+    let mut ev_con: Vec<Option<String>> = vec![None; n];
+    let rec = strs(&events, "record")?;
+    let mut k = 0;
+    for (i, r) in rec.iter().enumerate() {
+        if r.as_deref() == Some("request") {
+            ev_inc[i] = req.column("incident")?.str()?.get(k).map(str::to_string);
+            ev_con[i] = req.column("contributing")?.str()?.get(k).map(str::to_string);
+            k += 1;
+        }
+    }
+    for name in ["incident", "contributing"] {
+        if events.column(name).is_ok() {
+            events.drop_in_place(name)?;
+        }
+    }
+    events.with_column(Column::new("incident".into(), ev_inc))?;
+    events.with_column(Column::new("contributing".into(), ev_con))?;
+
+    let range = run.range();
+    let bucket_ms =
+        run.meta.bucket_s.map(|b| b * 1000).unwrap_or_else(|| auto_bucket_ms(range.map_or(0, |(a, b)| b - a)));
+    let mut tables = vec![
+        ("errors.csv", errors_table(&err)?),
+        ("fpm.csv", fpm_table(&fpm)?),
+        ("requests.csv", requests_table(&req)?),
+        ("causes.csv", causes_table(&err)?),
+        ("incidents.csv", incidents_table(&incidents, &zone)?),
+    ];
+    let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
+    tables.extend(freq::tables(&ctx)?);
+    Ok(Report { zone, bucket_ms, incidents, events, tables })
+}
+
+fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut out = e.select([
+        "time",
+        "file",
+        "line",
+        "level",
+        "pid",
+        "conn",
+        "signature",
+        "errno",
+        "phase",
+        "cause_class",
+        "cause",
+        "client",
+        "server",
+        "request",
+        "upstream",
+        "vhost",
+        "message",
+        "line_class",
+    ])?;
+    out.rename("vhost", "host".into())?;
+    out.with_column(Column::new("failure".into(), yes_no(e, "failure")?))?;
+    for c in ["confidence", "evidence"] {
+        out.with_column(e.column(c)?.clone())?;
+    }
+    let mut lines = e.column("entry_lines")?.clone();
+    lines.rename("lines".into());
+    out.with_column(lines)?;
+    out.with_column(e.column("machine")?.clone())?;
+    Ok(out)
+}
+
+fn fpm_table(e: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut out = e.select([
+        "time",
+        "file",
+        "line",
+        "level",
+        "pool",
+        "event",
+        "child_pid",
+        "signal",
+        "exit_code",
+        "script",
+        "request",
+        "elapsed_s",
+        "message",
+    ])?;
+    out.with_column(Column::new("time_exact".into(), yes_no(e, "time_exact")?))?;
+    out.with_column(e.column("machine")?.clone())?;
+    Ok(out)
+}
+
+fn requests_table(r: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut out = r.select([
+        "time",
+        "file",
+        "line",
+        "status",
+        "method",
+        "uri",
+        "client",
+        "vhost",
+        "upstream_addr",
+        "upstream_status",
+        "request_time",
+        "upstream_response_time",
+        "cause_class",
+        "cause",
+        "proximate",
+        "confidence",
+        "evidence",
+        "incident",
+        "outcome",
+        "contributing",
+        "detail",
+        "machine",
+    ])?;
+    out.rename("vhost", "host".into())?;
+    Ok(out)
+}
+
+fn causes_table(err: &DataFrame) -> PolarsResult<DataFrame> {
+    let f = err.clone().lazy().filter(col("failure").eq(lit(true))).collect()?;
+    let rank: Vec<u64> = strs(&f, "cause_class")?.iter().map(|c| class_rank(c.as_deref().unwrap_or(""))).collect();
+    let mut f = f.select(["cause_class", "cause", "ts_ms", "time"])?;
+    f.with_column(Column::new("rank".into(), rank))?;
+    f.lazy()
+        .sort(["ts_ms"], SortMultipleOptions::default().with_maintain_order(true))
+        .group_by([col("cause_class"), col("cause"), col("rank")])
+        .agg([
+            len().cast(DataType::UInt64).alias("count"),
+            col("time").first().alias("first_seen"),
+            col("time").last().alias("last_seen"),
+        ])
+        .sort_by_exprs(
+            [col("count"), col("rank"), col("cause")],
+            SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+        )
+        .select([col("cause_class"), col("cause"), col("count"), col("first_seen"), col("last_seen")])
+        .collect()
+}
+
+pub fn incidents_table(i: &[Incident], z: &Zone) -> PolarsResult<DataFrame> {
+    let t = |ts: Ts| crate::model::time::format_rfc3339(ts, z);
+    let top = |x: &Incident| x.causes.first().copied();
+    Cols::default()
+        .strs("incident", i.iter().map(|x| x.id.clone()).collect())
+        .strs("start", i.iter().map(|x| t(x.start)).collect())
+        .strs("end", i.iter().map(|x| t(x.end)).collect())
+        .f64("duration_s", i.iter().map(|x| Some((x.end - x.start) as f64 / 1000.0)).collect())
+        .u64("requests", i.iter().map(|x| x.requests).collect())
+        .u64("failed", i.iter().map(|x| x.failed).collect())
+        .u64("peak_per_min", i.iter().map(|x| x.peak_per_min).collect())
+        .strs("top_cause_class", i.iter().map(|x| top(x).map_or("", |t| t.0.as_str()).into()).collect())
+        .strs("top_cause", i.iter().map(|x| top(x).map_or("", |t| t.1.as_str()).into()).collect())
+        .strs(
+            "causes",
+            i.iter()
+                .map(|x| x.causes.iter().map(|(c, k, n)| format!("{k}[{c}]={n}")).collect::<Vec<_>>().join("; "))
+                .collect(),
+        )
+        .u64("retried", i.iter().map(|x| x.retried).collect())
+        .strs("earliest_evidence", i.iter().map(|x| x.earliest_evidence.clone().unwrap_or_default()).collect())
+        .strs("contributing", i.iter().map(|x| x.contributing().unwrap_or_default()).collect())
+        .strs("lifecycle", i.iter().map(|x| x.lifecycle.join("; ")).collect())
+        .frame()
+}

@@ -1,0 +1,592 @@
+//! A run as data: metadata, the events table and the traffic counters. This is what a run
+//! directory stores (`summary.json`, `events.parquet`, `counters/*.parquet`) and what every
+//! report is computed from, so `analyze`, `merge` and `compare` share one code path.
+//!
+//! Input: an `Analysis` (fresh) or a run directory (stored). Output: `Run`. Invariants: the
+//! events table has the documented schema (`EVENT_COLUMNS`) whatever its origin; counters
+//! round-trip exactly through Parquet; merging is concatenation of events and addition of
+//! counters, so reports over a merged run equal reports over one run of all inputs.
+
+use super::Cols;
+use crate::correlate::Evid;
+use crate::model::time::format_rfc3339;
+use crate::model::{Diagnostic, Sample, Ts, Zone};
+use crate::scan::traffic::{col, HostTotals, Metric, PeerTotals, Traffic};
+use crate::Analysis;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Per input file, as recorded in summary.json.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InputMeta {
+    pub path: String,
+    #[serde(default)]
+    pub machine: String,
+    pub kind: String,
+    pub compression: String,
+    pub size: u64,
+    pub rotation_set: String,
+    pub format: Option<String>,
+    pub kind_reason: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    pub skipped: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub malformed_samples: Vec<Sample>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ZoneMeta {
+    /// Parseable by `Zone::parse` (IANA name or fixed offset).
+    pub zone: String,
+    pub chosen_by: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Metadata of a run: the part of summary.json a stored run is reloaded from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub schema_version: u32,
+    pub upcause_version: String,
+    pub name: String,
+    /// Machines whose logs the run covers (one for `analyze`, several after `merge`).
+    pub machines: Vec<String>,
+    pub zone: ZoneMeta,
+    /// `--since` / `--until` as milliseconds.
+    pub since_ms: Option<Ts>,
+    pub until_ms: Option<Ts>,
+    pub inputs: Vec<InputMeta>,
+    pub skipped_files: Vec<SkippedFile>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Options that shape the reports, kept so `merge` recomputes them the same way.
+    pub incident_gap_s: i64,
+    pub bucket_s: Option<i64>,
+    pub top: usize,
+    pub uri_rules: Vec<String>,
+}
+
+impl RunMeta {
+    pub fn zone(&self) -> Zone {
+        Zone::parse(&self.zone.zone).unwrap_or(Zone::Fixed(0))
+    }
+}
+
+pub struct Run {
+    pub meta: RunMeta,
+    pub events: DataFrame,
+    pub traffic: Traffic,
+}
+
+/// Columns of `events.parquet`, in order (README "events.parquet").
+pub const EVENT_COLUMNS: &[&str] = &[
+    "record",
+    "machine",
+    "ts",
+    "ts_ms",
+    "time",
+    "file",
+    "line",
+    "cause_class",
+    "cause",
+    "confidence",
+    "evidence",
+    "first_evidence",
+    "first_evidence_ms",
+    "detail",
+    "status",
+    "method",
+    "uri",
+    "client",
+    "vhost",
+    "upstream_addr",
+    "upstream_status",
+    "request_time",
+    "upstream_response_time",
+    "upstream_connect_time",
+    "upstream_header_time",
+    "outcome",
+    "proximate",
+    "user_agent",
+    "level",
+    "pid",
+    "conn",
+    "signature",
+    "errno",
+    "phase",
+    "line_class",
+    "failure",
+    "server",
+    "request",
+    "upstream",
+    "referrer",
+    "message",
+    "entry_lines",
+    "pool",
+    "event",
+    "child_pid",
+    "signal",
+    "exit_code",
+    "script",
+    "elapsed_s",
+    "time_exact",
+];
+
+/// Column-wise accumulation of event rows of all three kinds.
+#[derive(Default)]
+struct EventCols {
+    s: HashMap<&'static str, Vec<Option<String>>>,
+    i: HashMap<&'static str, Vec<Option<i64>>>,
+    f: HashMap<&'static str, Vec<Option<f64>>>,
+    b: HashMap<&'static str, Vec<Option<bool>>>,
+    n: usize,
+}
+
+const STR_COLS: &[&str] = &[
+    "record",
+    "machine",
+    "time",
+    "file",
+    "cause_class",
+    "cause",
+    "confidence",
+    "evidence",
+    "first_evidence",
+    "detail",
+    "method",
+    "uri",
+    "client",
+    "vhost",
+    "upstream_addr",
+    "upstream_status",
+    "outcome",
+    "proximate",
+    "user_agent",
+    "level",
+    "signature",
+    "phase",
+    "line_class",
+    "server",
+    "request",
+    "upstream",
+    "referrer",
+    "message",
+    "pool",
+    "event",
+    "script",
+];
+const INT_COLS: &[&str] = &[
+    "ts_ms",
+    "line",
+    "first_evidence_ms",
+    "status",
+    "pid",
+    "conn",
+    "errno",
+    "entry_lines",
+    "child_pid",
+    "signal",
+    "exit_code",
+];
+const F64_COLS: &[&str] =
+    &["request_time", "upstream_response_time", "upstream_connect_time", "upstream_header_time", "elapsed_s"];
+const BOOL_COLS: &[&str] = &["failure", "time_exact"];
+
+impl EventCols {
+    fn row(&mut self) {
+        self.n += 1;
+        for c in STR_COLS {
+            self.s.entry(c).or_default().push(None);
+        }
+        for c in INT_COLS {
+            self.i.entry(c).or_default().push(None);
+        }
+        for c in F64_COLS {
+            self.f.entry(c).or_default().push(None);
+        }
+        for c in BOOL_COLS {
+            self.b.entry(c).or_default().push(None);
+        }
+    }
+    fn s(&mut self, c: &'static str, v: impl Into<Option<String>>) {
+        *self.s.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v.into();
+    }
+    fn i(&mut self, c: &'static str, v: Option<i64>) {
+        *self.i.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v;
+    }
+    fn f(&mut self, c: &'static str, v: Option<f64>) {
+        *self.f.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v;
+    }
+    fn b(&mut self, c: &'static str, v: bool) {
+        *self.b.get_mut(c).and_then(|v| v.last_mut()).expect("column") = Some(v);
+    }
+    fn frame(mut self) -> PolarsResult<DataFrame> {
+        let mut cols = Vec::new();
+        for name in EVENT_COLUMNS {
+            let c = if *name == "ts" {
+                Column::new("ts".into(), self.i.get("ts_ms").cloned().unwrap_or_default())
+                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
+            } else if let Some(v) = self.s.remove(name) {
+                Column::new((*name).into(), v)
+            } else if let Some(v) = self.i.remove(name) {
+                Column::new((*name).into(), v)
+            } else if let Some(v) = self.f.remove(name) {
+                Column::new((*name).into(), v)
+            } else if let Some(v) = self.b.remove(name) {
+                Column::new((*name).into(), v)
+            } else {
+                Column::new((*name).into(), vec![None::<String>; self.n])
+            };
+            cols.push(c);
+        }
+        DataFrame::new(self.n, cols)
+    }
+}
+
+fn evidence_text(a: &Analysis, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
+    let mut v: Vec<&Evid> = ev.iter().collect();
+    v.sort_by_key(|e| (e.ts, a.sources.get(e.source as usize).map(|s| s.display.as_str()), e.line));
+    v.dedup();
+    let name =
+        |e: &Evid| format!("{}:{}", a.sources.get(e.source as usize).map(|s| s.display.as_str()).unwrap_or(""), e.line);
+    let text = v.iter().map(|e| name(e)).collect::<Vec<_>>().join(" ");
+    (text, v.first().map(|e| (e.ts, name(e))))
+}
+
+/// The events table of a fresh analysis.
+pub fn events_frame(a: &Analysis, machine: &str) -> PolarsResult<DataFrame> {
+    let z = &a.zone.zone;
+    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.clone());
+    let mut c = EventCols::default();
+    let common = |c: &mut EventCols, rec: &str, ts: Ts, src: u32, line: u64| {
+        c.row();
+        c.s("record", Some(rec.to_string()));
+        c.s("machine", Some(machine.to_string()));
+        c.i("ts_ms", Some(ts));
+        c.s("time", Some(format_rfc3339(ts, z)));
+        c.s("file", file(src));
+        c.i("line", Some(line as i64));
+    };
+    for (r, t) in a.scan.requests.iter().zip(&a.corr.requests) {
+        common(&mut c, "request", r.ts, r.source, r.line);
+        let v = &t.verdict;
+        c.s("cause_class", Some(v.class.as_str().into()));
+        c.s("cause", Some(v.cause.as_str().into()));
+        c.s("confidence", Some(v.confidence.as_str().into()));
+        let (text, first) = evidence_text(a, &v.evidence);
+        c.s("evidence", Some(text));
+        c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
+        c.s("first_evidence", first.map(|f| f.1));
+        c.s("detail", Some(v.detail.clone()));
+        c.i("status", Some(r.status as i64));
+        c.s("method", r.method.clone());
+        c.s("uri", r.uri.clone());
+        c.s("client", r.client.clone());
+        c.s("vhost", r.host.clone());
+        c.s("upstream_addr", r.upstream_addr.clone());
+        c.s("upstream_status", r.upstream_status.clone());
+        c.f("request_time", r.request_time);
+        c.f("upstream_response_time", r.upstream_response_time);
+        c.f("upstream_connect_time", r.upstream_connect_time);
+        c.f("upstream_header_time", r.upstream_header_time);
+        c.s("outcome", Some(t.outcome.as_str().into()));
+        c.s("proximate", Some(t.proximate.into()));
+        c.s("user_agent", r.user_agent.clone());
+        c.s("request", r.request.clone());
+        // The peer named by the nginx line the verdict rests on (access logs in `combined`
+        // carry no upstream fields).
+        let primary = t.lines.iter().rev().find(|&&li| a.scan.errors[li].failure);
+        c.s("upstream", primary.and_then(|&li| a.scan.errors[li].upstream.clone()));
+    }
+    for (e, v) in a.scan.errors.iter().zip(&a.corr.lines) {
+        common(&mut c, "error", e.ts, e.source, e.line);
+        let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
+        c.s("cause_class", Some(cls.as_str().into()));
+        c.s("cause", Some(cause.as_str().into()));
+        if let Some(v) = v {
+            c.s("confidence", Some(v.confidence.as_str().into()));
+            let (text, first) = evidence_text(a, &v.evidence);
+            c.s("evidence", Some(text));
+            c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
+            c.s("first_evidence", first.map(|f| f.1));
+            c.s("detail", Some(v.detail.clone()));
+        }
+        c.s("level", Some(e.level.as_str().into()));
+        c.i("pid", Some(e.pid as i64));
+        c.i("conn", e.conn.map(|x| x as i64));
+        c.s("signature", Some(e.signature.into()));
+        c.i("errno", e.errno.map(i64::from));
+        c.s("phase", Some(e.phase.as_str().into()));
+        c.s("line_class", Some(e.class.as_str().into()));
+        c.b("failure", e.failure);
+        c.s("client", e.client.clone());
+        c.s("server", e.server.clone());
+        c.s("request", e.request.clone());
+        c.s("upstream", e.upstream.clone());
+        c.s("vhost", e.host.clone());
+        c.s("referrer", e.referrer.clone());
+        c.s("message", Some(e.message.clone()));
+        c.i("entry_lines", Some(e.lines as i64));
+    }
+    for e in &a.scan.fpm {
+        common(&mut c, "fpm", e.ts, e.source, e.line);
+        c.s("level", Some(e.level.as_str().into()));
+        c.s("pool", e.pool.clone());
+        c.s("event", Some(e.kind.as_str().into()));
+        c.i("child_pid", e.child_pid.map(i64::from));
+        c.i("signal", e.signal.map(i64::from));
+        c.i("exit_code", e.exit_code.map(i64::from));
+        c.s("script", e.script.clone());
+        c.s("request", e.request.clone());
+        c.f("elapsed_s", e.elapsed_s);
+        c.s("message", Some(e.message.clone()));
+        c.b("time_exact", e.ts_exact);
+    }
+    let df = c.frame()?;
+    // Documented order: time, then file, then line (stable whatever the input order).
+    df.sort(["ts_ms", "file", "line", "record"], SortMultipleOptions::default().with_maintain_order(true))
+}
+
+impl Run {
+    pub fn from_analysis(a: &Analysis, o: &crate::render::RenderOptions) -> PolarsResult<Run> {
+        let f = super::Fmt { a };
+        let zone_str = match &a.zone.zone {
+            Zone::Local => {
+                crate::model::time::format_offset(a.zone.zone.offset_at(a.range().map_or(0, |r| r.0) / 1000))
+            }
+            z => z.to_string(),
+        };
+        let inputs = a
+            .sources
+            .iter()
+            .zip(&a.scan.stats)
+            .zip(&a.scan.ranges)
+            .map(|((s, st), r)| InputMeta {
+                path: s.display.clone(),
+                machine: o.host.clone(),
+                kind: s.kind.as_str().into(),
+                compression: s.compression.as_str().into(),
+                size: s.size,
+                rotation_set: s.set.clone(),
+                format: s.format.and_then(|i| a.formats.get(i)).map(|f| f.name.clone()),
+                kind_reason: s.kind_reason.clone(),
+                bytes: st.bytes,
+                lines: st.lines,
+                parsed: st.parsed,
+                malformed: st.malformed,
+                skipped: st.skipped,
+                first: r.map(|r| f.time(r.0)),
+                last: r.map(|r| f.time(r.1)),
+                malformed_samples: st.malformed_samples.clone(),
+            })
+            .collect();
+        let meta = RunMeta {
+            schema_version: crate::render::SCHEMA_VERSION,
+            upcause_version: env!("CARGO_PKG_VERSION").into(),
+            name: o.name.clone(),
+            machines: vec![o.host.clone()],
+            zone: ZoneMeta { zone: zone_str, chosen_by: a.zone.chosen_by.into(), detail: a.zone.detail.clone() },
+            since_ms: a.since,
+            until_ms: a.until,
+            inputs,
+            skipped_files: a.skipped.iter().map(|(p, r)| SkippedFile { path: p.clone(), reason: r.clone() }).collect(),
+            diagnostics: a.diags.clone(),
+            incident_gap_s: o.incident_gap_s,
+            bucket_s: o.bucket_s,
+            top: o.top,
+            uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
+        };
+        Ok(Run { meta, events: events_frame(a, &o.host)?, traffic: a.scan.traffic.clone() })
+    }
+
+    /// Time range of the run (first and last event or counted request).
+    pub fn range(&self) -> Option<(Ts, Ts)> {
+        let mut r: Option<(Ts, Ts)> = None;
+        let mut add = |t: Ts| r = Some(r.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        if let Ok(c) = self.events.column("ts_ms").and_then(|c| c.i64().cloned()) {
+            if let (Some(a), Some(b)) = (c.min(), c.max()) {
+                add(a);
+                add(b);
+            }
+        }
+        if let (Some(a), Some(b)) = (self.traffic.per_sec.keys().min(), self.traffic.per_sec.keys().max()) {
+            add(a * 1000);
+            add(b * 1000);
+        }
+        r
+    }
+}
+
+// ---- counters <-> Parquet ----
+
+fn u64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<u64>> {
+    Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+fn i64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
+    Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.iter().collect())
+}
+fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<String>> {
+    Ok(df.column(c)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+}
+
+/// The counter tables, sorted by their keys.
+pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+    let mut secs: Vec<(&i64, &[u32; col::N])> = t.per_sec.iter().collect();
+    secs.sort();
+    let mut c = Cols::default();
+    c.i64("sec", secs.iter().map(|s| Some(*s.0)).collect());
+    for (k, name) in col::NAMES.iter().enumerate() {
+        c.u64(name, secs.iter().map(|s| s.1[k] as u64).collect());
+    }
+    let seconds = c.frame()?;
+    let mut lat: Vec<(u64, u64)> = t.lat.iter().map(|(k, v)| (*k, *v)).collect();
+    lat.sort();
+    let latency = Cols::default()
+        .i64("bucket10", lat.iter().map(|(k, _)| Some((k >> 17) as i64)).collect())
+        .i64("metric", lat.iter().map(|(k, _)| Some(((k >> 16) & 1) as i64)).collect())
+        .i64("bin", lat.iter().map(|(k, _)| Some((k & 0xffff) as i64)).collect())
+        .u64("count", lat.iter().map(|(_, v)| *v).collect())
+        .frame()?;
+    let mut mx: Vec<(u64, u32)> = t.lat_max.iter().map(|(k, v)| (*k, *v)).collect();
+    mx.sort();
+    let latency_max = Cols::default()
+        .i64("bucket10", mx.iter().map(|(k, _)| Some((k >> 1) as i64)).collect())
+        .i64("metric", mx.iter().map(|(k, _)| Some((k & 1) as i64)).collect())
+        .u64("max_ms", mx.iter().map(|(_, v)| *v as u64).collect())
+        .frame()?;
+    let mut hosts: Vec<(&Box<[u8]>, &HostTotals)> = t.hosts.iter().collect();
+    hosts.sort_by(|a, b| a.0.cmp(b.0));
+    let vhosts = Cols::default()
+        .strs("vhost", hosts.iter().map(|h| String::from_utf8_lossy(h.0).into_owned()).collect())
+        .u64("requests", hosts.iter().map(|h| h.1.requests).collect())
+        .u64("failed", hosts.iter().map(|h| h.1.failed).collect())
+        .frame()?;
+    let mut peers: Vec<(&Box<[u8]>, &PeerTotals)> = t.peers.iter().collect();
+    peers.sort_by(|a, b| a.0.cmp(b.0));
+    let peer_names: Vec<String> = peers.iter().map(|p| String::from_utf8_lossy(p.0).into_owned()).collect();
+    let peers_df = Cols::default()
+        .strs("peer", peer_names.clone())
+        .u64("attempts", peers.iter().map(|p| p.1.attempts).collect())
+        .u64("failed", peers.iter().map(|p| p.1.failed).collect())
+        .i64("first_ok_ms", peers.iter().map(|p| p.1.first_ok).collect())
+        .i64("last_ok_ms", peers.iter().map(|p| p.1.last_ok).collect())
+        .i64("first_failed_ms", peers.iter().map(|p| p.1.first_failed).collect())
+        .frame()?;
+    let mut pl: Vec<(String, u16, u64)> = Vec::new();
+    for (name, p) in peer_names.iter().zip(&peers) {
+        for (b, n) in &p.1.hist {
+            pl.push((name.clone(), *b, *n));
+        }
+    }
+    pl.sort();
+    let peer_latency = Cols::default()
+        .strs("peer", pl.iter().map(|x| x.0.clone()).collect())
+        .i64("bin", pl.iter().map(|x| Some(x.1 as i64)).collect())
+        .u64("count", pl.iter().map(|x| x.2).collect())
+        .frame()?;
+    Ok(vec![
+        ("seconds", seconds),
+        ("latency", latency),
+        ("latency_max", latency_max),
+        ("vhosts", vhosts),
+        ("peers", peers_df),
+        ("peer_latency", peer_latency),
+    ])
+}
+
+/// Rebuild counters from their tables (a stored run).
+pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traffic> {
+    let get =
+        |n: &str| f.get(n).ok_or_else(|| PolarsError::ComputeError(format!("counters/{n}.parquet missing").into()));
+    let mut t = Traffic::default();
+    let s = get("seconds")?;
+    let secs = i64s(s, "sec")?;
+    let cols: Vec<Vec<u64>> = col::NAMES.iter().map(|n| u64s(s, n)).collect::<PolarsResult<_>>()?;
+    for (i, sec) in secs.iter().enumerate() {
+        let mut row = [0u32; col::N];
+        for (k, c) in cols.iter().enumerate() {
+            row[k] = c[i] as u32;
+        }
+        t.per_sec.insert(sec.unwrap_or(0), row);
+    }
+    let l = get("latency")?;
+    for ((b, m), (bin, n)) in
+        i64s(l, "bucket10")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
+    {
+        let key = ((b.unwrap_or(0) as u64) << 17) | ((m.unwrap_or(0) as u64) << 16) | bin.unwrap_or(0) as u64;
+        *t.lat.entry(key).or_insert(0) += n;
+    }
+    let l = get("latency_max")?;
+    for ((b, m), mx) in i64s(l, "bucket10")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
+        let key = ((b.unwrap_or(0) as u64) << 1) | m.unwrap_or(0) as u64;
+        let e = t.lat_max.entry(key).or_insert(0);
+        *e = (*e).max(mx as u32);
+    }
+    let h = get("vhosts")?;
+    for ((name, r), fl) in strs(h, "vhost")?.into_iter().zip(u64s(h, "requests")?).zip(u64s(h, "failed")?) {
+        let e = t.hosts.entry(name.into_bytes().into_boxed_slice()).or_default();
+        e.requests += r;
+        e.failed += fl;
+    }
+    let p = get("peers")?;
+    let names = strs(p, "peer")?;
+    let (att, fl) = (u64s(p, "attempts")?, u64s(p, "failed")?);
+    let (fo, lo, ff) = (i64s(p, "first_ok_ms")?, i64s(p, "last_ok_ms")?, i64s(p, "first_failed_ms")?);
+    for (i, name) in names.into_iter().enumerate() {
+        let mut one = Traffic::default();
+        one.peers.insert(
+            name.into_bytes().into_boxed_slice(),
+            PeerTotals {
+                attempts: att[i],
+                failed: fl[i],
+                first_ok: fo[i],
+                last_ok: lo[i],
+                first_failed: ff[i],
+                hist: HashMap::new(),
+            },
+        );
+        t.merge(one);
+    }
+    let pl = get("peer_latency")?;
+    for ((name, b), n) in strs(pl, "peer")?.into_iter().zip(i64s(pl, "bin")?).zip(u64s(pl, "count")?) {
+        if let Some(p) = t.peers.get_mut(name.as_bytes()) {
+            *p.hist.entry(b.unwrap_or(0) as u16).or_insert(0) += n;
+        }
+    }
+    Ok(t)
+}
+
+/// The latency metric of a stored `metric` code.
+pub fn metric_name(m: i64) -> &'static str {
+    if m == Metric::UpstreamResponseTime as i64 {
+        "upstream_response_time"
+    } else {
+        "request_time"
+    }
+}
+
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), crate::render::RenderError> {
+    let tmp = path.with_extension("tmp~");
+    let f = std::fs::File::create(&tmp).map_err(crate::render::io_err(&tmp))?;
+    ParquetWriter::new(f)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(df)
+        .map_err(crate::render::table_err(&path.display().to_string()))?;
+    std::fs::rename(&tmp, path).map_err(crate::render::io_err(path))
+}
+
+pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| PolarsError::ComputeError(format!("cannot read {}: {e}", path.display()).into()))?;
+    ParquetReader::new(f).finish()
+}
