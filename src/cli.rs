@@ -22,6 +22,12 @@ pub struct Cli {
 pub enum Command {
     /// Read logs, tag every upstream failure with its cause, write reports.
     Analyze(AnalyzeArgs),
+    /// Compare two runs (or two time windows of one set of inputs): what changed most.
+    Compare(CompareArgs),
+    /// One row per run per cause, runs ordered by their time ranges, with a trend chart.
+    History(HistoryArgs),
+    /// Merge run directories from several hosts into one run, without reading logs again.
+    Merge(MergeArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -97,4 +103,70 @@ pub struct AnalyzeArgs {
     /// chunk boundaries).
     #[arg(long, value_name = "BYTES", hide = true)]
     pub chunk_bytes: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Two run directories (A = baseline, B), or with --window-a/--window-b the log inputs.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+
+    /// Window mode: analyse the inputs once and compare window A (`START..END`, times as for
+    /// --since) with window B.
+    #[arg(long, value_name = "START..END", requires = "window_b")]
+    pub window_a: Option<String>,
+
+    #[arg(long, value_name = "START..END", requires = "window_a")]
+    pub window_b: Option<String>,
+
+    /// Output directory [default: reports/compare-<A>-<B>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Window mode: zone of zone-less stamps (as for analyze).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// Window mode: access-log format (as for analyze).
+    #[arg(long = "log-format", value_name = "[GLOB=]FORMAT")]
+    pub log_format: Vec<String>,
+
+    /// Window mode: nginx configuration with log_format/access_log (as for analyze).
+    #[arg(long, value_name = "FILE")]
+    pub nginx_conf: Option<PathBuf>,
+
+    /// Worker threads (window mode).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// Run directories written by `analyze` or `merge`.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+
+    /// Output directory [default: reports/history].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Run directories written by `analyze` on each host.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+
+    /// Output run directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }

@@ -19,6 +19,7 @@ pub mod aggregate;
 pub mod chunk;
 pub mod classify;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod correlate;
 pub mod discover;
@@ -29,7 +30,8 @@ pub mod render;
 pub mod scan;
 
 use config::Config;
-use model::{Diagnostic, LogSource, Severity, Ts, Zone};
+pub use model::Ts;
+use model::{Diagnostic, LogSource, Severity, Zone};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
@@ -48,6 +50,10 @@ pub enum Error {
     Time(String),
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    #[error(transparent)]
+    Store(#[from] aggregate::store::StoreError),
+    #[error("{0}")]
+    Usage(String),
     #[error("cannot start {0} worker threads: {1}")]
     Threads(usize, String),
 }
@@ -197,11 +203,9 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
 }
 
-/// `upcause analyze`: analyse, write every report, print the summary. Returns the exit code.
-pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
-    let progress = !cfg.quiet;
-    let a = analyze(&mut cfg, progress)?;
-    let opts = render::RenderOptions {
+/// The report options of a configuration.
+pub fn render_options(cfg: &Config) -> render::RenderOptions {
+    render::RenderOptions {
         out_dir: cfg.out_dir.clone(),
         name: cfg.name.clone(),
         host: cfg.host.clone(),
@@ -209,7 +213,14 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         incident_gap_s: cfg.incident_gap_s,
         top: cfg.top,
         uri_rules: cfg.uri_rules.clone(),
-    };
+    }
+}
+
+/// `upcause analyze`: analyse, write every report, print the summary. Returns the exit code.
+pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
+    let progress = !cfg.quiet;
+    let a = analyze(&mut cfg, progress)?;
+    let opts = render_options(&cfg);
     let table = |e| render::RenderError::Table { table: "report".into(), source: e };
     let run = aggregate::run::Run::from_analysis(&a, &opts).map_err(table)?;
     let report = aggregate::report::build(&run).map_err(table)?;

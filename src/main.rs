@@ -25,6 +25,9 @@ fn main() {
             .map_err(upcause::Error::from)
             .and_then(upcause::run_analyze)
             .map_err(Into::into),
+        Command::Compare(a) => upcause::commands::run_compare(a).map_err(Into::into),
+        Command::History(a) => upcause::commands::run_history(a).map_err(Into::into),
+        Command::Merge(a) => upcause::commands::run_merge(a).map_err(Into::into),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -8,9 +8,11 @@
 //! in the run's zone next to a millisecond column; polars stays inside this module (and the
 //! thin writers in `render`).
 
+pub mod compare;
 pub mod freq;
 pub mod report;
 pub mod run;
+pub mod store;
 
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;

@@ -236,16 +236,14 @@ impl EventCols {
             let c = if *name == "ts" {
                 Column::new("ts".into(), self.i.get("ts_ms").cloned().unwrap_or_default())
                     .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
-            } else if let Some(v) = self.s.remove(name) {
-                Column::new((*name).into(), v)
-            } else if let Some(v) = self.i.remove(name) {
-                Column::new((*name).into(), v)
-            } else if let Some(v) = self.f.remove(name) {
-                Column::new((*name).into(), v)
-            } else if let Some(v) = self.b.remove(name) {
-                Column::new((*name).into(), v)
+            } else if STR_COLS.contains(name) {
+                Column::new((*name).into(), self.s.remove(name).unwrap_or_default())
+            } else if INT_COLS.contains(name) {
+                Column::new((*name).into(), self.i.remove(name).unwrap_or_default())
+            } else if F64_COLS.contains(name) {
+                Column::new((*name).into(), self.f.remove(name).unwrap_or_default())
             } else {
-                Column::new((*name).into(), vec![None::<String>; self.n])
+                Column::new((*name).into(), self.b.remove(name).unwrap_or_default())
             };
             cols.push(c);
         }

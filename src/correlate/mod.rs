@@ -88,7 +88,11 @@ pub fn correlate(input: &Input) -> Correlation {
     let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover).with_zone(input.zone.clone());
     let mut lines: Vec<Option<Verdict>> =
         (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();
-    rules.no_live_pass(&mut lines);
+    let same_log = |a: u32, b: u32| {
+        let set = |i: u32| input.sources.get(i as usize).map(|s| s.set.as_str());
+        set(a) == set(b)
+    };
+    rules.no_live_pass(&mut lines, &same_log);
     let requests: Vec<TaggedRequest> = s
         .requests
         .iter()

@@ -11,9 +11,9 @@ use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, FpmKind, RequestEvent, Ts};
 
 impl Rules<'_> {
-    /// R18: `no live upstreams` takes the dominant per-peer cause of the same vhost just
-    /// before it (or of the previous such line).
-    pub fn no_live_pass(&self, verdicts: &mut [Option<Verdict>]) {
+    /// R18: `no live upstreams` takes the dominant per-peer cause of the same vhost in the
+    /// same nginx error log (rotation set) just before it (or of the previous such line).
+    pub fn no_live_pass(&self, verdicts: &mut [Option<Verdict>], same_log: &dyn Fn(u32, u32) -> bool) {
         const BACK: Ts = 60_000;
         for li in 0..self.errors.len() {
             let e = &self.errors[li];
@@ -25,7 +25,9 @@ impl Rules<'_> {
             let mut counts: Vec<((CauseClass, Cause), usize, Vec<Evid>)> = Vec::new();
             let mut prev_c22: Option<Verdict> = None;
             for (j, (x, v)) in self.errors.iter().zip(verdicts.iter()).enumerate().take(li).skip(from) {
-                if !x.failure || x.host.as_deref().or(x.server.as_deref()) != vhost {
+                // Same vhost of the same nginx (its error log), so another server's failures
+                // under the same name do not count.
+                if !x.failure || x.host.as_deref().or(x.server.as_deref()) != vhost || !same_log(x.source, e.source) {
                     continue;
                 }
                 let Some(v) = v else { continue };

@@ -105,8 +105,10 @@ impl<'a> Rules<'a> {
         let class = e.class;
         let peer = e.peer();
         let down_cause = if class == CauseClass::C2 { Cause::FpmSocketMissing } else { Cause::BackendDown };
+        // FPM's lifecycle says nothing about an HTTP, uwsgi or gRPC backend.
+        let fpm = e.upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://"));
         // A restart: a stop, then a start within RESTART_GAP, around this failure.
-        if let Some(s) = self.fpm.prev_of(t + 1_000, 60_000, STOPS) {
+        if let Some(s) = self.fpm.prev_of(t + 1_000, 60_000, STOPS).filter(|_| fpm) {
             let st = self.fpm.events[s].ts;
             if let Some(r) = self.fpm.next_of(st, RESTART_GAP, STARTS).filter(|&r| self.fpm.events[r].ts >= t - 1_000) {
                 ev.push(self.ev_fpm(s));
@@ -123,7 +125,7 @@ impl<'a> Rules<'a> {
         let first_ok = hist.and_then(|h| h.first_ok);
         let answered_before = first_ok.is_some_and(|f| f < t);
         let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| l > t);
-        let last = self.fpm.last_lifecycle(t, 6 * 3_600_000);
+        let last = self.fpm.last_lifecycle(t, 6 * 3_600_000).filter(|_| fpm);
         let last_kind = last.map(|i| self.fpm.events[i].kind);
         if let (Some(i), Some(k)) = (last, last_kind) {
             if START_FAILURES.contains(&k) {
@@ -142,14 +144,14 @@ impl<'a> Rules<'a> {
             // Startup race: FPM was neither running nor stopped before (no start or stop
             // strictly before this second) and becomes ready soon after.
             let before = self.fpm.prev_of(t - 1_000, 6 * 3_600_000, &[STOPS, STARTS].concat());
-            if before.is_none() {
+            if fpm && before.is_none() {
                 if let Some(r) = self.fpm.next_of(t - 1_000, 120_000, &[FpmKind::Ready]) {
                     ev.push(self.ev_fpm(r));
                     let d = format!("nginx sent requests before FPM was ready ({})", self.t(self.fpm.events[r].ts));
                     return verdict(class, Cause::StartupRace, Confidence::High, ev, d);
                 }
             }
-            if answered_after && last.is_none() && !self.fpm.covers(t) {
+            if answered_after && last.is_none() && (!fpm || !self.fpm.covers(t)) {
                 let d = format!(
                     "the upstream first answered at {}, after these failures: it came up after nginx",
                     self.t(first_ok.unwrap_or(t))

@@ -157,7 +157,7 @@ pub fn render(run: &Run, r: &Report) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>upcause report: {}</title><style>{CSS}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>upcause report: {}</title><style>{CSS}</style></head><body>",
         esc(&run.meta.name)
     );
     let _ = write!(h, "<h1>upcause report: {}</h1>", esc(&run.meta.name));

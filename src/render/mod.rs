@@ -6,6 +6,7 @@
 //! and renamed, so a reader never sees half a report; the bytes written depend only on the
 //! run (the one exception is `generated_at` in summary.json).
 
+pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod json;

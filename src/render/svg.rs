@@ -23,9 +23,9 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-const PALETTE: [&str; 12] = [
+const PALETTE: [&str; 20] = [
     "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-    "#393b79", "#637939",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
 ];
 
 pub fn color(i: usize) -> &'static str {
@@ -64,7 +64,8 @@ fn fmt_num(v: f64) -> String {
     } else if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.2}")
+        let t = format!("{v:.2}");
+        t.trim_end_matches('0').to_string()
     }
 }
 

@@ -32,8 +32,20 @@ pub struct Run {
 
 /// `upcause analyze ARGS --out OUT -q`.
 pub fn analyze(args: &[&str], out: &Path) -> Run {
-    let o =
-        Command::new(bin()).arg("analyze").args(args).arg("--out").arg(out).arg("-q").output().expect("run upcause");
+    analyze_in(&root(), args, out)
+}
+
+/// The same, run from `dir` (so relative input paths are resolved there).
+pub fn analyze_in(dir: &Path, args: &[&str], out: &Path) -> Run {
+    let o = Command::new(bin())
+        .current_dir(dir)
+        .arg("analyze")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .output()
+        .expect("run upcause");
     Run {
         code: o.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&o.stderr).into(),

@@ -2,7 +2,8 @@
 //! polars; modules keep it to one).
 
 mod common;
-mod real_logs;
-
+mod compare;
 mod determinism;
 mod peer_vectors;
+mod real_logs;
+mod reports;

@@ -1,0 +1,127 @@
+//! Stored runs: loading a run directory, cutting a run to a time window, merging runs from
+//! several machines.
+//!
+//! Input: run directories written by `analyze` or `merge` (summary.json, events.parquet,
+//! counters/*.parquet). Output: `Run`s. Invariants: a directory of another schema version,
+//! a missing directory and an empty run are refused with a message naming the directory and
+//! what to do; merged events keep their `machine`; merged counters are sums (first/last
+//! times: min/max), so a merged run equals one run over all inputs.
+
+use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
+use crate::model::Ts;
+use crate::render::SCHEMA_VERSION;
+use polars::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: no such run directory; pass a directory written by `upcause analyze` (it holds summary.json)")]
+    Missing(String),
+    #[error("{path}: not a run directory ({why}); pass a directory written by `upcause analyze`")]
+    NotARun { path: String, why: String },
+    #[error("{path}: written with run schema version {found}, this upcause reads version {want}; re-run `upcause analyze` on its logs with this version")]
+    Schema { path: String, found: u64, want: u32 },
+    #[error("{0}: the run is empty (no request, error or FPM line was read); nothing to compare")]
+    Empty(String),
+    #[error("{path}: {source}")]
+    Table { path: String, source: PolarsError },
+    #[error("nothing to merge: give at least one run directory")]
+    NoRuns,
+}
+
+const RUN_ONLY: [&str; 2] = ["incident", "contributing"];
+
+pub fn load(dir: &Path) -> Result<Run, StoreError> {
+    let d = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(StoreError::Missing(d));
+    }
+    let sum = dir.join("summary.json");
+    let bytes =
+        std::fs::read(&sum).map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
+    if found != SCHEMA_VERSION as u64 {
+        return Err(StoreError::Schema { path: d, found, want: SCHEMA_VERSION });
+    }
+    let meta: RunMeta = serde_json::from_value(v)
+        .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    let tab = |e: PolarsError| StoreError::Table { path: d.clone(), source: e };
+    let mut events = read_parquet(&dir.join("events.parquet")).map_err(tab)?;
+    for c in RUN_ONLY {
+        if events.column(c).is_ok() {
+            events.drop_in_place(c).map_err(tab)?;
+        }
+    }
+    let mut frames = HashMap::new();
+    for n in ["seconds", "latency", "latency_max", "vhosts", "peers", "peer_latency"] {
+        frames.insert(n.to_string(), read_parquet(&dir.join("counters").join(format!("{n}.parquet"))).map_err(tab)?);
+    }
+    let traffic = traffic_from_frames(&frames).map_err(tab)?;
+    if events.height() == 0 && traffic.per_sec.is_empty() {
+        return Err(StoreError::Empty(d));
+    }
+    Ok(Run { meta, events, traffic })
+}
+
+fn sort_events(df: DataFrame) -> PolarsResult<DataFrame> {
+    df.sort(["ts_ms", "file", "line", "record"], SortMultipleOptions::default().with_maintain_order(true))
+}
+
+impl Run {
+    /// The part of the run in `[from, to)`: events by time, per-second counts and latency
+    /// buckets by time; per-host and per-peer totals stay whole-run (they carry no time).
+    pub fn window(&self, from: Ts, to: Ts) -> PolarsResult<Run> {
+        let events =
+            self.events.clone().lazy().filter(col("ts_ms").gt_eq(lit(from)).and(col("ts_ms").lt(lit(to)))).collect()?;
+        let mut traffic = self.traffic.clone();
+        traffic.per_sec.retain(|s, _| s * 1000 >= from && s * 1000 < to);
+        traffic.lat.retain(|k, _| {
+            let t = (k >> 17) as i64 * 10_000;
+            t >= from && t < to
+        });
+        traffic.lat_max.retain(|k, _| {
+            let t = (k >> 1) as i64 * 10_000;
+            t >= from && t < to
+        });
+        let mut meta = self.meta.clone();
+        meta.since_ms = Some(from);
+        meta.until_ms = Some(to);
+        Ok(Run { meta, events, traffic })
+    }
+}
+
+/// Merge runs (one per machine) into one.
+pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
+    let mut it = runs.into_iter();
+    let first = it.next().ok_or(StoreError::NoRuns)?;
+    let mut meta = first.meta.clone();
+    meta.name = name.to_string();
+    let mut events = first.events;
+    let mut traffic = first.traffic;
+    let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
+    for r in it {
+        events.vstack_mut(&r.events).map_err(tab)?;
+        traffic.merge(r.traffic);
+        for m in r.meta.machines {
+            if !meta.machines.contains(&m) {
+                meta.machines.push(m);
+            }
+        }
+        if r.meta.zone.zone != meta.zone.zone {
+            meta.zone.detail = format!("{}; other runs used {}", meta.zone.detail, r.meta.zone.zone);
+        }
+        meta.inputs.extend(r.meta.inputs);
+        meta.skipped_files.extend(r.meta.skipped_files);
+        meta.diagnostics.extend(r.meta.diagnostics);
+        if r.meta.since_ms != meta.since_ms || r.meta.until_ms != meta.until_ms {
+            meta.since_ms = None;
+            meta.until_ms = None;
+        }
+    }
+    meta.machines.sort();
+    let events = sort_events(events).map_err(tab)?;
+    Ok(Run { meta, events, traffic })
+}
