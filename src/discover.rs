@@ -198,8 +198,12 @@ fn sniff(head: &[u8], path: &Path, set: &str, fs: &mut FormatSet, candidates: &[
         .collect();
     let hint = name_hint(path);
     let assigned = fs.assigned(path, set);
-    let ctrl = complete.iter().filter(|&&c| c < 0x20 && c != b'\n' && c != b'\r' && c != b'\t').count();
-    if !complete.is_empty() && ctrl * 10 > complete.len() {
+    // Control bytes inside lines; NUL runs before a line (copytruncate holes) do not count.
+    let is_ctrl = |c: &u8| *c < 0x20 && *c != b'\r' && *c != b'\t';
+    let ctrl: usize = lines.iter().map(|l| l.iter().filter(|c| is_ctrl(c)).count()).sum();
+    let text: usize = lines.iter().map(|l| l.len()).sum();
+    // Random binary data has about 11% such bytes; text logs have next to none.
+    if text > 0 && ctrl * 20 > text {
         return Sniff { kind: LogKind::Unknown, format: None, reason: "binary content".into(), offsets: vec![] };
     }
     let n = lines.len();

@@ -15,17 +15,21 @@
 //! 2 finished with diagnostics). Invariants: the same input gives byte-identical reports
 //! whatever `--jobs` (only `generated_at` in summary.json differs between runs).
 
+#[cfg(feature = "reports")]
 pub mod aggregate;
 pub mod chunk;
 pub mod classify;
 pub mod cli;
+#[cfg(feature = "reports")]
 pub mod commands;
 pub mod config;
 pub mod correlate;
 pub mod discover;
+pub mod memstats;
 pub mod model;
 pub mod open;
 pub mod parse;
+#[cfg(feature = "reports")]
 pub mod render;
 pub mod scan;
 
@@ -48,8 +52,10 @@ pub enum Error {
     NothingReadable(String),
     #[error("{0}: give an RFC 3339 time or YYYY-MM-DD[ HH:MM[:SS]]")]
     Time(String),
+    #[cfg(feature = "reports")]
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    #[cfg(feature = "reports")]
     #[error(transparent)]
     Store(#[from] aggregate::store::StoreError),
     #[error("{0}")]
@@ -194,7 +200,7 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
             line: None,
             offset: None,
             message: format!(
-                "{} stamps fell in a repeated hour (read as the first occurrence) and {} in a skipped hour of {} (daylight saving)",
+                "{} stamps fell in a repeated hour (read as its first pass, or its second once the log had passed the first) and {} in a skipped hour of {} (daylight saving)",
                 out.ambiguous_stamps, out.gap_stamps, zone.zone
             ),
         });
@@ -204,6 +210,7 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
 }
 
 /// The report options of a configuration.
+#[cfg(feature = "reports")]
 pub fn render_options(cfg: &Config) -> render::RenderOptions {
     render::RenderOptions {
         out_dir: cfg.out_dir.clone(),
@@ -217,6 +224,7 @@ pub fn render_options(cfg: &Config) -> render::RenderOptions {
 }
 
 /// `upcause analyze`: analyse, write every report, print the summary. Returns the exit code.
+#[cfg(feature = "reports")]
 pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
     let progress = !cfg.quiet;
     let a = analyze(&mut cfg, progress)?;

@@ -20,6 +20,7 @@ fn main() {
             std::process::exit(code);
         }
     };
+    let mem = upcause::memstats::from_env();
     let result: anyhow::Result<i32> = match cli.command {
         Command::Analyze(a) => upcause::config::Config::from_args(&a)
             .map_err(upcause::Error::from)
@@ -29,6 +30,9 @@ fn main() {
         Command::History(a) => upcause::commands::run_history(a).map_err(Into::into),
         Command::Merge(a) => upcause::commands::run_merge(a).map_err(Into::into),
     };
+    if let Some(m) = mem {
+        m.finish();
+    }
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {

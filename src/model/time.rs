@@ -201,7 +201,8 @@ pub enum Zone {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WallFit {
     Exact,
-    /// Repeated hour (daylight saving ends): the earlier instant was taken.
+    /// Repeated hour (daylight saving ends): the earlier instant, or the later one when the
+    /// log had already passed the earlier (see [`WallClock`]).
     Ambiguous,
     /// Skipped hour (daylight saving starts): read with the offset before the gap.
     Gap,
@@ -230,8 +231,15 @@ impl Zone {
 
     /// Wall-clock seconds in this zone to UTC seconds.
     pub fn wall_to_utc(&self, wall: i64) -> (i64, WallFit) {
+        let (utc, fit, _) = self.wall_to_utc_both(wall);
+        (utc, fit)
+    }
+
+    /// Like [`Zone::wall_to_utc`], with the later instant of a repeated hour as a third value
+    /// (equal to the first when the stamp is not ambiguous).
+    pub fn wall_to_utc_both(&self, wall: i64) -> (i64, WallFit, i64) {
         match self {
-            Zone::Fixed(off) => (wall - *off as i64, WallFit::Exact),
+            Zone::Fixed(off) => (wall - *off as i64, WallFit::Exact, wall - *off as i64),
             Zone::Named(tz) => resolve(tz, wall),
             Zone::Local => resolve(&chrono::Local, wall),
         }
@@ -250,22 +258,26 @@ impl Zone {
     }
 }
 
-fn resolve<Z: TimeZone>(tz: &Z, wall: i64) -> (i64, WallFit) {
+fn resolve<Z: TimeZone>(tz: &Z, wall: i64) -> (i64, WallFit, i64) {
     let days = wall.div_euclid(86_400);
     let sod = wall.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
     let naive =
         NaiveDate::from_ymd_opt(y as i32, m, d).and_then(|date| date.and_hms_opt(sod / 3600, sod / 60 % 60, sod % 60));
     let Some(naive) = naive else {
-        return (wall, WallFit::Exact);
+        return (wall, WallFit::Exact, wall);
     };
     match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => (t.timestamp(), WallFit::Exact),
-        LocalResult::Ambiguous(a, _) => (a.timestamp(), WallFit::Ambiguous),
+        LocalResult::Single(t) => (t.timestamp(), WallFit::Exact, t.timestamp()),
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.timestamp().min(b.timestamp()), a.timestamp().max(b.timestamp()));
+            (a, WallFit::Ambiguous, b)
+        }
         LocalResult::None => {
             // In the spring-forward gap: use the offset in effect just before it.
             let before = tz.offset_from_utc_datetime(&(naive - chrono::Duration::hours(3)));
-            (wall - before.fix().local_minus_utc() as i64, WallFit::Gap)
+            let t = wall - before.fix().local_minus_utc() as i64;
+            (t, WallFit::Gap, t)
         }
     }
 }
@@ -322,16 +334,30 @@ pub fn parse_user_time(s: &str, zone: &Zone) -> Option<Ts> {
 
 /// One-entry cache for zone-less wall-clock stamps: the last key and its instant.
 /// Logs are in time order, so the key repeats for every line of a second.
+///
+/// It also settles the repeated hour when daylight saving ends: a stamp such as `02:10` on
+/// that night names two instants an hour apart. The earlier is taken unless the log has
+/// already passed it by more than [`DST_REWIND_MS`] (it was at `02:59` of the first pass and
+/// now says `02:10`: that is the second pass). A chunk that starts inside the second pass has
+/// no earlier line to go by and reads its first stamps as the first pass; the diagnostic
+/// counts every ambiguous stamp so the reader knows.
 pub struct WallClock<'z> {
     zone: &'z Zone,
     key: [u8; 20],
     key_len: usize,
     value: (Ts, WallFit),
+    /// The last instant handed out, for the repeated-hour rule.
+    prev: Option<Ts>,
 }
+
+/// How far behind the previous line an ambiguous stamp's first reading may fall before the
+/// second reading is taken. Lines of one log are stamped in order, give or take a few
+/// seconds of interleaving between workers.
+pub const DST_REWIND_MS: Ts = 10 * 60 * MS;
 
 impl<'z> WallClock<'z> {
     pub fn new(zone: &'z Zone) -> Self {
-        WallClock { zone, key: [0; 20], key_len: usize::MAX, value: (0, WallFit::Exact) }
+        WallClock { zone, key: [0; 20], key_len: usize::MAX, value: (0, WallFit::Exact), prev: None }
     }
 
     /// Convert `key` (the raw stamp bytes, at most 20) using `parse` on a cache miss.
@@ -341,11 +367,16 @@ impl<'z> WallClock<'z> {
             return Some(self.value);
         }
         let wall = parse(key)?;
-        let (utc, fit) = self.zone.wall_to_utc(wall);
+        let (first, fit, second) = self.zone.wall_to_utc_both(wall);
+        let utc = match self.prev {
+            Some(p) if fit == WallFit::Ambiguous && p > first * MS + DST_REWIND_MS => second,
+            _ => first,
+        };
         let n = key.len().min(20);
         self.key[..n].copy_from_slice(&key[..n]);
         self.key_len = n;
         self.value = (utc * MS, fit);
+        self.prev = Some(utc * MS);
         Some(self.value)
     }
 }
@@ -434,6 +465,35 @@ mod tests {
         // 2026-03-29 02:30 does not exist in Berlin.
         let gap = parse_nginx_error_wall(b"2026/03/29 02:30:00").unwrap();
         assert_eq!(berlin.wall_to_utc(gap), (gap - 3600, WallFit::Gap));
+    }
+
+    #[test]
+    fn the_repeated_hour_is_read_in_log_order() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        let mut c = WallClock::new(&berlin);
+        let mut at = |s: &[u8]| {
+            let wall = parse_nginx_error_wall(s).unwrap();
+            let (ts, _) = c.get(s, parse_nginx_error_wall).unwrap();
+            (wall * MS - ts) / (3600 * MS)
+        };
+        // Offsets from UTC in hours: first pass +2, back to 02:10 is the second pass (+1).
+        let got: Vec<i64> = [
+            &b"2026/10/25 01:59:00"[..],
+            b"2026/10/25 02:30:00",
+            b"2026/10/25 02:59:00",
+            b"2026/10/25 02:10:00",
+            b"2026/10/25 02:30:00",
+            b"2026/10/25 03:05:00",
+        ]
+        .iter()
+        .map(|s| at(s))
+        .collect();
+        assert_eq!(got, [2, 2, 2, 1, 1, 1]);
+        // A few seconds of interleaving inside the first pass stays in the first pass.
+        let mut c = WallClock::new(&berlin);
+        c.get(b"2026/10/25 02:30:05", parse_nginx_error_wall).unwrap();
+        let (ts, _) = c.get(b"2026/10/25 02:30:01", parse_nginx_error_wall).unwrap();
+        assert_eq!(ts, (parse_nginx_error_wall(b"2026/10/25 02:30:01").unwrap() - 7200) * MS);
     }
 
     #[test]

@@ -134,7 +134,8 @@ fn cause_chart(title: &str, buckets: &[Ts], rows: &[(Ts, String, f64)], z: &crat
             series[k][i] += v;
         }
     }
-    let labels: Vec<String> = buckets.iter().map(|b| short_time(*b, z)).collect();
+    let step = if buckets.len() > 1 { buckets[1] - buckets[0] } else { 60_000 };
+    let labels: Vec<String> = buckets.iter().map(|b| short_time(*b, z, step)).collect();
     let (labels, series) = rebucket(labels, series);
     let series: Vec<Series> = order
         .iter()
@@ -145,9 +146,11 @@ fn cause_chart(title: &str, buckets: &[Ts], rows: &[(Ts, String, f64)], z: &crat
     svg::stacked_bars(title, &labels, &series, "failed requests", None)
 }
 
-fn short_time(ts: Ts, z: &crate::model::Zone) -> String {
+/// Axis label: `HH:MM:SS` for sub-minute buckets, else `MM-DD HH:MM`.
+fn short_time(ts: Ts, z: &crate::model::Zone, step: i64) -> String {
     let t = format_rfc3339(ts, z);
-    t.get(5..16).map(|x| x.replace('T', " ")).unwrap_or(t)
+    let r = if step < 60_000 { t.get(11..19) } else { t.get(5..16) };
+    r.map(|x| x.replace('T', " ")).unwrap_or(t)
 }
 
 pub fn render(run: &Run, r: &Report) -> String {
@@ -280,7 +283,7 @@ pub fn render(run: &Run, r: &Report) -> String {
     }
     if let Some(tl) = table_of(r, "timeline.csv") {
         let starts = bucket_ms(tl, z);
-        let labels: Vec<String> = starts.iter().map(|s| short_time(*s, z)).collect();
+        let labels: Vec<String> = starts.iter().map(|s| short_time(*s, z, r.bucket_ms)).collect();
         let get = |c: &str| f64s(tl, c).unwrap_or_default().into_iter().map(|v| v.unwrap_or(0.0)).collect::<Vec<f64>>();
         let names = ["s2xx", "s3xx", "s4xx", "s499", "s5xx"];
         let cols = ["#2ca02c", "#1f77b4", "#bcbd22", "#ff7f0e", "#d62728"];
@@ -327,7 +330,9 @@ pub fn render(run: &Run, r: &Report) -> String {
             }
         }
         if !per.is_empty() {
-            let mut labels: Vec<String> = per.keys().map(|k| k.get(5..16).unwrap_or(k).replace('T', " ")).collect();
+            let cut = if r.bucket_ms < 60_000 { 11..19 } else { 5..16 };
+            let mut labels: Vec<String> =
+                per.keys().map(|k| k.get(cut.clone()).unwrap_or(k).replace('T', " ")).collect();
             let mut vals: Vec<Vec<Option<f64>>> = (0..3).map(|q| per.values().map(|v| v[q]).collect()).collect();
             if labels.len() > MAX_BARS {
                 let k = labels.len().div_ceil(MAX_BARS);

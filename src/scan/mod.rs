@@ -181,6 +181,8 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
     finish(merged, diags, ctx)
 }
 
+const SHRANK: &str = "file shrank while it was read";
+
 fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Partial) {
     match task {
         Task::Plain { src, chunk, range } => {
@@ -195,7 +197,7 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
                         cur.diag(
                             Severity::Warning,
                             Some(range.start + bytes.len() as u64),
-                            "file shrank while it was read (truncated by logrotate copytruncate?); lines after this offset were not read".into(),
+                            format!("{SHRANK} (truncated by logrotate copytruncate?); lines after this offset were not read"),
                         );
                     }
                 }
@@ -288,6 +290,9 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
     }
     let mut pd = part.diags;
     pd.sort_by(|a, b| (&a.file, a.offset, &a.message).cmp(&(&b.file, b.offset, &b.message)));
+    // A file truncated under the reader makes every later chunk come up short: one
+    // diagnostic per file, at the first offset where it ran out.
+    pd.dedup_by(|b, a| a.file == b.file && a.message == b.message && a.message.starts_with(SHRANK));
     diags.extend(pd);
     for (i, st) in stats.iter().enumerate() {
         if st.malformed > 0 {

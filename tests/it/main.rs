@@ -4,6 +4,8 @@
 mod common;
 mod compare;
 mod determinism;
+mod hostile;
 mod peer_vectors;
+mod props;
 mod real_logs;
 mod reports;

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (README "Performance"). Generates the deterministic corpus, then measures,
+# alternating and taking medians of RUNS rounds, whole processes:
+#   floor probe (inflate + newline count of every file, upcause's decoder, 1 and 2 threads;
+#   flate2's default backend miniz_oxide, 2 threads), `rg -z -c` (502/504 lines in the access logs,
+#   and "upstream" everywhere), `zcat -f | wc -l`, and `upcause analyze` writing every report
+#   (2 threads, 1 thread). Prints wall, CPU, peak RSS, MB/s and the ratio to the floor, then checks
+#   upcause's counts against the generator's ground truth (exit 1 on a mismatch).
+#
+#   benches/run.sh                      # 2 GiB corpus in bench-corpus/, 3 rounds
+#   SIZE_MB=8192 DIR=bench-8g benches/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${SIZE_MB:-2048}
+RUNS=${RUNS:-3}
+DIR=${DIR:-bench-corpus}
+OUT=${OUT:-/tmp/upcause-bench-out}
+need=()
+command -v rg >/dev/null || need+=(ripgrep)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+cargo build --release -q --example gen_corpus --example floor_probe
+cargo build --release -q
+if ! [ -f "$DIR/truth.json" ] || ! grep -q "\"size_mb\": $SIZE_MB," "$DIR/truth.json"; then
+  rm -rf "$DIR"
+  echo "generating ${SIZE_MB} MB corpus in $DIR ..." >&2
+  target/release/examples/gen_corpus "$DIR" "$SIZE_MB" 42
+fi
+FMT=$(python3 -c "import json;print(json.load(open('$DIR/truth.json'))['shop_format'])")
+BYTES=$(target/release/examples/floor_probe "$DIR" 2 upcause | cut -d' ' -f2)
+DISK=$(du -cb "$DIR"/*.log* | tail -1 | cut -f1)
+sync
+# Warm the page cache once: every measurement reads cached files.
+cat "$DIR"/*.log* > /dev/null
+
+declare -A CMD
+NAMES=(floor_upcause_2t floor_upcause_1t floor_miniz_2t rg_502_504 rg_upstream zcat_wc upcause_2t upcause_1t)
+CMD[floor_upcause_2t]="target/release/examples/floor_probe $DIR 2 upcause"
+CMD[floor_upcause_1t]="target/release/examples/floor_probe $DIR 1 upcause"
+CMD[floor_miniz_2t]="target/release/examples/floor_probe $DIR 2 miniz"
+CMD[rg_502_504]="rg -z -c -j 2 ' 50[24] ' $DIR/shop.access.log* $DIR/api.access.log* > /dev/null"
+CMD[rg_upstream]="rg -z -c -j 2 upstream $DIR > /dev/null"
+CMD[zcat_wc]="zcat -f $DIR/*.log* | wc -l > /dev/null"
+CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2"
+CMD[upcause_1t]="UPCAUSE_MEMSTATS=$OUT.mem1 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 1"
+res=$(mktemp)
+for r in $(seq "$RUNS"); do
+  for n in "${NAMES[@]}"; do
+    t=$(mktemp)
+    /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${CMD[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
+    echo "$n $(cat "$t")" >> "$res"
+    rm -f "$t"
+  done
+done
+python3 - "$res" "$BYTES" "$DISK" "$SIZE_MB" "$OUT" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    n, e, u, s, m = l.split()
+    rows[n].append((float(e), float(u) + float(s), int(m)))
+bytes_out, disk, size = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def med(n, k): return statistics.median(x[k] for x in rows[n])
+floor = med("floor_upcause_2t", 0)
+print(f"corpus: {size} MB requested, {bytes_out/2**20:.0f} MiB decompressed, {disk/2**20:.0f} MiB on disk; medians of {len(rows['upcause_2t'])} rounds")
+print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>12} {'MB/s':>8} {'x floor':>8}")
+for n in rows:
+    w, c, m = med(n, 0), med(n, 1), med(n, 2)
+    print(f"{n:<18} {w:7.2f} {c:7.2f} {m/1024:12.0f} {bytes_out/1e6/w:8.0f} {w/floor:8.2f}")
+for t in ("2", "1"):
+    try:
+        print(f"upcause_{t}t memory: " + open(sys.argv[5] + ".mem" + t).read().strip())
+    except OSError:
+        pass
+PY
+rm -f "$res"
+# The counts upcause found against the generator's ground truth.
+python3 - "$DIR/truth.json" "$OUT/summary.json" <<'PY'
+import json, sys, os
+t, s = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+bad = []
+got_req = {f"{c['cause']}[{c['cause_class']}]": c["failed"] for c in s["request_causes"] if c["failed"]}
+if got_req != t["request_causes"]: bad.append(f"request causes: got {got_req}, want {t['request_causes']}")
+got_lines = {f"{c['cause']}[{c['cause_class']}]": c["failed"] for c in s["error_line_causes"]}
+if got_lines != t["error_line_causes"]: bad.append(f"error-line causes: got {got_lines}, want {t['error_line_causes']}")
+files = {os.path.basename(i["path"]): i["lines"] for i in s["inputs"]}
+if files != t["files"]: bad.append(f"lines per file differ: {set(files.items()) ^ set(t['files'].items())}")
+if s["requests"]["total"] != t["requests"]: bad.append(f"requests: got {s['requests']['total']}, want {t['requests']}")
+if s["totals"]["malformed"]: bad.append(f"{s['totals']['malformed']} malformed lines")
+if bad:
+    print("COUNT CHECK FAILED:\n  " + "\n  ".join(bad)); sys.exit(1)
+print(f"count check: OK ({t['requests']} requests, {sum(t['request_causes'].values())} failing requests in "
+      f"{len(t['request_causes'])} causes, {sum(t['error_line_causes'].values())} upstream error lines, {len(t['files'])} files)")
+PY

@@ -1,0 +1,34 @@
+//! The gzip reader: any bytes, any block size. It must not panic, must hand over
+//! record-aligned blocks whose total is the decoded size it reports, and on a clean stream must
+//! give exactly what flate2's reference multi-member decoder gives.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::io::Read;
+use upcause::open::gzip;
+use upcause::parse::nginx_error;
+
+fuzz_target!(|data: &[u8]| {
+    if data.is_empty() {
+        return;
+    }
+    // First byte picks the block size (4 KiB .. 64 KiB) and whether records are multi-line.
+    let block = 4096 << (data[0] & 3);
+    let multiline = data[0] & 4 != 0;
+    let data = &data[1..];
+    let mut out = Vec::new();
+    let report = gzip::decode_blocks(
+        data,
+        block,
+        multiline,
+        nginx_error::is_entry_start,
+        &mut |b: &[u8]| out.extend_from_slice(b),
+        &mut |_| {},
+    );
+    assert_eq!(report.decoded, out.len() as u64, "blocks add up to the decoded size");
+    if report.problems.is_empty() && gzip::is_gzip(data) {
+        let mut want = Vec::new();
+        if flate2::read::MultiGzDecoder::new(data).read_to_end(&mut want).is_ok() {
+            assert_eq!(out, want, "same bytes as flate2's MultiGzDecoder");
+        }
+    }
+});
