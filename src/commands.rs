@@ -57,9 +57,9 @@ pub fn run_compare(a: CompareArgs) -> Result<i32, Error> {
                 ..Default::default()
             };
             let mut cfg = Config::from_args(&args)?;
-            let an = crate::analyze(&mut cfg, !a.quiet)?;
+            let mut an = crate::analyze(&mut cfg, !a.quiet)?;
             let opts = crate::render_options(&cfg);
-            let full = Run::from_analysis(&an, &opts).map_err(table_err)?;
+            let full = Run::from_analysis(&mut an, &opts).map_err(table_err)?;
             let z = full.meta.zone();
             let (a0, a1) = parse_window(wa, &z, "--window-a")?;
             let (b0, b1) = parse_window(wb, &z, "--window-b")?;

@@ -188,7 +188,9 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
         .num_threads(cfg.jobs)
         .build()
         .map_err(|e| Error::Threads(cfg.jobs, e.to_string()))?;
+    let t = std::time::Instant::now();
     let out = pool.install(|| scan::scan(&ctx));
+    timing("scan", t);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -205,8 +207,21 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
             ),
         });
     }
+    let t = std::time::Instant::now();
     let corr = correlate::correlate(&correlate::Input { sources: &found.sources, scan: &out, zone: &zone.zone });
+    timing("correlate", t);
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
+}
+
+/// With `UPCAUSE_TIMINGS` set, print how long a phase took (for profiling; stderr).
+pub fn timing(phase: &str, since: std::time::Instant) {
+    if std::env::var_os("UPCAUSE_TIMINGS").is_some() {
+        let anon = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("RssAnon:").map(|v| v.trim().to_string())))
+            .unwrap_or_default();
+        eprintln!("upcause: {phase}: {:.3} s (anonymous memory after it: {anon})", since.elapsed().as_secs_f64());
+    }
 }
 
 /// The report options of a configuration.
@@ -227,12 +242,25 @@ pub fn render_options(cfg: &Config) -> render::RenderOptions {
 #[cfg(feature = "reports")]
 pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
     let progress = !cfg.quiet;
-    let a = analyze(&mut cfg, progress)?;
+    let mut a = analyze(&mut cfg, progress)?;
     let opts = render_options(&cfg);
     let table = |e| render::RenderError::Table { table: "report".into(), source: e };
-    let run = aggregate::run::Run::from_analysis(&a, &opts).map_err(table)?;
-    let report = aggregate::report::build(&run).map_err(table)?;
-    render::write_run(&run, &report, &opts.out_dir)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.jobs)
+        .build()
+        .map_err(|e| Error::Threads(cfg.jobs, e.to_string()))?;
+    let (run, report) = pool.install(|| -> Result<_, Error> {
+        let t = std::time::Instant::now();
+        let run = aggregate::run::Run::from_analysis(&mut a, &opts).map_err(table)?;
+        timing("run model", t);
+        let t = std::time::Instant::now();
+        let report = aggregate::report::build(&run).map_err(table)?;
+        timing("report tables", t);
+        let t = std::time::Instant::now();
+        render::write_run(&run, &report, &opts.out_dir)?;
+        timing("write", t);
+        Ok((run, report))
+    })?;
     if !cfg.quiet {
         render::terminal::print(&render::terminal::render(&run, &report, &opts.out_dir));
     }

@@ -15,7 +15,7 @@ use super::Cols;
 use crate::correlate::Incident;
 use crate::model::time::format_rfc3339;
 use crate::model::{Ts, Zone};
-use crate::scan::traffic::{col as tcol, quantile};
+use crate::scan::traffic::{col as tcol, quantile, LAT_BUCKET_S, NBINS};
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
@@ -444,55 +444,77 @@ fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
         .collect()
 }
 
-/// (dimension rank, key order, key label, metric).
-type LatKey = (u8, i64, String, i64);
+/// (dimension rank, key, metric): key is 0 for "all", the bucket start (ms) for "bucket",
+/// the incident's index, or the peer's index in name order.
+type LatKey = (u8, i64, i64);
 /// (dimension, key, metric, count, [p50, p90, p99, max]).
 type LatRow = (&'static str, String, &'static str, u64, [Option<f64>; 4]);
 
 /// Latency percentiles per timeline bucket, per incident and per upstream.
+///
+/// The scan keeps histograms per minute (`LAT_BUCKET_S`); a timeline bucket shorter than
+/// that gets the percentiles of its minute.
 fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
     let t = &c.run.traffic;
-    // (dimension rank, key sort, dimension, key, metric) -> bins, max
-    let mut groups: BTreeMap<LatKey, (HashMap<u16, u64>, u32)> = BTreeMap::new();
+    let lat_ms = LAT_BUCKET_S * 1000;
+    // Dense histograms: NBINS counters per group.
+    let mut groups: BTreeMap<LatKey, (Vec<u64>, u32)> = BTreeMap::new();
+    let dense = || (vec![0u64; NBINS], 0u32);
     let maxes = &t.lat_max;
     for (k, n) in &t.lat {
-        let b10 = (k >> 17) as i64;
+        let minute = (k >> 17) as i64;
         let metric = ((k >> 16) & 1) as i64;
         let bin = (k & 0xffff) as u16;
-        let ts = b10 * 10_000;
+        let ts = minute * lat_ms;
         let mx = maxes.get(&(((k >> 17) << 1) | metric as u64)).copied().unwrap_or(0);
-        let mut add = |dim: u8, key: i64, label: String| {
-            let e = groups.entry((dim, key, label, metric)).or_default();
-            *e.0.entry(bin).or_insert(0) += n;
+        let mut add = |dim: u8, key: i64| {
+            let e = groups.entry((dim, key, metric)).or_insert_with(dense);
+            e.0[bin as usize] += n;
             e.1 = e.1.max(mx);
         };
-        add(0, 0, "all".into());
-        add(1, bucket_of(ts, c.bucket_ms), format_rfc3339(bucket_of(ts, c.bucket_ms), c.zone));
+        add(0, 0);
+        add(1, bucket_of(ts, c.bucket_ms.max(lat_ms)));
         for (i, inc) in c.incidents.iter().enumerate() {
-            if ts + 10_000 > inc.start && ts <= inc.end {
-                add(2, i as i64, inc.id.clone());
+            if ts + lat_ms > inc.start && ts <= inc.end {
+                add(2, i as i64);
             }
         }
     }
-    for (peer, p) in &t.peers {
-        if p.hist.is_empty() {
-            continue;
-        }
-        let e = groups.entry((3, 0, String::from_utf8_lossy(peer).into_owned(), 1)).or_default();
+    let mut peers: Vec<(&Box<[u8]>, &crate::scan::traffic::PeerTotals)> =
+        t.peers.iter().filter(|p| !p.1.hist.is_empty()).collect();
+    peers.sort_by(|a, b| a.0.cmp(b.0));
+    for (i, (_, p)) in peers.iter().enumerate() {
+        let e = groups.entry((3, i as i64, 1)).or_insert_with(dense);
         for (b, n) in &p.hist {
-            *e.0.entry(*b).or_insert(0) += n;
+            e.0[*b as usize] += n;
         }
     }
+    let label = |dim: u8, key: i64| -> String {
+        match dim {
+            0 => "all".into(),
+            1 => format_rfc3339(key, c.zone),
+            2 => c.incidents[key as usize].id.clone(),
+            _ => String::from_utf8_lossy(peers[key as usize].0).into_owned(),
+        }
+    };
     let dims = ["all", "bucket", "incident", "upstream"];
     let mut rows: Vec<LatRow> = Vec::new();
-    for ((dim, _, key, metric), (bins, mx)) in &groups {
-        let v: Vec<(u16, u64)> = bins.iter().map(|(b, n)| (*b, *n)).collect();
+    for ((dim, key, metric), (bins, mx)) in &groups {
+        let v: Vec<(u16, u64)> =
+            bins.iter().enumerate().filter(|(_, n)| **n > 0).map(|(b, n)| (b as u16, *n)).collect();
         let count = v.iter().map(|x| x.1).sum();
-        let q = |p: f64| quantile(&v, p);
         // Per-peer histograms have no exact maximum: the top bin's value.
         let max =
             if *dim == 3 { v.iter().map(|x| x.0).max().map(crate::scan::traffic::bin_value) } else { Some(*mx as f64) };
-        rows.push((dims[*dim as usize], key.clone(), metric_name(*metric), count, [q(0.5), q(0.9), q(0.99), max]));
+        // A bin's midpoint can lie above the exact maximum: never report p99 > max.
+        let q = |p: f64| quantile(&v, p).map(|x| max.map_or(x, |m| x.min(m)));
+        rows.push((
+            dims[*dim as usize],
+            label(*dim, *key),
+            metric_name(*metric),
+            count,
+            [q(0.5), q(0.9), q(0.99), max],
+        ));
     }
     let mut b = Cols::default();
     b.strs("dimension", rows.iter().map(|r| r.0.to_string()).collect())

@@ -356,7 +356,11 @@ pub fn events_frame(a: &Analysis, machine: &str) -> PolarsResult<DataFrame> {
 }
 
 impl Run {
-    pub fn from_analysis(a: &Analysis, o: &crate::render::RenderOptions) -> PolarsResult<Run> {
+    /// The run of an analysis. The counters move out of `a` (they can be large: a copy would
+    /// double the peak memory); `a.scan.traffic` is empty afterwards.
+    pub fn from_analysis(a: &mut Analysis, o: &crate::render::RenderOptions) -> PolarsResult<Run> {
+        let traffic = std::mem::take(&mut a.scan.traffic);
+        let a = &*a;
         let f = super::Fmt { a };
         let zone_str = match &a.zone.zone {
             Zone::Local => {
@@ -404,7 +408,7 @@ impl Run {
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
         };
-        Ok(Run { meta, events: events_frame(a, &o.host)?, traffic: a.scan.traffic.clone() })
+        Ok(Run { meta, events: events_frame(a, &o.host)?, traffic })
     }
 
     /// Time range of the run (first and last event or counted request).
@@ -450,7 +454,7 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
     let mut lat: Vec<(u64, u64)> = t.lat.iter().map(|(k, v)| (*k, *v)).collect();
     lat.sort();
     let latency = Cols::default()
-        .i64("bucket10", lat.iter().map(|(k, _)| Some((k >> 17) as i64)).collect())
+        .i64("minute", lat.iter().map(|(k, _)| Some((k >> 17) as i64)).collect())
         .i64("metric", lat.iter().map(|(k, _)| Some(((k >> 16) & 1) as i64)).collect())
         .i64("bin", lat.iter().map(|(k, _)| Some((k & 0xffff) as i64)).collect())
         .u64("count", lat.iter().map(|(_, v)| *v).collect())
@@ -458,7 +462,7 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
     let mut mx: Vec<(u64, u32)> = t.lat_max.iter().map(|(k, v)| (*k, *v)).collect();
     mx.sort();
     let latency_max = Cols::default()
-        .i64("bucket10", mx.iter().map(|(k, _)| Some((k >> 1) as i64)).collect())
+        .i64("minute", mx.iter().map(|(k, _)| Some((k >> 1) as i64)).collect())
         .i64("metric", mx.iter().map(|(k, _)| Some((k & 1) as i64)).collect())
         .u64("max_ms", mx.iter().map(|(_, v)| *v as u64).collect())
         .frame()?;
@@ -519,13 +523,13 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
     }
     let l = get("latency")?;
     for ((b, m), (bin, n)) in
-        i64s(l, "bucket10")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
+        i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
     {
         let key = ((b.unwrap_or(0) as u64) << 17) | ((m.unwrap_or(0) as u64) << 16) | bin.unwrap_or(0) as u64;
         *t.lat.entry(key).or_insert(0) += n;
     }
     let l = get("latency_max")?;
-    for ((b, m), mx) in i64s(l, "bucket10")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
+    for ((b, m), mx) in i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
         let key = ((b.unwrap_or(0) as u64) << 1) | m.unwrap_or(0) as u64;
         let e = t.lat_max.entry(key).or_insert(0);
         *e = (*e).max(mx as u32);
@@ -550,7 +554,7 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
                 first_ok: fo[i],
                 last_ok: lo[i],
                 first_failed: ff[i],
-                hist: HashMap::new(),
+                hist: Default::default(),
             },
         );
         t.merge(one);

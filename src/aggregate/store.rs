@@ -10,6 +10,7 @@
 use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
 use crate::model::Ts;
 use crate::render::SCHEMA_VERSION;
+use crate::scan::traffic::LAT_BUCKET_S;
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -79,11 +80,11 @@ impl Run {
         let mut traffic = self.traffic.clone();
         traffic.per_sec.retain(|s, _| s * 1000 >= from && s * 1000 < to);
         traffic.lat.retain(|k, _| {
-            let t = (k >> 17) as i64 * 10_000;
+            let t = (k >> 17) as i64 * LAT_BUCKET_S * 1000;
             t >= from && t < to
         });
         traffic.lat_max.retain(|k, _| {
-            let t = (k >> 1) as i64 * 10_000;
+            let t = (k >> 1) as i64 * LAT_BUCKET_S * 1000;
             t >= from && t < to
         });
         let mut meta = self.meta.clone();

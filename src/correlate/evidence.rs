@@ -152,7 +152,7 @@ pub struct Peers<'a> {
 }
 
 impl<'a> Peers<'a> {
-    pub fn new(peers: &'a HashMap<Box<[u8]>, PeerTotals>) -> Self {
+    pub fn new(peers: &'a rustc_hash::FxHashMap<Box<[u8]>, PeerTotals>) -> Self {
         Peers { map: peers.iter().map(|(k, v)| (&k[..], v)).collect() }
     }
 

@@ -68,7 +68,7 @@ impl Incident {
 }
 
 /// Sum of one column over `[from_s, to_s]` and how many of those seconds had traffic.
-pub fn sum_secs(per_sec: &HashMap<i64, [u32; col::N]>, c: usize, from_s: i64, to_s: i64) -> (u64, i64) {
+pub fn sum_secs(per_sec: &rustc_hash::FxHashMap<i64, [u32; col::N]>, c: usize, from_s: i64, to_s: i64) -> (u64, i64) {
     let mut n = 0u64;
     let mut covered = 0i64;
     if to_s - from_s > per_sec.len() as i64 {
@@ -96,7 +96,7 @@ pub fn is_noise(r: &IncRow) -> bool {
 /// Detect incidents; returns them and, per row, the incident index it falls in.
 pub fn detect(
     rows: &[IncRow],
-    per_sec: &HashMap<i64, [u32; col::N]>,
+    per_sec: &rustc_hash::FxHashMap<i64, [u32; col::N]>,
     lifecycle: &[Lifecycle],
     gap_ms: Ts,
 ) -> (Vec<Incident>, Vec<Option<usize>>) {
@@ -184,7 +184,7 @@ mod tests {
         rows.extend((1..10).map(|i| row(1_005_000 + i * 30_000, Cause::ClientAbort)));
         rows.extend((0..3).map(|i| row(1_400_000 + i * 1000, Cause::BackendDown)));
         rows.push(row(2_000_000, Cause::BackendDown)); // single failure: not an incident
-        let (inc, member) = detect(&rows, &HashMap::new(), &[], 60_000);
+        let (inc, member) = detect(&rows, &Default::default(), &[], 60_000);
         assert_eq!(inc.len(), 2);
         assert_eq!((inc[0].id.as_str(), inc[0].failed, inc[0].start, inc[0].end), ("I1", 5, 999_500, 1_004_000));
         assert_eq!(inc[1].failed, 3);
@@ -193,14 +193,14 @@ mod tests {
         // Order of the rows does not matter.
         let mut rev = rows.clone();
         rev.reverse();
-        let (inc2, _) = detect(&rev, &HashMap::new(), &[], 60_000);
+        let (inc2, _) = detect(&rev, &Default::default(), &[], 60_000);
         assert_eq!(inc2.len(), 2);
         assert_eq!((inc2[0].start, inc2[0].end, inc2[1].failed), (inc[0].start, inc[0].end, 3));
     }
 
     #[test]
     fn spike_is_measured_against_the_baseline() {
-        let mut per_sec = HashMap::new();
+        let mut per_sec = rustc_hash::FxHashMap::default();
         for s in 0..600 {
             let mut c = [0u32; col::N];
             c[col::TOTAL] = 1;

@@ -55,19 +55,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// Write every report of a run into `dir`.
+/// Write every report of a run into `dir`. The files are independent, so they are written
+/// in parallel (on the caller's rayon pool); each is deterministic on its own.
 pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
+    use rayon::prelude::*;
     std::fs::create_dir_all(dir.join("counters")).map_err(io_err(dir))?;
+    type Job<'a> = Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>;
+    let mut jobs: Vec<Job> = Vec::new();
     for (name, df) in &report.tables {
-        let mut df = df.clone();
-        csv::write(&mut df, &dir.join(name))?;
+        jobs.push(Box::new(move || csv::write(&mut df.clone(), &dir.join(name))));
     }
-    let mut events = report.events.clone();
-    write_parquet(&mut events, &dir.join("events.parquet"))?;
-    for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
-        write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
-    }
-    json::write_summary(run, report, dir)?;
-    html::write(run, report, dir)?;
+    jobs.push(Box::new(|| write_parquet(&mut report.events.clone(), &dir.join("events.parquet"))));
+    jobs.push(Box::new(|| {
+        for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
+            write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
+        }
+        Ok(())
+    }));
+    jobs.push(Box::new(|| json::write_summary(run, report, dir)));
+    jobs.push(Box::new(|| html::write(run, report, dir)));
+    jobs.par_iter().with_max_len(1).map(|j| j()).collect::<Result<Vec<()>, RenderError>>()?;
     Ok(())
 }

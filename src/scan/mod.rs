@@ -168,8 +168,13 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
     let mut all: Vec<Task> = gz_tasks.into_iter().map(|t| t.1).collect();
     all.extend(tasks);
 
+    let t = std::time::Instant::now();
+    // One task per split: rayon's default splitting stops after a few levels, which left
+    // one thread decoding a run of gzip files alone while the other had finished (measured:
+    // 2 threads 1.25x faster than 1 before, see README Performance).
     let merged = all
         .par_iter()
+        .with_max_len(1)
         .fold(
             || Partial::new(n),
             |mut part, task| {
@@ -178,6 +183,7 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
             },
         )
         .reduce(|| Partial::new(n), Partial::merge);
+    crate::timing("scan (parallel part)", t);
     finish(merged, diags, ctx)
 }
 

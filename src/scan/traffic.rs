@@ -4,11 +4,22 @@
 //! Input: one call per parsed access line (the hot path: no allocation except the first
 //! time a host or peer is seen). Output: `Traffic`, merged across workers by addition.
 //! Invariants: merging is commutative and associative (so the thread count cannot change a
-//! result); latency is kept as log-linear histograms (64 bins per power of two: relative
-//! error under 1%), per 10-second bucket, because keeping every request's time would grow
-//! with the input.
+//! result); latency is kept as log-linear histograms (exact below 32 ms, then 16 bins per
+//! power of two: relative error under 3.2%), per minute, because keeping every request's time
+//! would grow with the input. Memory grows with the time span (a few KiB per minute) and the
+//! number of hosts and peers, never with the number of lines.
+//!
+//! The hot path avoids hashing: per-second counts and the current minute's histograms are
+//! dense arrays flushed into the maps when the second or minute changes (lines of one chunk
+//! are in time order, so that is once per second or minute, not once per line).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+
+/// Width of a latency bucket, in seconds. Latency percentiles are reported per timeline
+/// bucket when the timeline bucket is a multiple of this, else per minute.
+pub const LAT_BUCKET_S: i64 = 60;
+/// Number of histogram bins (`bin(u32::MAX) + 1`).
+pub const NBINS: usize = 32 + 27 * 16;
 
 /// Columns of a per-second count row.
 pub mod col {
@@ -55,28 +66,29 @@ pub enum Metric {
     UpstreamResponseTime = 1,
 }
 
-/// Histogram bin of a duration in milliseconds.
+/// Histogram bin of a duration in milliseconds: exact below 32 ms, then 16 bins per power
+/// of two.
 #[inline]
 pub fn bin(ms: u32) -> u16 {
-    if ms < 128 {
+    if ms < 32 {
         ms as u16
     } else {
         let e = 31 - ms.leading_zeros();
-        let m = (ms >> (e - 6)) & 63;
-        (128 + (e - 7) * 64 + m) as u16
+        let m = (ms >> (e - 4)) & 15;
+        (32 + (e - 5) * 16 + m) as u16
     }
 }
 
 /// Representative value (ms) of a bin: its midpoint.
 pub fn bin_value(b: u16) -> f64 {
-    if b < 128 {
+    if b < 32 {
         return b as f64;
     }
-    let e = (b as u32 - 128) / 64 + 7;
-    let m = (b as u32 - 128) % 64;
-    let lo = ((64 + m) as u64) << (e - 6);
-    let hi = ((65 + m) as u64) << (e - 6);
-    (lo + hi) as f64 / 2.0
+    let e = (b as u32 - 32) / 16 + 5;
+    let m = (b as u32 - 32) % 16;
+    let lo = ((16 + m) as u64) << (e - 4);
+    let hi = ((17 + m) as u64) << (e - 4);
+    (lo + hi - 1) as f64 / 2.0
 }
 
 /// Per-peer (`$upstream_addr` item) totals.
@@ -103,14 +115,20 @@ pub struct HostTotals {
 #[derive(Default, Debug, Clone)]
 pub struct Traffic {
     pub per_sec: HashMap<i64, [u32; col::N]>,
-    /// Key: (10-second bucket << 17) | (metric << 16) | bin.
+    /// Key: (minute << 17) | (metric << 16) | bin, minute = floor(unix seconds / 60).
     pub lat: HashMap<u64, u64>,
-    /// Exact maximum (ms) per (10-second bucket << 1) | metric.
+    /// Exact maximum (ms) per (minute << 1) | metric.
     pub lat_max: HashMap<u64, u32>,
     pub hosts: HashMap<Box<[u8]>, HostTotals>,
     pub peers: HashMap<Box<[u8]>, PeerTotals>,
     cur_sec: i64,
     cur: [u32; col::N],
+    /// The current minute's histograms, dense (`metric * NBINS + bin`), and which cells are
+    /// non-zero.
+    lat_min: i64,
+    lat_cur: Vec<u32>,
+    lat_touched: Vec<u16>,
+    lat_cur_max: [Option<u32>; 2],
 }
 
 impl Traffic {
@@ -140,11 +158,36 @@ impl Traffic {
 
     #[inline]
     pub fn latency(&mut self, sec: i64, metric: Metric, ms: u32) {
-        let b = sec.div_euclid(10) as u64;
-        let key = (b << 17) | ((metric as u64) << 16) | bin(ms) as u64;
-        *self.lat.entry(key).or_insert(0) += 1;
-        let m = self.lat_max.entry((b << 1) | metric as u64).or_insert(0);
-        *m = (*m).max(ms);
+        let minute = sec.div_euclid(LAT_BUCKET_S);
+        if minute != self.lat_min || self.lat_cur.is_empty() {
+            self.flush_lat();
+            self.lat_min = minute;
+            if self.lat_cur.is_empty() {
+                self.lat_cur = vec![0; 2 * NBINS];
+            }
+        }
+        let m = metric as usize;
+        let i = m * NBINS + bin(ms) as usize;
+        if self.lat_cur[i] == 0 {
+            self.lat_touched.push(i as u16);
+        }
+        self.lat_cur[i] += 1;
+        self.lat_cur_max[m] = Some(self.lat_cur_max[m].map_or(ms, |x| x.max(ms)));
+    }
+
+    fn flush_lat(&mut self) {
+        let b = self.lat_min as u64;
+        for i in self.lat_touched.drain(..) {
+            let (m, bin) = (i as u64 / NBINS as u64, i as u64 % NBINS as u64);
+            *self.lat.entry((b << 17) | (m << 16) | bin).or_insert(0) += self.lat_cur[i as usize] as u64;
+            self.lat_cur[i as usize] = 0;
+        }
+        for (m, mx) in self.lat_cur_max.iter_mut().enumerate() {
+            if let Some(v) = mx.take() {
+                let e = self.lat_max.entry((b << 1) | m as u64).or_insert(0);
+                *e = (*e).max(v);
+            }
+        }
     }
 
     #[inline]
@@ -179,8 +222,12 @@ impl Traffic {
 
     /// Add another worker's counters.
     pub fn merge(&mut self, mut o: Traffic) {
-        self.flush_sec();
-        o.flush_sec();
+        self.finish();
+        o.finish();
+        // Fold the smaller side into the larger.
+        if o.per_sec.len() + o.lat.len() > self.per_sec.len() + self.lat.len() {
+            std::mem::swap(self, &mut o);
+        }
         for (k, v) in o.per_sec {
             let row = self.per_sec.entry(k).or_insert([0; col::N]);
             for (a, b) in row.iter_mut().zip(v.iter()) {
@@ -212,9 +259,10 @@ impl Traffic {
         }
     }
 
-    /// Make sure the cached current second is in the map.
+    /// Make sure the cached current second and minute are in the maps.
     pub fn finish(&mut self) {
         self.flush_sec();
+        self.flush_lat();
     }
 }
 
@@ -263,8 +311,32 @@ mod tests {
             assert!(b >= last);
             last = b;
             let v = bin_value(b);
-            assert!((v - ms as f64).abs() <= (ms as f64 / 64.0).max(0.5), "{ms} -> {v}");
+            assert!((v - ms as f64).abs() <= (ms as f64 / 32.0).max(0.5), "{ms} -> {v}");
         }
+        assert_eq!(bin(u32::MAX) as usize, NBINS - 1);
+        // Every bin's value falls back into that bin.
+        for b in 0..NBINS as u16 {
+            assert_eq!(bin(bin_value(b) as u32), b, "{b}");
+        }
+    }
+
+    #[test]
+    fn latency_histograms_merge_whatever_the_split() {
+        let (mut a, mut b, mut all) = (Traffic::default(), Traffic::default(), Traffic::default());
+        for i in 0..1000i64 {
+            let (sec, ms) = (100 + i / 7, (i * 37 % 900) as u32);
+            let t = if i % 3 == 0 { &mut a } else { &mut b };
+            t.latency(sec, Metric::RequestTime, ms);
+            t.latency(sec, Metric::UpstreamResponseTime, ms / 2);
+            all.latency(sec, Metric::RequestTime, ms);
+            all.latency(sec, Metric::UpstreamResponseTime, ms / 2);
+        }
+        a.merge(b);
+        a.finish();
+        all.finish();
+        assert_eq!(a.lat, all.lat);
+        assert_eq!(a.lat_max, all.lat_max);
+        assert_eq!(a.lat.values().sum::<u64>(), 2000);
     }
 
     #[test]
@@ -290,8 +362,10 @@ mod tests {
     #[test]
     fn quantiles() {
         let bins: Vec<(u16, u64)> = (1..=100u32).map(|ms| (bin(ms), 1)).collect();
-        assert_eq!(quantile(&bins, 0.5), Some(50.0));
-        assert_eq!(quantile(&bins, 0.99), Some(99.0));
+        // Exact below 32 ms; 2 ms bins from 32, 4 ms bins from 64.
+        assert_eq!(quantile(&bins, 0.2), Some(20.0));
+        assert_eq!(quantile(&bins, 0.5), Some(50.5));
+        assert_eq!(quantile(&bins, 0.99), Some(97.5));
         assert_eq!(quantile(&[], 0.5), None);
     }
 }
