@@ -7,8 +7,12 @@
 #   (2 threads, 1 thread). Prints wall, CPU, peak RSS, MB/s and the ratio to the floor, then checks
 #   upcause's counts against the generator's ground truth (exit 1 on a mismatch).
 #
+# Then the plain-text path: 1 GiB of cached plain access log (one rotated file, memory-mapped),
+# `upcause analyze` on 1 and 2 threads against `wc -l` and `rg -c`.
+#
 #   benches/run.sh                      # 2 GiB corpus in bench-corpus/, 3 rounds
 #   SIZE_MB=8192 DIR=bench-8g benches/run.sh
+#   PLAIN=0 benches/run.sh              # skip the plain-text part (MAIN=0: only it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-2048}
@@ -21,7 +25,8 @@ command -v rg >/dev/null || need+=(ripgrep)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
 cargo build --release -q --example gen_corpus --example floor_probe
 cargo build --release -q
-if ! [ -f "$DIR/truth.json" ] || ! grep -q "\"size_mb\": $SIZE_MB," "$DIR/truth.json"; then
+have=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['size_mb'])" "$DIR/truth.json" 2>/dev/null || true)
+if [ "$have" != "$SIZE_MB" ]; then
   rm -rf "$DIR"
   echo "generating ${SIZE_MB} MB corpus in $DIR ..." >&2
   target/release/examples/gen_corpus "$DIR" "$SIZE_MB" 42
@@ -33,6 +38,7 @@ sync
 # Warm the page cache once: every measurement reads cached files.
 cat "$DIR"/*.log* > /dev/null
 
+if [ "${MAIN:-1}" = 1 ]; then
 declare -A CMD
 NAMES=(floor_upcause_2t floor_upcause_1t floor_miniz_2t rg_502_504 rg_upstream zcat_wc upcause_2t upcause_1t)
 CMD[floor_upcause_2t]="target/release/examples/floor_probe $DIR 2 upcause"
@@ -91,3 +97,46 @@ if bad:
 print(f"count check: OK ({t['requests']} requests, {sum(t['request_causes'].values())} failing requests in "
       f"{len(t['request_causes'])} causes, {sum(t['error_line_causes'].values())} upstream error lines, {len(t['files'])} files)")
 PY
+
+fi
+[ "${PLAIN:-1}" = 1 ] || exit 0
+# Plain-text path: 1 GiB of the corpus's shop access log, whole lines, as one rotated file.
+P="$DIR-plain"
+if ! [ -f "$P/shop.access.log.1" ]; then
+  mkdir -p "$P"
+  { zcat -f "$DIR"/shop.access.log* || true; } | head -c 1073741824 | python3 -c "
+import sys; b = sys.stdin.buffer.read(); sys.stdout.buffer.write(b[:b.rfind(b'\\n') + 1])" > "$P/shop.access.log.1"
+fi
+cat "$P/shop.access.log.1" > /dev/null
+PB=$(stat -c %s "$P/shop.access.log.1")
+declare -A PC
+PNAMES=(wc_l rg_c_502 upcause_plain_1t upcause_plain_2t)
+PC[wc_l]="wc -l $P/shop.access.log.1 > /dev/null"
+PC[rg_c_502]="rg -c ' 502 ' $P/shop.access.log.1 > /dev/null"
+PC[upcause_plain_1t]="target/release/upcause analyze $P --log-format '*=$FMT' --out $OUT-plain -q -j 1"
+PC[upcause_plain_2t]="target/release/upcause analyze $P --log-format '*=$FMT' --out $OUT-plain -q -j 2"
+res=$(mktemp)
+for r in $(seq "$RUNS"); do
+  for n in "${PNAMES[@]}"; do
+    t=$(mktemp)
+    /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${PC[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
+    echo "$n $(cat "$t")" >> "$res"
+    rm -f "$t"
+  done
+done
+python3 - "$res" "$PB" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    n, e, u, s, m = l.split()
+    rows[n].append((float(e), float(u) + float(s), int(m)))
+b = int(sys.argv[2])
+print(f"\nplain text: {b/2**20:.0f} MiB, one cached file; medians of {len(rows['wc_l'])} rounds")
+print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>12} {'MB/s':>8} {'MB/s/core':>9}")
+for n in rows:
+    w, c, m = (statistics.median(x[k] for x in rows[n]) for k in range(3))
+    cores = 2 if n.endswith("2t") else 1
+    print(f"{n:<18} {w:7.2f} {c:7.2f} {m/1024:12.0f} {b/1e6/w:8.0f} {b/1e6/w/cores:9.0f}")
+PY
+rm -f "$res"
+

@@ -458,7 +458,8 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
     let t = &c.run.traffic;
     let lat_ms = LAT_BUCKET_S * 1000;
     // Dense histograms: NBINS counters per group.
-    let mut groups: BTreeMap<LatKey, (Vec<u64>, u32)> = BTreeMap::new();
+    // Hashed while filling (one entry per minute and bin), ordered once at the end.
+    let mut groups: rustc_hash::FxHashMap<LatKey, (Vec<u64>, u32)> = Default::default();
     let dense = || (vec![0u64; NBINS], 0u32);
     let maxes = &t.lat_max;
     for (k, n) in &t.lat {
@@ -499,6 +500,8 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
     };
     let dims = ["all", "bucket", "incident", "upstream"];
     let mut rows: Vec<LatRow> = Vec::new();
+    let mut groups: Vec<(LatKey, (Vec<u64>, u32))> = groups.into_iter().collect();
+    groups.sort_unstable_by_key(|g| g.0);
     for ((dim, key, metric), (bins, mx)) in &groups {
         let v: Vec<(u16, u64)> =
             bins.iter().enumerate().filter(|(_, n)| **n > 0).map(|(b, n)| (b as u16, *n)).collect();
