@@ -118,6 +118,15 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// Drop the event rows and their verdicts (after they were turned into a `Run`); the
+    /// accounting, diagnostics and everything `exit_code` needs stay.
+    pub fn release_events(&mut self) {
+        self.scan.requests = Vec::new();
+        self.scan.errors = Vec::new();
+        self.scan.fpm = Vec::new();
+        self.corr = correlate::Correlation::default();
+    }
+
     /// First and last instant of any parsed line.
     pub fn range(&self) -> Option<(Ts, Ts)> {
         self.scan.ranges.iter().flatten().fold(None, |acc, &(a, b)| match acc {
@@ -252,6 +261,9 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
     let (run, report) = pool.install(|| -> Result<_, Error> {
         let t = std::time::Instant::now();
         let run = aggregate::run::Run::from_analysis(&mut a, &opts).map_err(table)?;
+        // The events now live in the run's frame: free the scan's copies before the report
+        // tables and files are built (the peak of a run is there).
+        a.release_events();
         timing("run model", t);
         let t = std::time::Instant::now();
         let report = aggregate::report::build(&run).map_err(table)?;

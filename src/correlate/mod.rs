@@ -65,6 +65,7 @@ pub struct TaggedRequest {
     pub lines: Vec<usize>,
 }
 
+#[derive(Default)]
 pub struct Correlation {
     pub requests: Vec<TaggedRequest>,
     /// Per nginx error event: the deeper cause of upstream-failure lines.

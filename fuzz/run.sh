@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run one or all fuzz targets for SECONDS each, seeded with the captured logs of testdata/.
+#   fuzz/run.sh [SECONDS] [TARGET...]      default: 60 s, every target
+# New inputs go to fuzz/corpus/TARGET (kept between runs, not committed); a crash is written to
+# fuzz/artifacts/TARGET/ and stops the run with a non-zero exit. Needs cargo-fuzz
+# (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP=1 lets the stable toolchain take its flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-60}
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(access error fpm gzip chunk)
+export RUSTC_BOOTSTRAP=1
+for t in "${TARGETS[@]}"; do
+  mkdir -p "fuzz/corpus/$t"
+  case $t in
+    gzip) seeds=(testdata/real/rotated testdata/hostile/gzip); len=262144 ;;
+    chunk) seeds=(testdata/real/mixed testdata/real/php_fatal testdata/real/fpm_debug_layout testdata/hostile/lines testdata/hostile/nul); len=65536 ;;
+    *) seeds=(testdata/real testdata/hostile/lines); len=16384 ;;
+  esac
+  echo "== fuzz $t for ${SECS}s" >&2
+  log="fuzz/corpus/$t-last-run.txt"
+  rc=0
+  cargo fuzz run "$t" "fuzz/corpus/$t" "${seeds[@]}" -- -max_total_time="$SECS" -max_len="$len" -print_final_stats=1 > "$log" 2>&1 || rc=$?
+  # libFuzzer's progress lines stay in the log; the summary and any crash are shown.
+  grep -E "^stat::|ERROR|panicked|SUMMARY|Done [0-9]+ runs" "$log" || true
+  [ "$rc" -eq 0 ] || { tail -n 40 "$log" >&2; echo "fuzz target $t failed: see fuzz/artifacts/$t/ and $log" >&2; exit 1; }
+done
