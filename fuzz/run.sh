@@ -18,11 +18,13 @@ for t in "${TARGETS[@]}"; do
     chunk) seeds=(testdata/real/mixed testdata/real/php_fatal testdata/real/fpm_debug_layout testdata/hostile/lines testdata/hostile/nul); len=65536 ;;
     *) seeds=(testdata/real testdata/hostile/lines); len=16384 ;;
   esac
+  # Inputs that once crashed a target (each also has a unit test) are replayed first.
+  [ -d "fuzz/regressions/$t" ] && seeds+=("fuzz/regressions/$t")
   echo "== fuzz $t for ${SECS}s" >&2
   log="fuzz/corpus/$t-last-run.txt"
   rc=0
   cargo fuzz run "$t" "fuzz/corpus/$t" "${seeds[@]}" -- -max_total_time="$SECS" -max_len="$len" -print_final_stats=1 > "$log" 2>&1 || rc=$?
   # libFuzzer's progress lines stay in the log; the summary and any crash are shown.
   grep -E "^stat::|ERROR|panicked|SUMMARY|Done [0-9]+ runs" "$log" || true
-  [ "$rc" -eq 0 ] || { tail -n 40 "$log" >&2; echo "fuzz target $t failed: see fuzz/artifacts/$t/ and $log" >&2; exit 1; }
+  [ "$rc" -eq 0 ] || { tail -n 40 "$log" | cut -c1-300 >&2; echo "fuzz target $t failed: see fuzz/artifacts/$t/ and $log" >&2; exit 1; }
 done

@@ -328,7 +328,9 @@ pub fn parse_u16(b: &[u8]) -> Option<u16> {
 #[inline]
 pub fn parse_secs_ms(b: &[u8]) -> Option<u32> {
     let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
-    if dot == 0 || dot > 7 {
+    // At most 6 integer digits (11 days): the result stays within u32 milliseconds. A
+    // 7-digit value overflowed the multiplication below (found by the `access` fuzz target).
+    if dot == 0 || dot > 6 {
         return None;
     }
     let mut ms = 0u32;
@@ -361,7 +363,7 @@ pub fn list_time_total(b: &[u8]) -> Option<u32> {
     let mut total = None;
     for it in list_items(b) {
         if let Some(v) = parse_secs_ms(it) {
-            total = Some(total.unwrap_or(0) + v);
+            total = Some(total.unwrap_or(0u32).saturating_add(v));
         }
     }
     total
@@ -463,5 +465,13 @@ mod tests {
         assert_eq!(parse_secs_ms(b"1.2345"), None);
         assert_eq!(parse_u16(b"99999"), None);
         assert_eq!(parse_u16(b"499"), Some(499));
+    }
+
+    #[test]
+    fn huge_times_do_not_overflow() {
+        // Regression: the `access` fuzz target found `ms * 1000` overflowing on 7-digit seconds.
+        assert_eq!(parse_secs_ms(b"9999999.999"), None);
+        assert_eq!(parse_secs_ms(b"999999.999"), Some(999_999_999));
+        assert_eq!(list_time_total(b"999999.999, 999999.999, 999999.999, 999999.999, 999999.999"), Some(u32::MAX));
     }
 }
