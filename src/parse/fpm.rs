@@ -280,12 +280,24 @@ pub fn parse_slow_block<'a>(lines: &[&'a [u8]]) -> Option<SlowBlock<'a>> {
                 let e = memchr::memchr(b']', l).map(|e| e + 2).unwrap_or(l.len()).min(l.len());
                 b.first_frame = Some(&l[e..]);
             }
-        } else if *l == b"+++ dump failed" || l.is_empty() {
-        } else {
+        } else if !is_slow_body_line(l) {
             b.odd_lines += 1;
         }
     }
     Some(b)
+}
+
+/// Does a line after a slow-log header fit one of the block's shapes (script, frame,
+/// `+++ dump failed`, blank)?
+pub fn is_slow_body_line(l: &[u8]) -> bool {
+    l.starts_with(b"script_filename = ") || l.starts_with(b"[0x") || l == b"+++ dump failed" || l.is_empty()
+}
+
+/// Does a slow-log line open a block? The reader and the chunker must agree on this, or a
+/// stamped line that is not a valid header would end a block in one read and not in another
+/// (found by the `chunk` fuzz target).
+pub fn is_slow_block_start(l: &[u8]) -> bool {
+    parse_slow_header(l).is_some()
 }
 
 #[cfg(test)]

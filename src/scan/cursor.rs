@@ -406,40 +406,50 @@ impl<'c, 'p> Cursor<'c, 'p> {
     }
 
     fn slow_block(&mut self, bytes: &[u8]) {
-        let mut block: Vec<&[u8]> = Vec::new();
-        let mut block_first = 0u64;
+        // (line number, text) of the current block's lines, header first.
+        let mut block: Vec<(u64, &[u8])> = Vec::new();
         for raw in Lines::new(bytes) {
             self.line += 1;
             self.stats.lines += 1;
             let line = Self::strip_nuls(raw);
-            if fpm::parse_slow_header(line).is_some() {
-                self.slow_flush(&mut block, block_first);
-                block_first = self.line;
-                block.push(line);
+            if fpm::is_slow_block_start(line) {
+                self.slow_flush(&mut block);
+                block.push((self.line, line));
             } else if line.is_empty() {
+                // FPM ends every block with a blank line.
                 self.stats.skipped += 1;
+                self.slow_flush(&mut block);
             } else if block.is_empty() {
                 let n = self.line;
                 self.malformed(n, line);
             } else {
-                block.push(line);
+                block.push((self.line, line));
             }
         }
-        self.slow_flush(&mut block, block_first);
+        self.slow_flush(&mut block);
     }
 
-    fn slow_flush(&mut self, block: &mut Vec<&[u8]>, first: u64) {
+    /// Every line of a block that cannot be read is malformed, with its own sample.
+    fn slow_malformed(&mut self, lines: &[(u64, &[u8])]) {
+        for &(n, l) in lines {
+            self.malformed(n, l);
+        }
+    }
+
+    fn slow_flush(&mut self, block: &mut Vec<(u64, &[u8])>) {
         if block.is_empty() {
             return;
         }
         let n = block.len() as u64;
-        let Some(b) = fpm::parse_slow_block(block) else {
-            self.stats.malformed += n;
+        let first = block[0].0;
+        let lines: Vec<&[u8]> = block.iter().map(|x| x.1).collect();
+        let Some(b) = fpm::parse_slow_block(&lines) else {
+            self.slow_malformed(block);
             block.clear();
             return;
         };
         let Some((ts, fit)) = self.clock.get(b.header.stamp, parse_fpm_wall) else {
-            self.stats.malformed += n;
+            self.slow_malformed(block);
             block.clear();
             return;
         };
@@ -451,7 +461,11 @@ impl<'c, 'p> Cursor<'c, 'p> {
         self.wall_fit(fit);
         self.seen(ts);
         self.stats.parsed += n - b.odd_lines as u64;
-        self.stats.malformed += b.odd_lines as u64;
+        for &(ln, l) in &block[1..] {
+            if !fpm::is_slow_body_line(l) {
+                self.malformed(ln, l);
+            }
+        }
         let ev = FpmEvent {
             ts,
             ts_exact: true,

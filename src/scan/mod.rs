@@ -112,7 +112,7 @@ pub fn record_rule(kind: LogKind) -> (fn(&[u8]) -> bool, bool) {
     match kind {
         LogKind::NginxError => (nginx_error::is_entry_start, true),
         LogKind::FpmMaster => (fpm::is_stamped, true),
-        LogKind::FpmSlow => (fpm::is_stamped, true),
+        LogKind::FpmSlow => (fpm::is_slow_block_start, true),
         LogKind::NginxAccess | LogKind::Unknown => (|_| true, false),
     }
 }

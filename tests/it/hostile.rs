@@ -21,7 +21,8 @@ fn check_accounting(sum: &Value) {
         for (i, k) in ["lines", "parsed", "malformed", "skipped"].iter().enumerate() {
             tot[i] += n(k);
         }
-        assert!(f["malformed_samples"].as_array().unwrap().len() as u64 <= n("malformed").min(5));
+        // Every malformed line is counted and the first five are kept as samples.
+        assert_eq!(f["malformed_samples"].as_array().unwrap().len() as u64, n("malformed").min(5), "{}", f["path"]);
     }
     for (i, k) in ["lines", "parsed", "malformed", "skipped"].iter().enumerate() {
         assert_eq!(sum["totals"][k].as_u64().unwrap(), tot[i], "totals.{k}");
@@ -331,4 +332,48 @@ fn every_fixture_directory_reconciles_and_never_panics() {
         check_accounting(&sum);
         assert!(sum["totals"]["lines"].as_u64().unwrap() > 0 || d.ends_with("gzip"), "{}", d.display());
     }
+}
+
+#[test]
+fn a_stamped_line_that_is_no_slow_log_header_reads_the_same_in_any_chunking() {
+    // Regression (found by the `chunk` fuzz target): the chunker cut slow logs at any stamped
+    // line, the reader only at a valid block header, so a damaged header was malformed in one
+    // read and part of the previous block in another.
+    let d = tmp("slow-in");
+    let block = |pid: u32| {
+        format!(
+            "[22-Nov-2026 04:14:55]  [pool api] pid {pid}\nscript_filename = /www/slow.php\n[0x00007f323e413120] usleep() /www/slow.php:5\n\n"
+        )
+    };
+    let mut text: String = (0..60).map(block).collect();
+    text += "[22-Nov-2026 04:14:56]  _pool api] pid 7\nscript_filename = /www/slow.php\n[0x00007f323e413120] usleep() /www/slow.php:5\n\n";
+    text += &(60..120).map(block).collect::<String>();
+    std::fs::write(d.join("www-slow.log.1"), &text).unwrap();
+    let mut seen = Vec::new();
+    for chunk in ["4096", "67108864"] {
+        let out = tmp(&format!("slow-out-{chunk}"));
+        let o = Command::new(bin())
+            .args([
+                "analyze",
+                d.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+                "-j",
+                "2",
+                "--chunk-bytes",
+                chunk,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+        let sum = read_json(&out.join("summary.json"));
+        check_accounting(&sum);
+        let f = input(&sum, "www-slow.log.1");
+        seen.push((f["parsed"].as_u64(), f["malformed"].as_u64(), f["malformed_samples"].clone()));
+    }
+    assert_eq!(seen[0], seen[1]);
+    // The damaged header alone is malformed; its body lines stay with no block, also malformed.
+    assert_eq!(seen[0].1, Some(3));
+    assert_eq!(seen[0].0, Some(120 * 3));
 }
