@@ -48,15 +48,16 @@ pub fn count_lines(bytes: &[u8]) -> u64 {
 }
 
 /// First offset `p > 0` right after a `\n` whose line is a record start. The bytes before
-/// the first `\n` are ignored: the slice may begin mid-line.
-pub fn next_record_start(bytes: &[u8], is_start: fn(&[u8]) -> bool) -> Option<usize> {
+/// the first `\n` are ignored: the slice may begin mid-line. `at_eof`: the slice ends where
+/// the file ends, so its last line is whole and can be judged.
+pub fn next_record_start(bytes: &[u8], at_eof: bool, is_start: fn(&[u8]) -> bool) -> Option<usize> {
     for nl in memchr::memchr_iter(b'\n', bytes) {
         let p = nl + 1;
         if p >= bytes.len() {
             return None;
         }
         let end = memchr::memchr(b'\n', &bytes[p..]).map(|e| p + e).unwrap_or(bytes.len());
-        if end == bytes.len() && end - p < 32 {
+        if end == bytes.len() && end - p < 32 && !at_eof {
             // Too little of the line is visible to judge it.
             return None;
         }
@@ -107,7 +108,7 @@ mod tests {
     #[test]
     fn record_starts() {
         let b = b"2 first line that is long enough to judge\n  continuation line that is long enough\n2 next record that is long enough to judge\n";
-        let p = next_record_start(b, ts_start).unwrap();
+        let p = next_record_start(b, false, ts_start).unwrap();
         assert!(b[p..].starts_with(b"2 next"));
         assert_eq!(last_record_start(b, true, ts_start), Some(p));
         assert_eq!(last_record_start(b, false, ts_start), Some(b.len()));
@@ -126,7 +127,7 @@ mod tests {
             while start < bytes.len() {
                 let cut = (start + target).min(bytes.len());
                 let next = if cut >= bytes.len() { bytes.len() } else {
-                    next_record_start(&bytes[cut..], ts_start).map(|p| cut + p).unwrap_or(bytes.len())
+                    next_record_start(&bytes[cut..], true, ts_start).map(|p| cut + p).unwrap_or(bytes.len())
                 };
                 pieces.push(&bytes[start..next]);
                 start = next;

@@ -134,10 +134,16 @@ impl Haystack {
             while found.is_none() {
                 let end = (cut + window).min(len);
                 let bytes = self.read(cut..end, &mut buf)?;
-                found = crate::chunk::next_record_start(bytes, is_start).map(|p| cut + p as u64);
+                found = crate::chunk::next_record_start(bytes, end == len, is_start).map(|p| cut + p as u64);
                 if found.is_none() {
-                    if end == len || window >= MAX_BLOCK as u64 {
-                        // No record start: fall back to the next line end, else the file end.
+                    if end == len {
+                        // No record starts before the end: the rest is this chunk's. (Cutting
+                        // at a line end here split a multi-line record, so a chunked read
+                        // differed from a whole one: found by the `chunk` fuzz target.)
+                        found = Some(len);
+                    } else if window >= MAX_BLOCK as u64 {
+                        // One record longer than MAX_BLOCK: cut at a line end to bound memory
+                        // (the record is then read as two; documented).
                         let nl = memchr::memchr(b'\n', bytes).map(|p| cut + p as u64 + 1);
                         found = Some(nl.unwrap_or(end));
                     }

@@ -377,3 +377,44 @@ fn a_stamped_line_that_is_no_slow_log_header_reads_the_same_in_any_chunking() {
     assert_eq!(seen[0].1, Some(3));
     assert_eq!(seen[0].0, Some(120 * 3));
 }
+
+#[test]
+fn a_multi_line_record_running_to_the_end_of_the_file_is_not_cut() {
+    // Regression (found by the `chunk` fuzz target): when no record started between a chunk's
+    // target end and the end of the file, the chunker cut at the next line end instead, in the
+    // middle of the last slow-log block.
+    let d = tmp("tail-in");
+    let mut text = String::new();
+    let mut pid = 0;
+    while text.len() < 3900 {
+        pid += 1;
+        text += &format!("[22-Nov-2026 04:14:55]  [pool api] pid {pid}\nscript_filename = /www/slow.php\n[0x00007f32] usleep() /www/slow.php:5\n\n");
+    }
+    text += "[22-Nov-2026 04:14:56]  [pool api] pid 999\nscript_filename = /www/slow.php\n";
+    while text.len() < 4400 {
+        text += "[0x00007f32] f() /www/a.php:1\n";
+    }
+    text += "[0x1] g() b:2\n";
+    std::fs::write(d.join("www-slow.log.1"), &text).unwrap();
+    for chunk in ["4096", "67108864"] {
+        let out = tmp(&format!("tail-out-{chunk}"));
+        let o = Command::new(bin())
+            .args([
+                "analyze",
+                d.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+                "-j",
+                "2",
+                "--chunk-bytes",
+                chunk,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "chunk {chunk}: {}", String::from_utf8_lossy(&o.stderr));
+        let sum = read_json(&out.join("summary.json"));
+        check_accounting(&sum);
+        assert_eq!(input(&sum, "www-slow.log.1")["malformed"].as_u64(), Some(0), "chunk {chunk}");
+    }
+}
