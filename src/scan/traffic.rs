@@ -274,23 +274,32 @@ impl Traffic {
     pub fn finish(&mut self) {
         self.flush_sec();
         self.flush_lat();
-        self.per_sec.reserve(self.sec_log.len());
-        for (sec, v) in self.sec_log.drain(..) {
-            let row = self.per_sec.entry(sec).or_insert([0; col::N]);
-            for (a, b) in row.iter_mut().zip(v.iter()) {
-                *a += *b;
-            }
-        }
-        for (k, n) in self.lat_log.drain(..) {
-            *self.lat.entry(k).or_insert(0) += n as u64;
-        }
-        for (k, v) in self.max_log.drain(..) {
-            let e = self.lat_max.entry(k).or_insert(0);
-            *e = (*e).max(v);
-        }
-        self.sec_log.shrink_to_fit();
-        self.lat_log.shrink_to_fit();
-        self.max_log.shrink_to_fit();
+        // The seconds and the latency cells are independent maps: fold them side by side
+        // (this runs once, after the parallel scan, so it would otherwise be serial time).
+        let (per_sec, sec_log) = (&mut self.per_sec, std::mem::take(&mut self.sec_log));
+        let (lat, lat_log) = (&mut self.lat, std::mem::take(&mut self.lat_log));
+        let (lat_max, max_log) = (&mut self.lat_max, std::mem::take(&mut self.max_log));
+        rayon::join(
+            || {
+                per_sec.reserve(sec_log.len());
+                for (sec, v) in sec_log {
+                    let row = per_sec.entry(sec).or_insert([0; col::N]);
+                    for (a, b) in row.iter_mut().zip(v.iter()) {
+                        *a += *b;
+                    }
+                }
+            },
+            || {
+                lat.reserve(lat_log.len());
+                for (k, n) in lat_log {
+                    *lat.entry(k).or_insert(0) += n as u64;
+                }
+                for (k, v) in max_log {
+                    let e = lat_max.entry(k).or_insert(0);
+                    *e = (*e).max(v);
+                }
+            },
+        );
     }
 }
 
