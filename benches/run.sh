@@ -38,6 +38,22 @@ sync
 # Warm the page cache once: every measurement reads cached files.
 cat "$DIR"/*.log* > /dev/null
 
+# RUNS alternating rounds over the commands named in array $2 (commands in associative array
+# $3); appends "name wall_s user_s sys_s maxrss_kb" per process to file $1. Exit code 2 (upcause:
+# some input had a problem) is not a failure.
+measure() {
+  local res=$1
+  local -n names=$2 cmds=$3
+  for r in $(seq "$RUNS"); do
+    for n in "${names[@]}"; do
+      t=$(mktemp)
+      /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${cmds[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
+      echo "$n $(cat "$t")" >> "$res"
+      rm -f "$t"
+    done
+  done
+}
+
 if [ "${MAIN:-1}" = 1 ]; then
 declare -A CMD
 NAMES=(floor_upcause_2t floor_upcause_1t floor_miniz_2t rg_502_504 rg_upstream zcat_wc upcause_2t upcause_1t)
@@ -50,14 +66,7 @@ CMD[zcat_wc]="zcat -f $DIR/*.log* | wc -l > /dev/null"
 CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2"
 CMD[upcause_1t]="UPCAUSE_MEMSTATS=$OUT.mem1 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 1"
 res=$(mktemp)
-for r in $(seq "$RUNS"); do
-  for n in "${NAMES[@]}"; do
-    t=$(mktemp)
-    /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${CMD[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
-    echo "$n $(cat "$t")" >> "$res"
-    rm -f "$t"
-  done
-done
+measure "$res" NAMES CMD
 python3 - "$res" "$BYTES" "$DISK" "$SIZE_MB" "$OUT" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
@@ -66,11 +75,11 @@ for l in open(sys.argv[1]):
     rows[n].append((float(e), float(u) + float(s), int(m)))
 bytes_out, disk, size = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def med(n, k): return statistics.median(x[k] for x in rows[n])
-floor = med("floor_upcause_2t", 0)
+floor = max(med("floor_upcause_2t", 0), 0.005)
 print(f"corpus: {size} MB requested, {bytes_out/2**20:.0f} MiB decompressed, {disk/2**20:.0f} MiB on disk; medians of {len(rows['upcause_2t'])} rounds")
 print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>12} {'MB/s':>8} {'x floor':>8}")
 for n in rows:
-    w, c, m = med(n, 0), med(n, 1), med(n, 2)
+    w, c, m = max(med(n, 0), 0.005), med(n, 1), med(n, 2)
     print(f"{n:<18} {w:7.2f} {c:7.2f} {m/1024:12.0f} {bytes_out/1e6/w:8.0f} {w/floor:8.2f}")
 for t in ("2", "1"):
     try:
@@ -116,14 +125,7 @@ PC[rg_c_502]="rg -c ' 502 ' $P/shop.access.log.1 > /dev/null"
 PC[upcause_plain_1t]="target/release/upcause analyze $P --log-format '*=$FMT' --out $OUT-plain -q -j 1"
 PC[upcause_plain_2t]="target/release/upcause analyze $P --log-format '*=$FMT' --out $OUT-plain -q -j 2"
 res=$(mktemp)
-for r in $(seq "$RUNS"); do
-  for n in "${PNAMES[@]}"; do
-    t=$(mktemp)
-    /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${PC[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
-    echo "$n $(cat "$t")" >> "$res"
-    rm -f "$t"
-  done
-done
+measure "$res" PNAMES PC
 python3 - "$res" "$PB" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
@@ -135,6 +137,7 @@ print(f"\nplain text: {b/2**20:.0f} MiB, one cached file; medians of {len(rows['
 print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>12} {'MB/s':>8} {'MB/s/core':>9}")
 for n in rows:
     w, c, m = (statistics.median(x[k] for x in rows[n]) for k in range(3))
+    w = max(w, 0.005)  # /usr/bin/time reports 0.00 s for tiny inputs
     cores = 2 if n.endswith("2t") else 1
     print(f"{n:<18} {w:7.2f} {c:7.2f} {m/1024:12.0f} {b/1e6/w:8.0f} {b/1e6/w/cores:9.0f}")
 PY

@@ -175,6 +175,16 @@ pub fn events_frame(a: &Analysis, machine: &str) -> PolarsResult<DataFrame> {
     df.sort(["ts_ms", "file", "line", "record"], SortMultipleOptions::default().with_maintain_order(true))
 }
 
+/// The verdict's confidence, evidence and detail (requests and upstream error lines alike).
+fn verdict_cols(c: &mut EventCols, a: &Analysis, v: &crate::correlate::Verdict) {
+    c.s("confidence", Some(v.confidence.as_str().into()));
+    let (text, first) = evidence_text(a, &v.evidence);
+    c.s("evidence", Some(text));
+    c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
+    c.s("first_evidence", first.map(|f| f.1));
+    c.s("detail", Some(v.detail.clone()));
+}
+
 fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
     let z = &a.zone.zone;
     let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.clone());
@@ -194,12 +204,7 @@ fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
             let v = &t.verdict;
             c.s("cause_class", Some(v.class.as_str().into()));
             c.s("cause", Some(v.cause.as_str().into()));
-            c.s("confidence", Some(v.confidence.as_str().into()));
-            let (text, first) = evidence_text(a, &v.evidence);
-            c.s("evidence", Some(text));
-            c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
-            c.s("first_evidence", first.map(|f| f.1));
-            c.s("detail", Some(v.detail.clone()));
+            verdict_cols(c, a, v);
             c.i("status", Some(r.status as i64));
             c.s("method", r.method.clone());
             c.s("uri", r.uri.clone());
@@ -227,12 +232,7 @@ fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
             c.s("cause_class", Some(cls.as_str().into()));
             c.s("cause", Some(cause.as_str().into()));
             if let Some(v) = v {
-                c.s("confidence", Some(v.confidence.as_str().into()));
-                let (text, first) = evidence_text(a, &v.evidence);
-                c.s("evidence", Some(text));
-                c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
-                c.s("first_evidence", first.map(|f| f.1));
-                c.s("detail", Some(v.detail.clone()));
+                verdict_cols(c, a, v);
             }
             c.s("level", Some(e.level.as_str().into()));
             c.i("pid", Some(e.pid as i64));

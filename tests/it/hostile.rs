@@ -38,6 +38,17 @@ fn run_case(name: &str, args: &[&str]) -> (Run, Value) {
     (r, sum)
 }
 
+/// `analyze DIR -j 2 --chunk-bytes CHUNK`: the exit code must be `code`; accounting checked.
+fn read_chunked(dir: &Path, chunk: &str, code: i32) -> Value {
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let out = tmp(&format!("{name}-out-{chunk}"));
+    let r = analyze(&[dir.to_str().unwrap(), "-j", "2", "--chunk-bytes", chunk], &out);
+    assert_eq!(r.code, code, "chunk {chunk}: {}", r.stderr);
+    let sum = read_json(&out.join("summary.json"));
+    check_accounting(&sum);
+    sum
+}
+
 fn input<'a>(sum: &'a Value, suffix: &str) -> &'a Value {
     sum["inputs"]
         .as_array()
@@ -351,24 +362,7 @@ fn a_stamped_line_that_is_no_slow_log_header_reads_the_same_in_any_chunking() {
     std::fs::write(d.join("www-slow.log.1"), &text).unwrap();
     let mut seen = Vec::new();
     for chunk in ["4096", "67108864"] {
-        let out = tmp(&format!("slow-out-{chunk}"));
-        let o = Command::new(bin())
-            .args([
-                "analyze",
-                d.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "-q",
-                "-j",
-                "2",
-                "--chunk-bytes",
-                chunk,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
-        let sum = read_json(&out.join("summary.json"));
-        check_accounting(&sum);
+        let sum = read_chunked(&d, chunk, 2);
         let f = input(&sum, "www-slow.log.1");
         seen.push((f["parsed"].as_u64(), f["malformed"].as_u64(), f["malformed_samples"].clone()));
     }
@@ -397,24 +391,7 @@ fn a_multi_line_record_running_to_the_end_of_the_file_is_not_cut() {
     text += "[0x1] g() b:2\n";
     std::fs::write(d.join("www-slow.log.1"), &text).unwrap();
     for chunk in ["4096", "67108864"] {
-        let out = tmp(&format!("tail-out-{chunk}"));
-        let o = Command::new(bin())
-            .args([
-                "analyze",
-                d.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "-q",
-                "-j",
-                "2",
-                "--chunk-bytes",
-                chunk,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(0), "chunk {chunk}: {}", String::from_utf8_lossy(&o.stderr));
-        let sum = read_json(&out.join("summary.json"));
-        check_accounting(&sum);
+        let sum = read_chunked(&d, chunk, 0);
         assert_eq!(input(&sum, "www-slow.log.1")["malformed"].as_u64(), Some(0), "chunk {chunk}");
     }
 }
