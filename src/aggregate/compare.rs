@@ -21,7 +21,7 @@ pub struct Side<'a> {
 
 impl Side<'_> {
     pub fn requests(&self) -> u64 {
-        self.run.traffic.per_sec.values().map(|v| v[tcol::TOTAL] as u64).sum()
+        self.run.traffic.per_sec.total(tcol::TOTAL)
     }
 
     pub fn failed(&self) -> u64 {
@@ -151,7 +151,7 @@ pub fn summary(a: &Side, b: &Side) -> PolarsResult<DataFrame> {
         let inc = &s.report.incidents;
         let req = s.requests() as f64;
         let failed = s.failed() as f64;
-        let retried = s.run.traffic.per_sec.values().map(|v| v[tcol::RETRIED] as f64).sum();
+        let retried = s.run.traffic.per_sec.total(tcol::RETRIED) as f64;
         vec![
             req,
             failed,

@@ -125,7 +125,7 @@ fn bucket_of(ts: Ts, b: i64) -> i64 {
 fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     let b = c.bucket_ms;
     let mut counts: BTreeMap<i64, [u64; tcol::N]> = BTreeMap::new();
-    for (sec, row) in &c.run.traffic.per_sec {
+    for (sec, row) in c.run.traffic.per_sec.iter() {
         let e = counts.entry(bucket_of(sec * 1000, b)).or_insert([0; tcol::N]);
         for (a, v) in e.iter_mut().zip(row) {
             *a += *v as u64;
@@ -461,23 +461,23 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
     // Hashed while filling (one entry per minute and bin), ordered once at the end.
     let mut groups: rustc_hash::FxHashMap<LatKey, (Vec<u64>, u32)> = Default::default();
     let dense = || (vec![0u64; NBINS], 0u32);
-    let maxes = &t.lat_max;
-    for (k, n) in &t.lat {
-        let minute = (k >> 17) as i64;
-        let metric = ((k >> 16) & 1) as i64;
-        let bin = (k & 0xffff) as u16;
+    for (minute, h) in &t.lat.minutes {
         let ts = minute * lat_ms;
-        let mx = maxes.get(&(((k >> 17) << 1) | metric as u64)).copied().unwrap_or(0);
-        let mut add = |dim: u8, key: i64| {
-            let e = groups.entry((dim, key, metric)).or_insert_with(dense);
-            e.0[bin as usize] += n;
-            e.1 = e.1.max(mx);
-        };
-        add(0, 0);
-        add(1, bucket_of(ts, c.bucket_ms.max(lat_ms)));
-        for (i, inc) in c.incidents.iter().enumerate() {
-            if ts + lat_ms > inc.start && ts <= inc.end {
-                add(2, i as i64);
+        let bucket = bucket_of(ts, c.bucket_ms.max(lat_ms));
+        for &(idx, n) in &h.bins {
+            let (metric, bin) = ((idx as usize / NBINS) as i64, idx as usize % NBINS);
+            let (n, mx) = (n as u64, h.max[metric as usize]);
+            let mut add = |dim: u8, key: i64| {
+                let e = groups.entry((dim, key, metric)).or_insert_with(dense);
+                e.0[bin] += n;
+                e.1 = e.1.max(mx);
+            };
+            add(0, 0);
+            add(1, bucket);
+            for (i, inc) in c.incidents.iter().enumerate() {
+                if ts + lat_ms > inc.start && ts <= inc.end {
+                    add(2, i as i64);
+                }
             }
         }
     }

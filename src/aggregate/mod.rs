@@ -39,6 +39,15 @@ impl Cols {
         self.cols.push(Column::new(name.into(), v));
         self
     }
+    /// A column without nulls.
+    pub fn i64s(&mut self, name: &str, v: Vec<i64>) -> &mut Self {
+        self.cols.push(Column::new(name.into(), v));
+        self
+    }
+    pub fn u32(&mut self, name: &str, v: Vec<u32>) -> &mut Self {
+        self.cols.push(Column::new(name.into(), v));
+        self
+    }
     pub fn u64(&mut self, name: &str, v: Vec<u64>) -> &mut Self {
         self.cols.push(Column::new(name.into(), v));
         self

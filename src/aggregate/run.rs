@@ -10,11 +10,12 @@
 use super::events::events_frame;
 use super::Cols;
 use crate::model::{Diagnostic, Sample, Ts, Zone};
-use crate::scan::traffic::{col, HostTotals, Metric, PeerTotals, Traffic};
+use crate::scan::series::MinuteHist;
+use crate::scan::traffic::{col, HostTotals, Metric, PeerTotals, Traffic, NBINS};
 use crate::Analysis;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// Per input file, as recorded in summary.json.
@@ -207,7 +208,7 @@ impl Run {
                 add(b);
             }
         }
-        if let (Some(a), Some(b)) = (self.traffic.per_sec.keys().min(), self.traffic.per_sec.keys().max()) {
+        if let (Some(a), Some(b)) = (self.traffic.per_sec.first(), self.traffic.per_sec.last()) {
             add(a * 1000);
             add(b * 1000);
         }
@@ -229,29 +230,45 @@ fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<String>> {
 
 /// The counter tables, sorted by their keys.
 pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
-    let mut secs: Vec<(&i64, &[u32; col::N])> = t.per_sec.iter().collect();
-    secs.sort();
+    // The stores iterate in time order: no sort. Counts are u32 cells (as counted).
+    let n = t.per_sec.len();
+    let mut sec = Vec::with_capacity(n);
+    let mut cols: Vec<Vec<u32>> = (0..col::N).map(|_| Vec::with_capacity(n)).collect();
+    for (s, row) in t.per_sec.iter() {
+        sec.push(s);
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(*v);
+        }
+    }
     let mut c = Cols::default();
-    c.i64("sec", secs.iter().map(|s| Some(*s.0)).collect());
-    for (k, name) in col::NAMES.iter().enumerate() {
-        c.u64(name, secs.iter().map(|s| s.1[k] as u64).collect());
+    c.i64s("sec", sec);
+    for (name, v) in col::NAMES.iter().zip(cols) {
+        c.u32(name, v);
     }
     let seconds = c.frame()?;
-    let mut lat: Vec<(u64, u64)> = t.lat.iter().map(|(k, v)| (*k, *v)).collect();
-    lat.sort();
-    let latency = Cols::default()
-        .i64("minute", lat.iter().map(|(k, _)| Some((k >> 17) as i64)).collect())
-        .i64("metric", lat.iter().map(|(k, _)| Some(((k >> 16) & 1) as i64)).collect())
-        .i64("bin", lat.iter().map(|(k, _)| Some((k & 0xffff) as i64)).collect())
-        .u64("count", lat.iter().map(|(_, v)| *v).collect())
-        .frame()?;
-    let mut mx: Vec<(u64, u32)> = t.lat_max.iter().map(|(k, v)| (*k, *v)).collect();
-    mx.sort();
-    let latency_max = Cols::default()
-        .i64("minute", mx.iter().map(|(k, _)| Some((k >> 1) as i64)).collect())
-        .i64("metric", mx.iter().map(|(k, _)| Some((k & 1) as i64)).collect())
-        .u64("max_ms", mx.iter().map(|(_, v)| *v as u64).collect())
-        .frame()?;
+    let rows: usize = t.lat.minutes.values().map(|h| h.bins.len()).sum();
+    let (mut minute, mut metric, mut bin, mut count) =
+        (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let (mut mx_min, mut mx_metric, mut mx) = (Vec::new(), Vec::new(), Vec::new());
+    for (m, h) in &t.lat.minutes {
+        let mut seen = [false; 2];
+        for &(idx, n) in &h.bins {
+            let k = idx as usize / NBINS;
+            seen[k] = true;
+            minute.push(*m);
+            metric.push(k as u32);
+            bin.push((idx as usize % NBINS) as u32);
+            count.push(n);
+        }
+        for (k, _) in seen.iter().enumerate().filter(|s| *s.1) {
+            mx_min.push(*m);
+            mx_metric.push(k as u32);
+            mx.push(h.max[k]);
+        }
+    }
+    let latency =
+        Cols::default().i64s("minute", minute).u32("metric", metric).u32("bin", bin).u32("count", count).frame()?;
+    let latency_max = Cols::default().i64s("minute", mx_min).u32("metric", mx_metric).u32("max_ms", mx).frame()?;
     let mut hosts: Vec<(&Box<[u8]>, &HostTotals)> = t.hosts.iter().collect();
     hosts.sort_by(|a, b| a.0.cmp(b.0));
     let vhosts = Cols::default()
@@ -303,22 +320,38 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
     for (i, sec) in secs.iter().enumerate() {
         let mut row = [0u32; col::N];
         for (k, c) in cols.iter().enumerate() {
-            row[k] = c[i] as u32;
+            row[k] = c[i].min(u32::MAX as u64) as u32;
         }
-        t.per_sec.insert(sec.unwrap_or(0), row);
+        t.per_sec.add(sec.unwrap_or(0), &row);
     }
+    // Latency rows come sorted by (minute, metric, bin) from `counter_frames`, but a file
+    // written by something else may not be: collect per minute, then sort each.
+    let mut minutes: BTreeMap<i64, MinuteHist> = BTreeMap::new();
     let l = get("latency")?;
-    for ((b, m), (bin, n)) in
+    for ((m, k), (bin, n)) in
         i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
     {
-        let key = ((b.unwrap_or(0) as u64) << 17) | ((m.unwrap_or(0) as u64) << 16) | bin.unwrap_or(0) as u64;
-        *t.lat.entry(key).or_insert(0) += n;
+        let (k, bin) = (k.unwrap_or(0).clamp(0, 1) as usize, bin.unwrap_or(0).clamp(0, NBINS as i64 - 1) as usize);
+        let h = minutes.entry(m.unwrap_or(0)).or_default();
+        h.bins.push(((k * NBINS + bin) as u16, n.min(u32::MAX as u64) as u32));
     }
     let l = get("latency_max")?;
-    for ((b, m), mx) in i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
-        let key = ((b.unwrap_or(0) as u64) << 1) | m.unwrap_or(0) as u64;
-        let e = t.lat_max.entry(key).or_insert(0);
-        *e = (*e).max(mx as u32);
+    for ((m, k), v) in i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
+        let h = minutes.entry(m.unwrap_or(0)).or_default();
+        let k = k.unwrap_or(0).clamp(0, 1) as usize;
+        h.max[k] = h.max[k].max(v.min(u32::MAX as u64) as u32);
+    }
+    for (m, mut h) in minutes {
+        h.bins.sort_unstable_by_key(|b| b.0);
+        // Duplicate (metric, bin) rows add up.
+        h.bins.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.saturating_add(later.1);
+            }
+            same
+        });
+        t.lat.add(m, h);
     }
     let h = get("vhosts")?;
     for ((name, r), fl) in strs(h, "vhost")?.into_iter().zip(u64s(h, "requests")?).zip(u64s(h, "failed")?) {

@@ -78,15 +78,10 @@ impl Run {
         let events =
             self.events.clone().lazy().filter(col("ts_ms").gt_eq(lit(from)).and(col("ts_ms").lt(lit(to)))).collect()?;
         let mut traffic = self.traffic.clone();
-        traffic.per_sec.retain(|s, _| s * 1000 >= from && s * 1000 < to);
-        traffic.lat.retain(|k, _| {
-            let t = (k >> 17) as i64 * LAT_BUCKET_S * 1000;
-            t >= from && t < to
-        });
-        traffic.lat_max.retain(|k, _| {
-            let t = (k >> 1) as i64 * LAT_BUCKET_S * 1000;
-            t >= from && t < to
-        });
+        // Seconds and minutes whose start is in [from, to).
+        let ceil = |ms: Ts, unit: i64| ms.div_euclid(unit) + i64::from(ms.rem_euclid(unit) != 0);
+        traffic.per_sec.retain_range(ceil(from, 1000), ceil(to, 1000));
+        traffic.lat.retain_range(ceil(from, LAT_BUCKET_S * 1000), ceil(to, LAT_BUCKET_S * 1000));
         let mut meta = self.meta.clone();
         meta.since_ms = Some(from);
         meta.until_ms = Some(to);

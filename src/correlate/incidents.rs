@@ -9,6 +9,7 @@
 //! failures; the result depends only on the rows, not on their order.
 
 use crate::model::{Cause, CauseClass, Ts};
+use crate::scan::series::PerSec;
 use crate::scan::traffic::col;
 use std::collections::HashMap;
 
@@ -67,28 +68,6 @@ impl Incident {
     }
 }
 
-/// Sum of one column over `[from_s, to_s]` and how many of those seconds had traffic.
-pub fn sum_secs(per_sec: &rustc_hash::FxHashMap<i64, [u32; col::N]>, c: usize, from_s: i64, to_s: i64) -> (u64, i64) {
-    let mut n = 0u64;
-    let mut covered = 0i64;
-    if to_s - from_s > per_sec.len() as i64 {
-        for (s, v) in per_sec {
-            if *s >= from_s && *s <= to_s {
-                n += v[c] as u64;
-                covered += 1;
-            }
-        }
-        return (n, covered);
-    }
-    for s in from_s..=to_s {
-        if let Some(v) = per_sec.get(&s) {
-            n += v[c] as u64;
-            covered += 1;
-        }
-    }
-    (n, covered)
-}
-
 pub fn is_noise(r: &IncRow) -> bool {
     r.cause == Cause::ClientAbort
 }
@@ -96,7 +75,7 @@ pub fn is_noise(r: &IncRow) -> bool {
 /// Detect incidents; returns them and, per row, the incident index it falls in.
 pub fn detect(
     rows: &[IncRow],
-    per_sec: &rustc_hash::FxHashMap<i64, [u32; col::N]>,
+    per_sec: &PerSec,
     lifecycle: &[Lifecycle],
     gap_ms: Ts,
 ) -> (Vec<Incident>, Vec<Option<usize>>) {
@@ -117,8 +96,8 @@ pub fn detect(
         let start = members.iter().map(|&i| rows[i].start).min().unwrap_or(0);
         let end = members.iter().map(|&i| rows[i].ts).max().unwrap_or(0);
         let (s0, s1) = (start.div_euclid(1000), end.div_euclid(1000));
-        let (total, _) = sum_secs(per_sec, col::TOTAL, s0, s1);
-        let (retried, _) = sum_secs(per_sec, col::RETRIED, s0, s1);
+        let (total, _) = per_sec.sum(col::TOTAL, s0, s1);
+        let (retried, _) = per_sec.sum(col::RETRIED, s0, s1);
         let mut per_min: HashMap<i64, u64> = HashMap::new();
         let mut causes: HashMap<(CauseClass, Cause), u64> = HashMap::new();
         let mut earliest: Option<&(Ts, String)> = None;
@@ -137,8 +116,8 @@ pub fn detect(
             lifecycle.iter().filter(|l| l.ts >= start - LIFECYCLE_BEFORE && l.ts <= end + LIFECYCLE_AFTER).collect();
         life.sort_by(|a, b| (a.ts, &a.text).cmp(&(b.ts, &b.text)));
         // Traffic spike: rate in the first minute against the ten minutes before.
-        let (onset, _) = sum_secs(per_sec, col::TOTAL, s0, s0 + 59);
-        let (base, base_cov) = sum_secs(per_sec, col::TOTAL, s0 - 600, s0 - 1);
+        let (onset, _) = per_sec.sum(col::TOTAL, s0, s0 + 59);
+        let (base, base_cov) = per_sec.sum(col::TOTAL, s0 - 600, s0 - 1);
         let spike = if base_cov >= 30 && onset >= SPIKE_MIN_REQUESTS {
             let onset_rate = onset as f64 / 60.0;
             let base_rate = base as f64 / 600.0;
@@ -200,16 +179,16 @@ mod tests {
 
     #[test]
     fn spike_is_measured_against_the_baseline() {
-        let mut per_sec = rustc_hash::FxHashMap::default();
+        let mut per_sec = PerSec::default();
         for s in 0..600 {
             let mut c = [0u32; col::N];
             c[col::TOTAL] = 1;
-            per_sec.insert(10_000 + s, c);
+            per_sec.add(10_000 + s, &c);
         }
         for s in 600..660 {
             let mut c = [0u32; col::N];
             c[col::TOTAL] = 10;
-            per_sec.insert(10_000 + s, c);
+            per_sec.add(10_000 + s, &c);
         }
         let rows: Vec<IncRow> = (0..5).map(|i| row((10_600 + i) * 1000 + 600, Cause::FpmPoolExhausted)).collect();
         let (inc, _) = detect(&rows, &per_sec, &[], 60_000);

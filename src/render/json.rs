@@ -158,7 +158,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
             }
         }
     }
-    let total = run.traffic.per_sec.values().map(|v| v[col::TOTAL] as u64).sum();
+    let total = run.traffic.per_sec.total(col::TOTAL);
     let incidents = r
         .incidents
         .iter()

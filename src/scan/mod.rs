@@ -10,6 +10,7 @@
 //! result is identical whatever the thread count.
 
 mod cursor;
+pub mod series;
 pub mod traffic;
 
 use crate::classify::Classifier;

@@ -6,13 +6,15 @@
 //! Invariants: merging is commutative and associative (so the thread count cannot change a
 //! result); latency is kept as log-linear histograms (exact below 32 ms, then 16 bins per
 //! power of two: relative error under 3.2%), per minute, because keeping every request's time
-//! would grow with the input. Memory grows with the time span (a few KiB per minute) and the
-//! number of hosts and peers, never with the number of lines.
+//! would grow with the input. Memory grows with the time span (48 bytes per second with
+//! traffic, about a KiB per minute of latency bins: see `series`) and the number of hosts and
+//! peers, never with the number of lines.
 //!
 //! The hot path avoids hashing: per-second counts and the current minute's histograms are
 //! dense arrays flushed into the maps when the second or minute changes (lines of one chunk
 //! are in time order, so that is once per second or minute, not once per line).
 
+use super::series::{MinuteHist, PerMinute, PerSec};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Width of a latency bucket, in seconds. Latency percentiles are reported per timeline
@@ -114,11 +116,9 @@ pub struct HostTotals {
 /// Every counter the access scan keeps.
 #[derive(Default, Debug, Clone)]
 pub struct Traffic {
-    pub per_sec: HashMap<i64, [u32; col::N]>,
-    /// Key: (minute << 17) | (metric << 16) | bin, minute = floor(unix seconds / 60).
-    pub lat: HashMap<u64, u64>,
-    /// Exact maximum (ms) per (minute << 1) | metric.
-    pub lat_max: HashMap<u64, u32>,
+    pub per_sec: PerSec,
+    /// Latency histograms per minute.
+    pub lat: PerMinute,
     pub hosts: HashMap<Box<[u8]>, HostTotals>,
     pub peers: HashMap<Box<[u8]>, PeerTotals>,
     cur_sec: i64,
@@ -129,13 +129,6 @@ pub struct Traffic {
     lat_cur: Vec<u32>,
     lat_touched: Vec<u16>,
     lat_cur_max: [Option<u32>; 2],
-    /// Flushed seconds and minutes not yet in the maps. Workers append here and `merge`
-    /// concatenates, so combining the many per-chunk partials costs a copy, not a hash
-    /// insert per entry per level of rayon's reduce tree (that was 10% of a run);
-    /// `finish` folds them into the maps once.
-    sec_log: Vec<(i64, [u32; col::N])>,
-    lat_log: Vec<(u64, u32)>,
-    max_log: Vec<(u64, u32)>,
 }
 
 impl Traffic {
@@ -155,7 +148,7 @@ impl Traffic {
 
     fn flush_sec(&mut self) {
         if self.cur[col::TOTAL] > 0 {
-            self.sec_log.push((self.cur_sec, self.cur));
+            self.per_sec.add(self.cur_sec, &self.cur);
             self.cur = [0; col::N];
         }
     }
@@ -180,17 +173,19 @@ impl Traffic {
     }
 
     fn flush_lat(&mut self) {
-        let b = self.lat_min as u64;
+        if self.lat_touched.is_empty() {
+            return;
+        }
+        self.lat_touched.sort_unstable();
+        let mut h = MinuteHist { bins: Vec::with_capacity(self.lat_touched.len()), max: [0; 2] };
         for i in self.lat_touched.drain(..) {
-            let (m, bin) = (i as u64 / NBINS as u64, i as u64 % NBINS as u64);
-            self.lat_log.push(((b << 17) | (m << 16) | bin, self.lat_cur[i as usize]));
+            h.bins.push((i, self.lat_cur[i as usize]));
             self.lat_cur[i as usize] = 0;
         }
         for (m, mx) in self.lat_cur_max.iter_mut().enumerate() {
-            if let Some(v) = mx.take() {
-                self.max_log.push(((b << 1) | m as u64, v));
-            }
+            h.max[m] = mx.take().unwrap_or(0);
         }
+        self.lat.add(self.lat_min, h);
     }
 
     #[inline]
@@ -229,29 +224,15 @@ impl Traffic {
         self.flush_lat();
         o.flush_sec();
         o.flush_lat();
-        // Append the smaller logs to the larger.
-        if o.sec_log.len() + o.lat_log.len() > self.sec_log.len() + self.lat_log.len() {
-            std::mem::swap(&mut self.sec_log, &mut o.sec_log);
-            std::mem::swap(&mut self.lat_log, &mut o.lat_log);
-            std::mem::swap(&mut self.max_log, &mut o.max_log);
+        // Move the smaller stores into the larger.
+        if o.per_sec.block_count() > self.per_sec.block_count() {
+            std::mem::swap(&mut self.per_sec, &mut o.per_sec);
         }
-        self.sec_log.append(&mut o.sec_log);
-        self.lat_log.append(&mut o.lat_log);
-        self.max_log.append(&mut o.max_log);
-        // Counters already folded into maps (runs read back from disk).
-        for (k, v) in o.per_sec {
-            let row = self.per_sec.entry(k).or_insert([0; col::N]);
-            for (a, b) in row.iter_mut().zip(v.iter()) {
-                *a += *b;
-            }
+        self.per_sec.merge(o.per_sec);
+        if o.lat.minutes.len() > self.lat.minutes.len() {
+            std::mem::swap(&mut self.lat, &mut o.lat);
         }
-        for (k, v) in o.lat {
-            *self.lat.entry(k).or_insert(0) += v;
-        }
-        for (k, v) in o.lat_max {
-            let m = self.lat_max.entry(k).or_insert(0);
-            *m = (*m).max(v);
-        }
+        self.lat.merge(o.lat);
         for (k, v) in o.hosts {
             let h = self.hosts.entry(k).or_default();
             h.requests += v.requests;
@@ -270,36 +251,10 @@ impl Traffic {
         }
     }
 
-    /// Fold the cached current second and minute and the logs into the maps.
+    /// Flush the cached current second and minute into the stores.
     pub fn finish(&mut self) {
         self.flush_sec();
         self.flush_lat();
-        // The seconds and the latency cells are independent maps: fold them side by side
-        // (this runs once, after the parallel scan, so it would otherwise be serial time).
-        let (per_sec, sec_log) = (&mut self.per_sec, std::mem::take(&mut self.sec_log));
-        let (lat, lat_log) = (&mut self.lat, std::mem::take(&mut self.lat_log));
-        let (lat_max, max_log) = (&mut self.lat_max, std::mem::take(&mut self.max_log));
-        rayon::join(
-            || {
-                per_sec.reserve(sec_log.len());
-                for (sec, v) in sec_log {
-                    let row = per_sec.entry(sec).or_insert([0; col::N]);
-                    for (a, b) in row.iter_mut().zip(v.iter()) {
-                        *a += *b;
-                    }
-                }
-            },
-            || {
-                lat.reserve(lat_log.len());
-                for (k, n) in lat_log {
-                    *lat.entry(k).or_insert(0) += n as u64;
-                }
-                for (k, v) in max_log {
-                    let e = lat_max.entry(k).or_insert(0);
-                    *e = (*e).max(v);
-                }
-            },
-        );
     }
 }
 
@@ -372,8 +327,11 @@ mod tests {
         a.finish();
         all.finish();
         assert_eq!(a.lat, all.lat);
-        assert_eq!(a.lat_max, all.lat_max);
-        assert_eq!(a.lat.values().sum::<u64>(), 2000);
+        let n: u64 = a.lat.minutes.values().flat_map(|h| &h.bins).map(|b| b.1 as u64).sum();
+        assert_eq!(n, 2000);
+        // Minute 2 (seconds 120..179): request times up to the largest i*37%900 there.
+        let want = (0..1000i64).filter(|i| (100 + i / 7) / 60 == 2).map(|i| (i * 37 % 900) as u32).max();
+        assert_eq!(Some(a.lat.minutes[&2].max[0]), want);
     }
 
     #[test]
@@ -392,8 +350,8 @@ mod tests {
         a.finish();
         all.finish();
         assert_eq!(a.per_sec, all.per_sec);
-        assert_eq!(a.per_sec[&100][col::TOTAL], 3);
-        assert_eq!(a.per_sec[&101][col::S504], 1);
+        assert_eq!(a.per_sec.get(100).unwrap()[col::TOTAL], 3);
+        assert_eq!(a.per_sec.get(101).unwrap()[col::S504], 1);
         assert_eq!(a.hosts[&b"a.test"[..]], HostTotals { requests: 6, failed: 3 });
     }
 

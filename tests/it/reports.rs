@@ -104,7 +104,7 @@ fn events_parquet_reads_back_and_matches_the_csvs() {
     }
     // The counters round-trip: requests counted in summary.json equal the seconds table.
     let secs = ParquetReader::new(std::fs::File::open(out.join("counters/seconds.parquet")).unwrap()).finish().unwrap();
-    let total: u64 = secs.column("total").unwrap().u64().unwrap().sum().unwrap();
+    let total: u64 = secs.column("total").unwrap().cast(&DataType::UInt64).unwrap().u64().unwrap().sum().unwrap();
     let sum = read_json(&out.join("summary.json"));
     assert_eq!(sum["requests"]["total"].as_u64().unwrap(), total);
 }
