@@ -60,20 +60,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
     use rayon::prelude::*;
     std::fs::create_dir_all(dir.join("counters")).map_err(io_err(dir))?;
-    type Job<'a> = Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>;
+    type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>);
     let mut jobs: Vec<Job> = Vec::new();
     for (name, df) in &report.tables {
-        jobs.push(Box::new(move || csv::write(&mut df.clone(), &dir.join(name))));
+        jobs.push((name.to_string(), Box::new(move || csv::write(&mut df.clone(), &dir.join(name)))));
     }
-    jobs.push(Box::new(|| write_parquet(&mut report.events.clone(), &dir.join("events.parquet"))));
-    jobs.push(Box::new(|| {
-        for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
-            write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
-        }
-        Ok(())
-    }));
-    jobs.push(Box::new(|| json::write_summary(run, report, dir)));
-    jobs.push(Box::new(|| html::write(run, report, dir)));
-    jobs.par_iter().with_max_len(1).map(|j| j()).collect::<Result<Vec<()>, RenderError>>()?;
+    jobs.push((
+        "events.parquet".into(),
+        Box::new(|| write_parquet(&mut report.events.clone(), &dir.join("events.parquet"))),
+    ));
+    jobs.push((
+        "counters".into(),
+        Box::new(|| {
+            for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
+                write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
+            }
+            Ok(())
+        }),
+    ));
+    jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
+    jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
+    jobs.par_iter()
+        .with_max_len(1)
+        .map(|(name, j)| {
+            let t = std::time::Instant::now();
+            let r = j();
+            crate::timing(&format!("write {name}"), t);
+            r
+        })
+        .collect::<Result<Vec<()>, RenderError>>()?;
     Ok(())
 }
