@@ -20,6 +20,11 @@ pub struct Report {
     pub incidents: Vec<Incident>,
     /// The events table with `incident` and `contributing` for requests.
     pub events: DataFrame,
+    /// Its rows by record kind (requests with `incident` and `contributing`), kept so that
+    /// the writers do not filter the events table again (each filter is a copy).
+    pub req: DataFrame,
+    pub err: DataFrame,
+    pub fpm: DataFrame,
     /// (file name, table), in writing order.
     pub tables: Vec<(&'static str, DataFrame)>,
 }
@@ -162,7 +167,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     ];
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
     tables.extend(freq::tables(&ctx)?);
-    Ok(Report { zone, bucket_ms, incidents, events, tables })
+    Ok(Report { zone, bucket_ms, incidents, events, tables, req, err, fpm })
 }
 
 fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {

@@ -9,7 +9,7 @@
 
 use super::svg::{self, color, esc, Series};
 use super::{write_atomic, RenderError};
-use crate::aggregate::report::{f64s, i64s, records, strs, Report};
+use crate::aggregate::report::{f64s, i64s, strs, Report};
 use crate::aggregate::run::Run;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
@@ -200,7 +200,7 @@ pub fn render(run: &Run, r: &Report) -> String {
     }
 
     // Incidents, each with its own fine-grained timeline.
-    let req = records(&r.events, "request").ok();
+    let req = Some(&r.req);
     let req_rows: Vec<(Ts, String, String, Option<String>)> = req
         .as_ref()
         .and_then(|q| {
@@ -387,8 +387,8 @@ pub fn render(run: &Run, r: &Report) -> String {
 
     // Causes: meaning, fix, evidence samples.
     h.push_str("<h2>Causes, evidence and fixes</h2>");
-    let err = records(&r.events, "error").ok();
-    let err_rows = err.as_ref().map(sample_rows).unwrap_or_default();
+    let err = Some(&r.err);
+    let err_rows = sample_rows(&r.err);
     for c in &sum.request_causes {
         let (meaning, fix) = texts.get(c.cause.as_str()).copied().unwrap_or(("", ""));
         let _ = write!(

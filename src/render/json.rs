@@ -116,7 +116,6 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
         }
     }
     let mut request_causes = Vec::new();
-    let mut conf = Confidence::default();
     let (mut failed, mut retried) = (0, 0);
     if let Some(df) = table(r, "by_cause.csv") {
         let get = |c: &str| i64s(df, c).unwrap_or_default();
@@ -125,7 +124,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
             strs(df, "cause_class").unwrap_or_default(),
             strs(df, "cause").unwrap_or_default(),
         );
-        let (f, re, h, m, l) = (get("failed"), get("retried"), get("high"), get("medium"), get("low"));
+        let (f, re) = (get("failed"), get("retried"));
         for i in 0..df.height() {
             if scope[i].as_deref() != Some("all") {
                 continue;
@@ -139,15 +138,13 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
             });
             failed += n(&f);
             retried += n(&re);
-            conf.high += n(&h);
-            conf.medium += n(&m);
-            conf.low += n(&l);
         }
     }
-    // Confidence counts cover failing and retried rows; keep failing only.
-    if let Ok(req) = crate::aggregate::report::records(&r.events, "request") {
-        let (o, c) = (strs(&req, "outcome").unwrap_or_default(), strs(&req, "confidence").unwrap_or_default());
-        conf = Confidence::default();
+    // Confidence of the failing requests (by_cause.csv's counts also cover retried rows).
+    let mut conf = Confidence::default();
+    {
+        let req = &r.req;
+        let (o, c) = (strs(req, "outcome").unwrap_or_default(), strs(req, "confidence").unwrap_or_default());
         for (o, c) in o.iter().zip(&c) {
             if o.as_deref() == Some("failed") {
                 match c.as_deref() {
