@@ -486,8 +486,8 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
     peers.sort_by(|a, b| a.0.cmp(b.0));
     for (i, (_, p)) in peers.iter().enumerate() {
         let e = groups.entry((3, i as i64, 1)).or_insert_with(dense);
-        for (b, n) in &p.hist {
-            e.0[*b as usize] += n;
+        for (b, n) in p.hist.iter() {
+            e.0[b as usize] += n;
         }
     }
     let label = |dim: u8, key: i64| -> String {

@@ -289,8 +289,8 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
         .frame()?;
     let mut pl: Vec<(String, u16, u64)> = Vec::new();
     for (name, p) in peer_names.iter().zip(&peers) {
-        for (b, n) in &p.1.hist {
-            pl.push((name.clone(), *b, *n));
+        for (b, n) in p.1.hist.iter() {
+            pl.push((name.clone(), b, n));
         }
     }
     pl.sort();
@@ -381,7 +381,7 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
     let pl = get("peer_latency")?;
     for ((name, b), n) in strs(pl, "peer")?.into_iter().zip(i64s(pl, "bin")?).zip(u64s(pl, "count")?) {
         if let Some(p) = t.peers.get_mut(name.as_bytes()) {
-            *p.hist.entry(b.unwrap_or(0) as u16).or_insert(0) += n;
+            p.hist.add(b.unwrap_or(0).clamp(0, NBINS as i64 - 1) as u16, n);
         }
     }
     Ok(t)

@@ -46,6 +46,9 @@ pub struct Cursor<'c, 'p> {
     fpm_last: Option<Ts>,
     stats: FileStats,
     samples: usize,
+    /// The access-log UTC offset of the lines in a row and how many: counted here and
+    /// added to the partial's map when it changes (a map update per line cost 3% of a run).
+    offset_run: (i32, u64),
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
@@ -64,11 +67,13 @@ impl<'c, 'p> Cursor<'c, 'p> {
             fpm_last: None,
             stats: FileStats::default(),
             samples: 0,
+            offset_run: (0, 0),
         }
     }
 
     /// Record the accounting of this chunk.
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        self.flush_offsets();
         let st = &mut self.part.stats[self.src as usize];
         st.add(&self.stats);
         self.part.chunk_lines.push((self.src, self.chunk, self.line));
@@ -85,6 +90,22 @@ impl<'c, 'p> Cursor<'c, 'p> {
             self.samples += 1;
             let t = &text[..text.len().min(SAMPLE_BYTES)];
             self.part.samples.push((self.src, self.chunk, Sample { line: rel_line, text: lossy(t) }));
+        }
+    }
+
+    #[inline]
+    fn offset_seen(&mut self, off: i32) {
+        if self.offset_run.0 != off {
+            self.flush_offsets();
+            self.offset_run.0 = off;
+        }
+        self.offset_run.1 += 1;
+    }
+
+    fn flush_offsets(&mut self) {
+        let (off, n) = std::mem::take(&mut self.offset_run);
+        if n > 0 {
+            *self.part.offsets.entry(off).or_insert(0) += n;
         }
     }
 
@@ -162,13 +183,14 @@ impl<'c, 'p> Cursor<'c, 'p> {
     /// One access line; false if malformed.
     #[inline]
     fn access_line(&mut self, fmt: &AccessFormat, line: &[u8]) -> bool {
-        let Some(l) = fmt.parse(line) else {
+        let mut l = access::AccessLine::default();
+        if !fmt.parse_into(line, &mut l) {
             return false;
-        };
+        }
         let ts = if let Some(t) = l.raw(Var::TimeLocal) {
             match self.oclock.time_local(t) {
                 Some((ts, off)) => {
-                    *self.part.offsets.entry(off).or_insert(0) += 1;
+                    self.offset_seen(off);
                     ts
                 }
                 None => return false,
@@ -176,7 +198,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
         } else if let Some(t) = l.raw(Var::TimeIso8601) {
             match parse_iso8601(t) {
                 Some((s, off)) => {
-                    *self.part.offsets.entry(off).or_insert(0) += 1;
+                    self.offset_seen(off);
                     s * 1000
                 }
                 None => return false,

@@ -190,28 +190,44 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
 
 const SHRANK: &str = "file shrank while it was read";
 
+/// One plain-file chunk.
+fn plain_task(
+    ctx: &ScanCtx,
+    h: &Haystack,
+    part: &mut Partial,
+    src: u32,
+    chunk: u32,
+    range: &std::ops::Range<u64>,
+    buf: &mut Vec<u8>,
+) {
+    let mut cur = Cursor::new(ctx, part, src, chunk);
+    match h.read(range.clone(), buf) {
+        Ok(bytes) => {
+            let short = (bytes.len() as u64) < range.end - range.start;
+            cur.feed(bytes);
+            if short {
+                cur.diag(
+                    Severity::Warning,
+                    Some(range.start + bytes.len() as u64),
+                    format!("{SHRANK} (truncated by logrotate copytruncate?); lines after this offset were not read"),
+                );
+            }
+        }
+        Err(e) => cur.diag(Severity::Error, Some(range.start), format!("read failed: {e}")),
+    }
+    cur.finish();
+    (ctx.progress)(range.end - range.start);
+}
+
 fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Partial) {
     match task {
         Task::Plain { src, chunk, range } => {
             let Some(h) = &hay[*src as usize] else { return };
-            let mut buf = Vec::new();
-            let mut cur = Cursor::new(ctx, part, *src, *chunk);
-            match h.read(range.clone(), &mut buf) {
-                Ok(bytes) => {
-                    let short = (bytes.len() as u64) < range.end - range.start;
-                    cur.feed(bytes);
-                    if short {
-                        cur.diag(
-                            Severity::Warning,
-                            Some(range.start + bytes.len() as u64),
-                            format!("{SHRANK} (truncated by logrotate copytruncate?); lines after this offset were not read"),
-                        );
-                    }
-                }
-                Err(e) => cur.diag(Severity::Error, Some(range.start), format!("read failed: {e}")),
+            thread_local! {
+                /// Read buffer of live (not mapped) files, one per worker, reused.
+                static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
             }
-            cur.finish();
-            (ctx.progress)(range.end - range.start);
+            BUF.with_borrow_mut(|buf| plain_task(ctx, h, part, *src, *chunk, range, buf));
         }
         Task::Gzip { src } => {
             let Some(h) = &hay[*src as usize] else { return };
