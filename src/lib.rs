@@ -266,10 +266,20 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         a.release_events();
         timing("run model", t);
         let t = std::time::Instant::now();
-        let report = aggregate::report::build(&run).map_err(table)?;
-        timing("report tables", t);
+        // The counter files need only the run: write them beside the report tables (which
+        // are mostly serial polars work), not after them.
+        let (counters, report) = rayon::join(
+            || render::write_counters(&run, &opts.out_dir),
+            || -> Result<_, Error> {
+                let report = aggregate::report::build(&run).map_err(table)?;
+                timing("report tables", t);
+                Ok(report)
+            },
+        );
+        counters?;
+        let report = report?;
         let t = std::time::Instant::now();
-        render::write_run(&run, &report, &opts.out_dir)?;
+        render::write_report(&run, &report, &opts.out_dir)?;
         timing("write", t);
         Ok((run, report))
     })?;

@@ -55,11 +55,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// Write every report of a run into `dir`. The files are independent, so they are written
-/// in parallel (on the caller's rayon pool); each is deterministic on its own.
+/// Write every report of a run into `dir`: the counters, then the rest (`write_report`).
 pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
-    use rayon::prelude::*;
+    write_counters(run, dir)?;
+    write_report(run, report, dir)
+}
+
+/// `counters/*.parquet`: they need only the run, so `analyze` writes them while the
+/// report tables are built.
+pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
+    let t = std::time::Instant::now();
     std::fs::create_dir_all(dir.join("counters")).map_err(io_err(dir))?;
+    for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
+        write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
+    }
+    crate::timing("write counters", t);
+    Ok(())
+}
+
+/// Every report file but the counters. The files are independent, so they are written in
+/// parallel (on the caller's rayon pool); each is deterministic on its own.
+pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
+    use rayon::prelude::*;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>);
     let mut jobs: Vec<Job> = Vec::new();
     for (name, df) in &report.tables {
@@ -68,15 +86,6 @@ pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderErr
     jobs.push((
         "events.parquet".into(),
         Box::new(|| write_parquet(&mut report.events.clone(), &dir.join("events.parquet"))),
-    ));
-    jobs.push((
-        "counters".into(),
-        Box::new(|| {
-            for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
-                write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
-            }
-            Ok(())
-        }),
     ));
     jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
     jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
