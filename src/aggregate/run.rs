@@ -228,28 +228,52 @@ fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<String>> {
     Ok(df.column(c)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }
 
-/// The counter tables, sorted by their keys.
-pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+/// Rows per frame of the two large counter tables (`seconds`, `latency`), which are handed
+/// out in batches so that a writer never holds a whole table: as single frames they were
+/// 38 MB at the peak of a 2 GiB run (heaptrack).
+pub const COUNTER_BATCH: usize = 1 << 16;
+
+/// The counter tables, sorted by their keys, each as one or more consecutive frames (a table
+/// with no rows as one empty frame): `sink(name, frame)`.
+pub fn counter_batches<E>(
+    t: &Traffic,
+    err: impl Fn(PolarsError) -> E,
+    mut sink: impl FnMut(&'static str, DataFrame) -> Result<(), E>,
+) -> Result<(), E> {
     // The stores iterate in time order: no sort. Counts are u32 cells (as counted).
-    let n = t.per_sec.len();
-    let mut sec = Vec::with_capacity(n);
-    let mut cols: Vec<Vec<u32>> = (0..col::N).map(|_| Vec::with_capacity(n)).collect();
+    let seconds = |sec: Vec<i64>, cols: Vec<Vec<u32>>| -> PolarsResult<DataFrame> {
+        let mut c = Cols::default();
+        c.i64s("sec", sec);
+        for (name, v) in col::NAMES.iter().zip(cols) {
+            c.u32(name, v);
+        }
+        c.frame()
+    };
+    let new_cols = || -> Vec<Vec<u32>> { (0..col::N).map(|_| Vec::with_capacity(COUNTER_BATCH)).collect() };
+    let (mut sec, mut cols, mut sent) = (Vec::with_capacity(COUNTER_BATCH), new_cols(), false);
     for (s, row) in t.per_sec.iter() {
         sec.push(s);
         for (c, v) in cols.iter_mut().zip(row) {
             c.push(*v);
         }
+        if sec.len() == COUNTER_BATCH {
+            sink(
+                "seconds",
+                seconds(std::mem::take(&mut sec), std::mem::replace(&mut cols, new_cols())).map_err(&err)?,
+            )?;
+            sent = true;
+        }
     }
-    let mut c = Cols::default();
-    c.i64s("sec", sec);
-    for (name, v) in col::NAMES.iter().zip(cols) {
-        c.u32(name, v);
+    if !sec.is_empty() || !sent {
+        sink("seconds", seconds(sec, cols).map_err(&err)?)?;
     }
-    let seconds = c.frame()?;
-    let rows: usize = t.lat.minutes.values().map(|h| h.bins.len()).sum();
-    let (mut minute, mut metric, mut bin, mut count) =
-        (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
+
+    let latency = |minute, metric, bin, count| -> PolarsResult<DataFrame> {
+        Cols::default().i64s("minute", minute).u32("metric", metric).u32("bin", bin).u32("count", count).frame()
+    };
+    let (mut minute, mut metric, mut bin, mut count) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut mx_min, mut mx_metric, mut mx) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sent = false;
     for (m, h) in &t.lat.minutes {
         let mut seen = [false; 2];
         for &(idx, n) in &h.bins {
@@ -265,17 +289,31 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
             mx_metric.push(k as u32);
             mx.push(h.max[k]);
         }
+        // Batches end at a minute boundary.
+        if minute.len() >= COUNTER_BATCH {
+            let take = |v: &mut Vec<u32>| std::mem::take(v);
+            sink(
+                "latency",
+                latency(std::mem::take(&mut minute), take(&mut metric), take(&mut bin), take(&mut count))
+                    .map_err(&err)?,
+            )?;
+            sent = true;
+        }
     }
-    let latency =
-        Cols::default().i64s("minute", minute).u32("metric", metric).u32("bin", bin).u32("count", count).frame()?;
-    let latency_max = Cols::default().i64s("minute", mx_min).u32("metric", mx_metric).u32("max_ms", mx).frame()?;
+    if !minute.is_empty() || !sent {
+        sink("latency", latency(minute, metric, bin, count).map_err(&err)?)?;
+    }
+    let latency_max =
+        Cols::default().i64s("minute", mx_min).u32("metric", mx_metric).u32("max_ms", mx).frame().map_err(&err)?;
+    sink("latency_max", latency_max)?;
     let mut hosts: Vec<(&Box<[u8]>, &HostTotals)> = t.hosts.iter().collect();
     hosts.sort_by(|a, b| a.0.cmp(b.0));
     let vhosts = Cols::default()
         .strs("vhost", hosts.iter().map(|h| String::from_utf8_lossy(h.0).into_owned()).collect())
         .u64("requests", hosts.iter().map(|h| h.1.requests).collect())
         .u64("failed", hosts.iter().map(|h| h.1.failed).collect())
-        .frame()?;
+        .frame()
+        .map_err(&err)?;
     let mut peers: Vec<(&Box<[u8]>, &PeerTotals)> = t.peers.iter().collect();
     peers.sort_by(|a, b| a.0.cmp(b.0));
     let peer_names: Vec<String> = peers.iter().map(|p| String::from_utf8_lossy(p.0).into_owned()).collect();
@@ -286,7 +324,8 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
         .i64("first_ok_ms", peers.iter().map(|p| p.1.first_ok).collect())
         .i64("last_ok_ms", peers.iter().map(|p| p.1.last_ok).collect())
         .i64("first_failed_ms", peers.iter().map(|p| p.1.first_failed).collect())
-        .frame()?;
+        .frame()
+        .map_err(&err)?;
     let mut pl: Vec<(String, u16, u64)> = Vec::new();
     for (name, p) in peer_names.iter().zip(&peers) {
         for (b, n) in p.1.hist.iter() {
@@ -298,15 +337,31 @@ pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)
         .strs("peer", pl.iter().map(|x| x.0.clone()).collect())
         .i64("bin", pl.iter().map(|x| Some(x.1 as i64)).collect())
         .u64("count", pl.iter().map(|x| x.2).collect())
-        .frame()?;
-    Ok(vec![
-        ("seconds", seconds),
-        ("latency", latency),
-        ("latency_max", latency_max),
-        ("vhosts", vhosts),
-        ("peers", peers_df),
-        ("peer_latency", peer_latency),
-    ])
+        .frame()
+        .map_err(&err)?;
+    sink("vhosts", vhosts)?;
+    sink("peers", peers_df)?;
+    sink("peer_latency", peer_latency)?;
+    Ok(())
+}
+
+/// The counter tables as whole frames, sorted by their keys.
+pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+    let mut out: Vec<(&'static str, DataFrame)> = Vec::new();
+    counter_batches(
+        t,
+        |e| e,
+        |name, df| -> PolarsResult<()> {
+            match out.last_mut() {
+                Some((n, acc)) if *n == name => {
+                    acc.vstack_mut_owned(df)?;
+                }
+                _ => out.push((name, df)),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 /// Rebuild counters from their tables (a stored run).
@@ -404,6 +459,36 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), crate::rende
         .finish(df)
         .map_err(crate::render::table_err(&path.display().to_string()))?;
     std::fs::rename(&tmp, path).map_err(crate::render::io_err(path))
+}
+
+/// A Parquet file written a frame (row group) at a time, atomically (temp file + rename on
+/// `finish`).
+pub struct BatchedParquet {
+    w: polars::io::parquet::write::BatchedWriter<std::fs::File>,
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl BatchedParquet {
+    /// Create the file with the schema of `first` (not yet written).
+    pub fn create(path: &Path, first: &DataFrame) -> Result<Self, crate::render::RenderError> {
+        let tmp = path.with_extension("tmp~");
+        let f = std::fs::File::create(&tmp).map_err(crate::render::io_err(&tmp))?;
+        let w = ParquetWriter::new(f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(first.schema())
+            .map_err(crate::render::table_err(&path.display().to_string()))?;
+        Ok(BatchedParquet { w, tmp, path: path.to_path_buf() })
+    }
+
+    pub fn write(&mut self, df: &DataFrame) -> Result<(), crate::render::RenderError> {
+        self.w.write_batch(df).map_err(crate::render::table_err(&self.path.display().to_string()))
+    }
+
+    pub fn finish(self) -> Result<(), crate::render::RenderError> {
+        self.w.finish().map_err(crate::render::table_err(&self.path.display().to_string()))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(crate::render::io_err(&self.path))
+    }
 }
 
 pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {

@@ -14,7 +14,7 @@ pub mod svg;
 pub mod terminal;
 
 use crate::aggregate::report::Report;
-use crate::aggregate::run::{counter_frames, write_parquet, Run};
+use crate::aggregate::run::{counter_batches, write_parquet, BatchedParquet, Run};
 use std::path::{Path, PathBuf};
 
 /// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
@@ -65,9 +65,25 @@ pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderErr
 /// report tables are built.
 pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
     let t = std::time::Instant::now();
-    std::fs::create_dir_all(dir.join("counters")).map_err(io_err(dir))?;
-    for (name, mut df) in counter_frames(&run.traffic).map_err(table_err("counters"))? {
-        write_parquet(&mut df, &dir.join("counters").join(format!("{name}.parquet")))?;
+    let cdir = dir.join("counters");
+    std::fs::create_dir_all(&cdir).map_err(io_err(dir))?;
+    // One Parquet row group per batch, each written as it comes (see `counter_batches`).
+    let mut open: Option<(&'static str, BatchedParquet)> = None;
+    counter_batches(
+        &run.traffic,
+        |e| table_err("counters")(e),
+        |name, df| -> Result<(), RenderError> {
+            if open.as_ref().map(|o| o.0) != Some(name) {
+                if let Some((_, w)) = open.take() {
+                    w.finish()?;
+                }
+                open = Some((name, BatchedParquet::create(&cdir.join(format!("{name}.parquet")), &df)?));
+            }
+            open.as_mut().expect("opened above").1.write(&df)
+        },
+    )?;
+    if let Some((_, w)) = open {
+        w.finish()?;
     }
     crate::timing("write counters", t);
     Ok(())
