@@ -496,3 +496,56 @@ pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
         .map_err(|e| PolarsError::ComputeError(format!("cannot read {}: {e}", path.display()).into()))?;
     ParquetReader::new(f).finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters larger than one batch survive the batched Parquet write and read back equal.
+    #[test]
+    fn counters_round_trip_through_batched_parquet() {
+        let mut t = Traffic::default();
+        // More seconds than one batch, and latency rows spanning several batches (about
+        // 60 distinct bins per minute and metric).
+        let n = COUNTER_BATCH as i64 + 5000;
+        for s in 0..n {
+            let sec = 1_700_000_000 + s;
+            t.count(sec, if s % 97 == 0 { 502 } else { 200 }, s % 13 == 0);
+            t.latency(sec, Metric::RequestTime, (s * 7919 % 5000) as u32);
+            t.latency(sec, Metric::UpstreamResponseTime, (s * 104_729 % 3000) as u32);
+        }
+        t.finish();
+        let dir = std::env::temp_dir().join(format!("upcause-counters-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut open: Option<(&str, BatchedParquet)> = None;
+        let mut batches: HashMap<&str, usize> = HashMap::new();
+        counter_batches(
+            &t,
+            |e| crate::render::table_err("counters")(e),
+            |name, df| {
+                *batches.entry(name).or_default() += 1;
+                if open.as_ref().map(|o| o.0) != Some(name) {
+                    if let Some((_, w)) = open.take() {
+                        w.finish()?;
+                    }
+                    open = Some((name, BatchedParquet::create(&dir.join(format!("{name}.parquet")), &df)?));
+                }
+                open.as_mut().unwrap().1.write(&df)
+            },
+        )
+        .unwrap();
+        open.unwrap().1.finish().unwrap();
+        assert_eq!(batches["seconds"], 2);
+        assert!(batches["latency"] >= 2, "{batches:?}");
+        let frames: HashMap<String, DataFrame> =
+            ["seconds", "latency", "latency_max", "vhosts", "peers", "peer_latency"]
+                .iter()
+                .map(|n| (n.to_string(), read_parquet(&dir.join(format!("{n}.parquet"))).unwrap()))
+                .collect();
+        assert_eq!(frames["seconds"].height(), n as usize);
+        let back = traffic_from_frames(&frames).unwrap();
+        assert_eq!(back.per_sec, t.per_sec);
+        assert_eq!(back.lat, t.lat);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
