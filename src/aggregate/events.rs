@@ -1,17 +1,22 @@
-//! The events table of a fresh analysis: one row per failing request, per nginx error-log
-//! entry and per FPM event, with the columns of `EVENT_COLUMNS`.
+//! The events table: one row per failing request, per nginx error-log entry and per FPM
+//! event, with the columns of `EVENT_COLUMNS`, held as three per-kind frames (`Events`).
 //!
-//! Input: an `Analysis` (scan rows and their verdicts). Output: a polars `DataFrame` sorted by
-//! time, file and line. Invariants: every row has every column (null where a record kind has
-//! no such field); batches are built in parallel but stacked in input order and then sorted
-//! with a stable sort, so the frame is the same whatever the thread count.
+//! Input: an `Analysis` (scan rows and their verdicts), or a stored `events.parquet`. Output:
+//! `Events`, and `events.parquet` written from it. Invariants: each kind's frame has the
+//! columns of `kind_columns` (the others are always null for that kind, so they are not held:
+//! a string cell costs 16 bytes even when null) and is sorted by time, file and line; frames are
+//! built in parallel batches but stacked in input order after a stable sort of the row
+//! indices, so they are the same whatever the thread count; `events.parquet` is the three
+//! merged in (time, file, line, record) order with every column, exactly what one sorted wide
+//! table gave.
 
-use super::run::EVENT_COLUMNS;
+use super::run::{BatchedParquet, EVENT_COLUMNS};
 use crate::correlate::Evid;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use crate::Analysis;
 use polars::prelude::*;
+use std::path::Path;
 
 /// Column-wise accumulation of event rows of all three kinds.
 #[derive(Default)]
@@ -101,9 +106,10 @@ impl EventCols {
     fn b(&mut self, c: &'static str, v: bool) {
         *self.b.get_mut(c).and_then(|v| v.last_mut()).expect("column") = Some(v);
     }
-    fn frame(mut self) -> PolarsResult<DataFrame> {
+    /// The frame of columns `names` (in that order).
+    fn frame(mut self, names: &[&'static str]) -> PolarsResult<DataFrame> {
         let mut cols = Vec::new();
-        for name in EVENT_COLUMNS {
+        for name in names {
             let c = if *name == "ts" {
                 Column::new("ts".into(), self.i.get("ts_ms").cloned().unwrap_or_default())
                     .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
@@ -145,57 +151,260 @@ enum Rec {
 /// bounds the row-wise staging copy to two batches at a time.
 const EVENT_BATCH: usize = 8192;
 
-/// The events table of a fresh analysis.
-pub fn events_frame(a: &Analysis, machine: &str) -> PolarsResult<DataFrame> {
-    use rayon::prelude::*;
-    let mut recs: Vec<Rec> = (0..a.scan.requests.len())
-        .map(Rec::Request)
-        .chain((0..a.scan.errors.len()).map(Rec::Error))
-        .chain((0..a.scan.fpm.len()).map(Rec::Fpm))
-        .collect();
-    // Documented order: time, then file, then line, then record kind; ties keep this input
-    // order (stable sort). Ordering the row indices here, rather than sorting the finished
-    // frame, spares polars' gather of every column: a second copy of the table at the peak.
-    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
-    let key = |r: &Rec| -> (Ts, Option<&str>, u64, &'static str) {
-        match *r {
-            Rec::Request(i) => {
-                let x = &a.scan.requests[i];
-                (x.ts, file(x.source), x.line, "request")
-            }
-            Rec::Error(i) => {
-                let x = &a.scan.errors[i];
-                (x.ts, file(x.source), x.line, "error")
-            }
-            Rec::Fpm(i) => {
-                let x = &a.scan.fpm[i];
-                (x.ts, file(x.source), x.line, "fpm")
+/// Record kinds, in the order of their `record` names ("error" < "fpm" < "request"), which
+/// break ties of time, file and line in the table's documented order.
+pub const KINDS: [&str; 3] = ["error", "fpm", "request"];
+
+/// Columns only requests fill.
+const REQUEST_ONLY: &[&str] = &[
+    "status",
+    "method",
+    "uri",
+    "upstream_addr",
+    "upstream_status",
+    "request_time",
+    "upstream_response_time",
+    "upstream_connect_time",
+    "upstream_header_time",
+    "outcome",
+    "proximate",
+    "user_agent",
+    "incident",
+    "contributing",
+];
+/// Columns only error-log entries fill.
+const ERROR_ONLY: &[&str] =
+    &["pid", "conn", "signature", "errno", "phase", "line_class", "failure", "server", "referrer", "entry_lines"];
+/// Columns only FPM events fill.
+const FPM_ONLY: &[&str] = &["pool", "event", "child_pid", "signal", "exit_code", "script", "elapsed_s", "time_exact"];
+
+/// Whether a column of the wide table is held for record kind `rec` (the others are always
+/// null for it).
+pub fn kind_has(rec: &str, c: &str) -> bool {
+    let others: [&[&str]; 3] = match rec {
+        "request" => [ERROR_ONLY, FPM_ONLY, &["level", "message"]],
+        "error" => [REQUEST_ONLY, FPM_ONLY, &[]],
+        _ => [REQUEST_ONLY, ERROR_ONLY, &[]],
+    };
+    !others.iter().any(|o| o.contains(&c))
+}
+
+/// The type of a column of the wide table.
+pub fn column_type(c: &str) -> DataType {
+    if c == "ts" {
+        DataType::Datetime(TimeUnit::Milliseconds, None)
+    } else if INT_COLS.contains(&c) {
+        DataType::Int64
+    } else if F64_COLS.contains(&c) {
+        DataType::Float64
+    } else if BOOL_COLS.contains(&c) {
+        DataType::Boolean
+    } else {
+        DataType::String
+    }
+}
+
+/// The events of a run, one frame per record kind, each sorted by (ts_ms, file, line).
+#[derive(Clone)]
+pub struct Events {
+    pub req: DataFrame,
+    pub err: DataFrame,
+    pub fpm: DataFrame,
+}
+
+impl Events {
+    /// Split a wide table (a stored `events.parquet`) by kind, keeping each kind's columns.
+    pub fn from_wide(df: &DataFrame) -> PolarsResult<Events> {
+        let part = |rec: &str| -> PolarsResult<DataFrame> {
+            let keep: Vec<Expr> = df
+                .get_column_names()
+                .into_iter()
+                .filter(|c| kind_has(rec, c.as_str()))
+                .map(|c| col(c.clone()))
+                .collect();
+            df.clone().lazy().filter(col("record").eq(lit(rec))).select(keep).collect()
+        };
+        Ok(Events { req: part("request")?, err: part("error")?, fpm: part("fpm")? })
+    }
+
+    pub fn height(&self) -> usize {
+        self.req.height() + self.err.height() + self.fpm.height()
+    }
+
+    fn map(&self, f: impl Fn(&DataFrame) -> PolarsResult<DataFrame>) -> PolarsResult<Events> {
+        Ok(Events { req: f(&self.req)?, err: f(&self.err)?, fpm: f(&self.fpm)? })
+    }
+
+    /// Rows with `from <= ts_ms < to`.
+    pub fn window(&self, from: Ts, to: Ts) -> PolarsResult<Events> {
+        self.map(|d| d.clone().lazy().filter(col("ts_ms").gt_eq(lit(from)).and(col("ts_ms").lt(lit(to)))).collect())
+    }
+
+    /// Append another run's events (then `sort`).
+    pub fn vstack(&mut self, o: &Events) -> PolarsResult<()> {
+        self.req.vstack_mut(&o.req)?;
+        self.err.vstack_mut(&o.err)?;
+        self.fpm.vstack_mut(&o.fpm)?;
+        Ok(())
+    }
+
+    /// Each kind in (ts_ms, file, line) order, ties in their current order.
+    pub fn sort(&self) -> PolarsResult<Events> {
+        self.map(|d| d.sort(["ts_ms", "file", "line"], SortMultipleOptions::default().with_maintain_order(true)))
+    }
+
+    /// First and last `ts_ms`.
+    pub fn range(&self) -> Option<(Ts, Ts)> {
+        let mut r: Option<(Ts, Ts)> = None;
+        for d in [&self.req, &self.err, &self.fpm] {
+            if let Ok(c) = d.column("ts_ms").and_then(|c| c.i64().cloned()) {
+                if let (Some(a), Some(b)) = (c.min(), c.max()) {
+                    r = Some(r.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
             }
         }
-    };
-    recs.sort_by(|x, y| key(x).cmp(&key(y)));
-    let frames = recs
-        .par_chunks(EVENT_BATCH)
-        .map(|batch| {
-            let mut c = EventCols::default();
-            for r in batch {
-                push_record(&mut c, a, machine, *r);
-            }
-            c.frame()
-        })
-        .collect::<PolarsResult<Vec<DataFrame>>>()?;
-    let mut frames = frames.into_iter();
-    let mut df = match frames.next() {
-        Some(f) => f,
-        None => EventCols::default().frame()?,
-    };
-    for f in frames {
-        df.vstack_mut_owned(f)?;
+        r
     }
-    // One chunk per column now, while nothing else is alive: every later filter and writer
-    // would otherwise concatenate the batches again, each into its own copy.
-    df.rechunk_mut_par();
-    Ok(df)
+}
+
+/// The events of a fresh analysis.
+pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
+    use rayon::prelude::*;
+    // Documented order: time, then file, then line; ties keep the scan's order (stable
+    // sort). Ordering the row indices here, rather than sorting the finished frame, spares
+    // polars' gather of every column: a second copy of the table at the peak.
+    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+    let build = |rec: &'static str, mut recs: Vec<Rec>| -> PolarsResult<DataFrame> {
+        let key = |r: &Rec| -> (Ts, Option<&str>, u64) {
+            match *r {
+                Rec::Request(i) => (a.scan.requests[i].ts, file(a.scan.requests[i].source), a.scan.requests[i].line),
+                Rec::Error(i) => (a.scan.errors[i].ts, file(a.scan.errors[i].source), a.scan.errors[i].line),
+                Rec::Fpm(i) => (a.scan.fpm[i].ts, file(a.scan.fpm[i].source), a.scan.fpm[i].line),
+            }
+        };
+        recs.sort_by(|x, y| key(x).cmp(&key(y)));
+        let names: Vec<&'static str> = EVENT_COLUMNS.iter().copied().filter(|c| kind_has(rec, c)).collect();
+        let frames = recs
+            .par_chunks(EVENT_BATCH)
+            .map(|batch| {
+                let mut c = EventCols::default();
+                for r in batch {
+                    push_record(&mut c, a, machine, *r);
+                }
+                c.frame(&names)
+            })
+            .collect::<PolarsResult<Vec<DataFrame>>>()?;
+        let mut frames = frames.into_iter();
+        let mut df = match frames.next() {
+            Some(f) => f,
+            None => EventCols::default().frame(&names)?,
+        };
+        for f in frames {
+            df.vstack_mut_owned(f)?;
+        }
+        // One chunk per column now: every later filter and writer would otherwise
+        // concatenate the batches again, each into its own copy.
+        df.rechunk_mut_par();
+        Ok(df)
+    };
+    Ok(Events {
+        req: build("request", (0..a.scan.requests.len()).map(Rec::Request).collect())?,
+        err: build("error", (0..a.scan.errors.len()).map(Rec::Error).collect())?,
+        fpm: build("fpm", (0..a.scan.fpm.len()).map(Rec::Fpm).collect())?,
+    })
+}
+
+/// Rows per row group of `events.parquet`.
+const WRITE_BATCH: usize = 16 << 10;
+
+/// Write `events.parquet`: the three kinds merged in (ts_ms, file, line, record) order, with
+/// every column of `EVENT_COLUMNS` (then `incident`, `contributing`), null where a kind has
+/// none, a row group at a time: the wide table is never whole in memory.
+pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), crate::render::RenderError> {
+    let terr = |e| crate::render::table_err("events.parquet")(e);
+    let frames = [&ev.err, &ev.fpm, &ev.req]; // in KINDS order
+    let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
+    names.extend(["incident", "contributing"]);
+    // Sort keys of each kind, borrowed from its frame.
+    let mut keys = Vec::new();
+    for d in frames {
+        let ts: Vec<i64> = d
+            .column("ts_ms")
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(terr)?
+            .i64()
+            .map_err(terr)?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        let line: Vec<i64> = d
+            .column("line")
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(terr)?
+            .i64()
+            .map_err(terr)?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        keys.push((ts, d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?, line));
+    }
+    let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
+    // The merged order, as (kind, row).
+    let total: usize = frames.iter().map(|d| d.height()).sum();
+    let mut order: Vec<(u8, u32)> = Vec::with_capacity(total);
+    let mut next = [0usize; 3];
+    while order.len() < total {
+        let k = (0..3).filter(|&k| next[k] < frames[k].height()).min_by(|&x, &y| key(x, next[x]).cmp(&key(y, next[y])));
+        let Some(k) = k else { break };
+        order.push((k as u8, next[k] as u32));
+        next[k] += 1;
+    }
+    // Each batch: every kind's rows of the batch (a contiguous range, since the merge keeps
+    // each kind's order: a zero-copy slice, widened to all columns), stacked, then gathered
+    // once into merged order.
+    let wide = |d: &DataFrame, idx: &[u32]| -> PolarsResult<DataFrame> {
+        let part = d.slice(idx.first().map_or(0, |i| *i as i64), idx.len());
+        let cols = names
+            .iter()
+            .map(|n| match part.column(n) {
+                Ok(c) => Ok(c.clone()),
+                Err(_) => Ok(Column::full_null((*n).into(), idx.len(), &column_type(n))),
+            })
+            .collect::<PolarsResult<Vec<Column>>>()?;
+        DataFrame::new(idx.len(), cols)
+    };
+    let mut out: Option<BatchedParquet> = None;
+    let chunks: Vec<&[(u8, u32)]> = if order.is_empty() { vec![&[]] } else { order.chunks(WRITE_BATCH).collect() };
+    for chunk in chunks {
+        let mut idx: [Vec<u32>; 3] = Default::default();
+        for (k, i) in chunk {
+            idx[*k as usize].push(*i);
+        }
+        let mut batch = wide(frames[0], &idx[0]).map_err(terr)?;
+        for k in 1..3 {
+            batch.vstack_mut_owned(wide(frames[k], &idx[k]).map_err(terr)?).map_err(terr)?;
+        }
+        // Row of each merged position in the stacked batch.
+        let base = [0, idx[0].len(), idx[0].len() + idx[1].len()];
+        let mut seen = [0usize; 3];
+        let perm: Vec<u32> = chunk
+            .iter()
+            .map(|(k, _)| {
+                let k = *k as usize;
+                seen[k] += 1;
+                (base[k] + seen[k] - 1) as u32
+            })
+            .collect();
+        let batch = batch.take(&IdxCa::from_vec("".into(), perm)).map_err(terr)?;
+        if out.is_none() {
+            out = Some(BatchedParquet::create(path, &batch)?);
+        }
+        out.as_mut().expect("created above").write(&batch)?;
+    }
+    match out {
+        Some(w) => w.finish(),
+        None => Ok(()),
+    }
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).

@@ -9,7 +9,7 @@
 //! thin writers in `render`).
 
 pub mod compare;
-mod events;
+pub mod events;
 pub mod freq;
 pub mod report;
 pub mod run;

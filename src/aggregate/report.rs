@@ -6,6 +6,7 @@
 //! documented column order. Invariants: every table is sorted by documented keys; nothing
 //! here depends on where the run came from, so `analyze` and `merge` agree byte for byte.
 
+use super::events::Events;
 use super::freq;
 use super::run::Run;
 use super::Cols;
@@ -18,13 +19,8 @@ pub struct Report {
     pub zone: Zone,
     pub bucket_ms: i64,
     pub incidents: Vec<Incident>,
-    /// The events table with `incident` and `contributing` for requests.
-    pub events: DataFrame,
-    /// Its rows by record kind (requests with `incident` and `contributing`), kept so that
-    /// the writers do not filter the events table again (each filter is a copy).
-    pub req: DataFrame,
-    pub err: DataFrame,
-    pub fpm: DataFrame,
+    /// The run's events, requests with `incident` and `contributing`.
+    pub events: Events,
     /// (file name, table), in writing order.
     pub tables: Vec<(&'static str, DataFrame)>,
 }
@@ -37,47 +33,6 @@ pub fn i64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
 }
 pub fn f64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.iter().collect())
-}
-
-/// Columns only requests fill.
-const REQUEST_ONLY: &[&str] = &[
-    "status",
-    "method",
-    "uri",
-    "upstream_addr",
-    "upstream_status",
-    "request_time",
-    "upstream_response_time",
-    "upstream_connect_time",
-    "upstream_header_time",
-    "outcome",
-    "proximate",
-    "user_agent",
-    "incident",
-    "contributing",
-];
-/// Columns only error-log entries fill.
-const ERROR_ONLY: &[&str] =
-    &["pid", "conn", "signature", "errno", "phase", "line_class", "failure", "server", "referrer", "entry_lines"];
-/// Columns only FPM events fill.
-const FPM_ONLY: &[&str] = &["pool", "event", "child_pid", "signal", "exit_code", "script", "elapsed_s", "time_exact"];
-
-/// The rows of one record kind, without the columns other kinds alone fill (always null
-/// here): each filtered copy is then about half the width of the events table, and three
-/// of them are alive while the report is built.
-pub fn records(events: &DataFrame, rec: &str) -> PolarsResult<DataFrame> {
-    let others: Vec<&[&str]> = match rec {
-        "request" => vec![ERROR_ONLY, FPM_ONLY, &["level", "message"]],
-        "error" => vec![REQUEST_ONLY, FPM_ONLY],
-        _ => vec![REQUEST_ONLY, ERROR_ONLY],
-    };
-    let keep: Vec<Expr> = events
-        .get_column_names()
-        .into_iter()
-        .filter(|c| !others.iter().any(|o| o.contains(&c.as_str())))
-        .map(|c| col(c.clone()))
-        .collect();
-    events.clone().lazy().filter(col("record").eq(lit(rec))).select(keep).collect()
 }
 
 /// Bucket width for a span: at most a few thousand buckets.
@@ -159,9 +114,7 @@ fn incident_inputs(req: &DataFrame, err: &DataFrame, fpm: &DataFrame) -> PolarsR
 
 pub fn build(run: &Run) -> PolarsResult<Report> {
     let zone = run.meta.zone();
-    let req = records(&run.events, "request")?;
-    let err = records(&run.events, "error")?;
-    let fpm = records(&run.events, "fpm")?;
+    let (req, err, fpm) = (run.events.req.clone(), run.events.err.clone(), run.events.fpm.clone());
     let (rows, life) = incident_inputs(&req, &err, &fpm)?;
     let (incidents, member) = incidents::detect(&rows, &run.traffic.per_sec, &life, run.meta.incident_gap_s * 1000);
     // Requests get their incident id and contributing factor.
@@ -170,27 +123,6 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let mut req = req;
     req.with_column(Column::new("incident".into(), inc_col))?;
     req.with_column(Column::new("contributing".into(), contrib))?;
-    let mut events = run.events.clone();
-    let n = events.height();
-    // Put the columns on the full events table too (null for errors and FPM events).
-    let mut ev_inc: Vec<Option<String>> = vec![None; n];
-    let mut ev_con: Vec<Option<String>> = vec![None; n];
-    let rec = strs(&events, "record")?;
-    let mut k = 0;
-    for (i, r) in rec.iter().enumerate() {
-        if r.as_deref() == Some("request") {
-            ev_inc[i] = req.column("incident")?.str()?.get(k).map(str::to_string);
-            ev_con[i] = req.column("contributing")?.str()?.get(k).map(str::to_string);
-            k += 1;
-        }
-    }
-    for name in ["incident", "contributing"] {
-        if events.column(name).is_ok() {
-            events.drop_in_place(name)?;
-        }
-    }
-    events.with_column(Column::new("incident".into(), ev_inc))?;
-    events.with_column(Column::new("contributing".into(), ev_con))?;
 
     let range = run.range();
     let bucket_ms =
@@ -204,7 +136,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     ];
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
     tables.extend(freq::tables(&ctx)?);
-    Ok(Report { zone, bucket_ms, incidents, events, tables, req, err, fpm })
+    Ok(Report { zone, bucket_ms, incidents, tables, events: Events { req, err, fpm } })
 }
 
 fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {

@@ -7,7 +7,7 @@
 //! round-trip exactly through Parquet; merging is concatenation of events and addition of
 //! counters, so reports over a merged run equal reports over one run of all inputs.
 
-use super::events::events_frame;
+use super::events::{events_frames, Events};
 use super::Cols;
 use crate::model::{Diagnostic, Sample, Ts, Zone};
 use crate::scan::series::MinuteHist;
@@ -84,7 +84,7 @@ impl RunMeta {
 
 pub struct Run {
     pub meta: RunMeta,
-    pub events: DataFrame,
+    pub events: Events,
     pub traffic: Traffic,
 }
 
@@ -195,18 +195,16 @@ impl Run {
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
         };
-        Ok(Run { meta, events: events_frame(a, &o.host)?, traffic })
+        Ok(Run { meta, events: events_frames(a, &o.host)?, traffic })
     }
 
     /// Time range of the run (first and last event or counted request).
     pub fn range(&self) -> Option<(Ts, Ts)> {
         let mut r: Option<(Ts, Ts)> = None;
         let mut add = |t: Ts| r = Some(r.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
-        if let Ok(c) = self.events.column("ts_ms").and_then(|c| c.i64().cloned()) {
-            if let (Some(a), Some(b)) = (c.min(), c.max()) {
-                add(a);
-                add(b);
-            }
+        if let Some((a, b)) = self.events.range() {
+            add(a);
+            add(b);
         }
         if let (Some(a), Some(b)) = (self.traffic.per_sec.first(), self.traffic.per_sec.last()) {
             add(a * 1000);
@@ -449,16 +447,6 @@ pub fn metric_name(m: i64) -> &'static str {
     } else {
         "request_time"
     }
-}
-
-pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), crate::render::RenderError> {
-    let tmp = path.with_extension("tmp~");
-    let f = std::fs::File::create(&tmp).map_err(crate::render::io_err(&tmp))?;
-    ParquetWriter::new(f)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)
-        .map_err(crate::render::table_err(&path.display().to_string()))?;
-    std::fs::rename(&tmp, path).map_err(crate::render::io_err(path))
 }
 
 /// A Parquet file written a frame (row group) at a time, atomically (temp file + rename on

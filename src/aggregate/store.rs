@@ -7,6 +7,7 @@
 //! what to do; merged events keep their `machine`; merged counters are sums (first/last
 //! times: min/max), so a merged run equals one run over all inputs.
 
+use super::events::Events;
 use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
 use crate::model::Ts;
 use crate::render::SCHEMA_VERSION;
@@ -50,12 +51,14 @@ pub fn load(dir: &Path) -> Result<Run, StoreError> {
     let meta: RunMeta = serde_json::from_value(v)
         .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
     let tab = |e: PolarsError| StoreError::Table { path: d.clone(), source: e };
-    let mut events = read_parquet(&dir.join("events.parquet")).map_err(tab)?;
+    let mut wide = read_parquet(&dir.join("events.parquet")).map_err(tab)?;
     for c in RUN_ONLY {
-        if events.column(c).is_ok() {
-            events.drop_in_place(c).map_err(tab)?;
+        if wide.column(c).is_ok() {
+            wide.drop_in_place(c).map_err(tab)?;
         }
     }
+    let events = Events::from_wide(&wide).map_err(tab)?;
+    drop(wide);
     let mut frames = HashMap::new();
     for n in ["seconds", "latency", "latency_max", "vhosts", "peers", "peer_latency"] {
         frames.insert(n.to_string(), read_parquet(&dir.join("counters").join(format!("{n}.parquet"))).map_err(tab)?);
@@ -67,16 +70,11 @@ pub fn load(dir: &Path) -> Result<Run, StoreError> {
     Ok(Run { meta, events, traffic })
 }
 
-fn sort_events(df: DataFrame) -> PolarsResult<DataFrame> {
-    df.sort(["ts_ms", "file", "line", "record"], SortMultipleOptions::default().with_maintain_order(true))
-}
-
 impl Run {
     /// The part of the run in `[from, to)`: events by time, per-second counts and latency
     /// buckets by time; per-host and per-peer totals stay whole-run (they carry no time).
     pub fn window(&self, from: Ts, to: Ts) -> PolarsResult<Run> {
-        let events =
-            self.events.clone().lazy().filter(col("ts_ms").gt_eq(lit(from)).and(col("ts_ms").lt(lit(to)))).collect()?;
+        let events = self.events.window(from, to)?;
         let mut traffic = self.traffic.clone();
         // Seconds and minutes whose start is in [from, to).
         let ceil = |ms: Ts, unit: i64| ms.div_euclid(unit) + i64::from(ms.rem_euclid(unit) != 0);
@@ -99,7 +97,7 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     let mut traffic = first.traffic;
     let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
     for r in it {
-        events.vstack_mut(&r.events).map_err(tab)?;
+        events.vstack(&r.events).map_err(tab)?;
         traffic.merge(r.traffic);
         for m in r.meta.machines {
             if !meta.machines.contains(&m) {
@@ -118,6 +116,6 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
         }
     }
     meta.machines.sort();
-    let events = sort_events(events).map_err(tab)?;
+    let events = events.sort().map_err(tab)?;
     Ok(Run { meta, events, traffic })
 }

@@ -200,7 +200,7 @@ pub fn render(run: &Run, r: &Report) -> String {
     }
 
     // Incidents, each with its own fine-grained timeline.
-    let req = Some(&r.req);
+    let req = Some(&r.events.req);
     let req_rows: Vec<(Ts, String, String, Option<String>)> = req
         .as_ref()
         .and_then(|q| {
@@ -387,8 +387,8 @@ pub fn render(run: &Run, r: &Report) -> String {
 
     // Causes: meaning, fix, evidence samples.
     h.push_str("<h2>Causes, evidence and fixes</h2>");
-    let err = Some(&r.err);
-    let err_rows = sample_rows(&r.err);
+    let err = Some(&r.events.err);
+    let err_rows = sample_rows(&r.events.err);
     for c in &sum.request_causes {
         let (meaning, fix) = texts.get(c.cause.as_str()).copied().unwrap_or(("", ""));
         let _ = write!(

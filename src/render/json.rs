@@ -143,7 +143,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
     // Confidence of the failing requests (by_cause.csv's counts also cover retried rows).
     let mut conf = Confidence::default();
     {
-        let req = &r.req;
+        let req = &r.events.req;
         let (o, c) = (strs(req, "outcome").unwrap_or_default(), strs(req, "confidence").unwrap_or_default());
         for (o, c) in o.iter().zip(&c) {
             if o.as_deref() == Some("failed") {

@@ -14,7 +14,7 @@ pub mod svg;
 pub mod terminal;
 
 use crate::aggregate::report::Report;
-use crate::aggregate::run::{counter_batches, write_parquet, BatchedParquet, Run};
+use crate::aggregate::run::{counter_batches, BatchedParquet, Run};
 use std::path::{Path, PathBuf};
 
 /// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
@@ -101,7 +101,7 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     }
     jobs.push((
         "events.parquet".into(),
-        Box::new(|| write_parquet(&mut report.events.clone(), &dir.join("events.parquet"))),
+        Box::new(|| crate::aggregate::events::write_events_parquet(&report.events, &dir.join("events.parquet"))),
     ));
     jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
     jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
