@@ -325,28 +325,14 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), crate::rende
     let frames = [&ev.err, &ev.fpm, &ev.req]; // in KINDS order
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
-    // Sort keys of each kind, borrowed from its frame.
+    // Sort keys of each kind (file names borrowed from its frame).
+    let ints = |d: &DataFrame, c: &str| -> PolarsResult<Vec<i64>> {
+        Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
     let mut keys = Vec::new();
     for d in frames {
-        let ts: Vec<i64> = d
-            .column("ts_ms")
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map_err(terr)?
-            .i64()
-            .map_err(terr)?
-            .iter()
-            .map(|v| v.unwrap_or(0))
-            .collect();
-        let line: Vec<i64> = d
-            .column("line")
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map_err(terr)?
-            .i64()
-            .map_err(terr)?
-            .iter()
-            .map(|v| v.unwrap_or(0))
-            .collect();
-        keys.push((ts, d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?, line));
+        let file = d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?;
+        keys.push((ints(d, "ts_ms").map_err(terr)?, file, ints(d, "line").map_err(terr)?));
     }
     let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
     // The merged order, as (kind, row).
@@ -363,6 +349,7 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), crate::rende
     // each kind's order: a zero-copy slice, widened to all columns), stacked, then gathered
     // once into merged order.
     let wide = |d: &DataFrame, idx: &[u32]| -> PolarsResult<DataFrame> {
+        debug_assert!(idx.windows(2).all(|w| w[1] == w[0] + 1), "a kind's rows of a batch are contiguous");
         let part = d.slice(idx.first().map_or(0, |i| *i as i64), idx.len());
         let cols = names
             .iter()

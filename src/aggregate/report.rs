@@ -1,9 +1,9 @@
 //! The report of a run: incidents detected on the events table, and every CSV table
 //! (event tables, causes, incidents, timelines, frequencies, latency), built with polars.
 //!
-//! Input: a `Run` (fresh or stored). Output: `Report`: incidents, the events table with each
-//! request's `incident` and `contributing` filled in, and the named tables in their
-//! documented column order. Invariants: every table is sorted by documented keys; nothing
+//! Input: a `Run` (fresh or stored). Output: `Report`: incidents, the run's per-kind event
+//! tables with each request's `incident` and `contributing` filled in, and the named tables in
+//! their documented column order. Invariants: every table is sorted by documented keys; nothing
 //! here depends on where the run came from, so `analyze` and `merge` agree byte for byte.
 
 use super::events::Events;

@@ -3,7 +3,8 @@
 //! report is computed from, so `analyze`, `merge` and `compare` share one code path.
 //!
 //! Input: an `Analysis` (fresh) or a run directory (stored). Output: `Run`. Invariants: the
-//! events table has the documented schema (`EVENT_COLUMNS`) whatever its origin; counters
+//! events (held per record kind, see `events`) have the documented schema (`EVENT_COLUMNS`)
+//! whatever their origin; counters
 //! round-trip exactly through Parquet; merging is concatenation of events and addition of
 //! counters, so reports over a merged run equal reports over one run of all inputs.
 
