@@ -151,10 +151,6 @@ enum Rec {
 /// bounds the row-wise staging copy to two batches at a time.
 const EVENT_BATCH: usize = 8192;
 
-/// Record kinds, in the order of their `record` names ("error" < "fpm" < "request"), which
-/// break ties of time, file and line in the table's documented order.
-pub const KINDS: [&str; 3] = ["error", "fpm", "request"];
-
 /// Columns only requests fill.
 const REQUEST_ONLY: &[&str] = &[
     "status",
@@ -322,7 +318,9 @@ const WRITE_BATCH: usize = 16 << 10;
 /// none, a row group at a time: the wide table is never whole in memory.
 pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), crate::render::RenderError> {
     let terr = |e| crate::render::table_err("events.parquet")(e);
-    let frames = [&ev.err, &ev.fpm, &ev.req]; // in KINDS order
+    // In the order of their `record` names ("error" < "fpm" < "request"), which break ties
+    // of time, file and line in the documented order.
+    let frames = [&ev.err, &ev.fpm, &ev.req];
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
     // Sort keys of each kind (file names borrowed from its frame).
