@@ -1,8 +1,8 @@
 //! Counters for every access-log request: per-second status counts, per-host and per-peer
 //! totals, and latency histograms.
 //!
-//! Input: one call per parsed access line (the hot path: no allocation except the first
-//! time a host or peer is seen). Output: `Traffic`, merged across workers by addition.
+//! Input: one call per parsed access line (the hot path: no allocation but the first time a
+//! host or peer is seen, and a store block or minute list when a second or minute is flushed). Output: `Traffic`, merged across workers by addition.
 //! Invariants: merging is commutative and associative (so the thread count cannot change a
 //! result); latency is kept as log-linear histograms (exact below 32 ms, then 16 bins per
 //! power of two: relative error under 3.2%), per minute, because keeping every request's time
@@ -10,9 +10,10 @@
 //! traffic, about a KiB per minute of latency bins: see `series`) and the number of hosts and
 //! peers, never with the number of lines.
 //!
-//! The hot path avoids hashing: per-second counts and the current minute's histograms are
-//! dense arrays flushed into the maps when the second or minute changes (lines of one chunk
-//! are in time order, so that is once per second or minute, not once per line).
+//! The hot path avoids hashing: the current second's counts and the current minute's
+//! histograms are dense arrays flushed into the time-ordered stores (`series`) when the second
+//! or minute changes (lines of one chunk are in time order, so that is once per second or
+//! minute, not once per line). Hosts and peers are hashed once per line.
 
 use super::series::{MinuteHist, PerMinute, PerSec};
 use rustc_hash::FxHashMap as HashMap;
