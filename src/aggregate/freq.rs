@@ -128,7 +128,7 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     for (sec, row) in c.run.traffic.per_sec.iter() {
         let e = counts.entry(bucket_of(sec * 1000, b)).or_insert([0; tcol::N]);
         for (a, v) in e.iter_mut().zip(row) {
-            *a += v as u64;
+            *a += *v as u64;
         }
     }
     // Failing requests per bucket and cause (polars group-by over the tagged rows).

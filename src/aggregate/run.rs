@@ -253,7 +253,7 @@ pub fn counter_batches<E>(
     for (s, row) in t.per_sec.iter() {
         sec.push(s);
         for (c, v) in cols.iter_mut().zip(row) {
-            c.push(v);
+            c.push(*v);
         }
         if sec.len() == COUNTER_BATCH {
             sink(

@@ -10,9 +10,8 @@
 //! table doubled when it grew (60 MB for the 4 days of the 2 GiB bench corpus, measured with
 //! heaptrack), and every report then sorted it. Here seconds live in blocks of `BLOCK`
 //! seconds, ordered in a `BTreeMap`: a block starts sparse (sorted offset-row pairs, so
-//! scattered stamps from hostile input cost one pair each) and turns dense once a quarter
-//! full, column by column: a status column with no request in the whole block (503s, 1xx, most
-//! of the time) is not held, so a second costs 4 bytes per column in use, not a 48-byte row.
+//! scattered stamps from hostile input cost one pair each) and turns into a dense array
+//! once a quarter full, where a second costs its 48-byte row and nothing else.
 
 use std::collections::BTreeMap;
 
@@ -26,15 +25,12 @@ const SPARSE_MAX: usize = (BLOCK / 4) as usize;
 
 pub type Row = [u32; col::N];
 
-/// A dense block: `BLOCK` counts per column, for the columns with a count in the block.
-type Columns = [Option<Box<[u32]>>; col::N];
-
 #[derive(Clone, Debug)]
 enum SecBlock {
     /// (offset in block, row), sorted by offset.
     Sparse(Vec<(u16, Row)>),
-    /// A second whose `TOTAL` is 0 had no request.
-    Dense(Box<Columns>),
+    /// `BLOCK` rows; a second with `row[TOTAL] == 0` had no request.
+    Dense(Box<[Row]>),
 }
 
 fn add_row(a: &mut Row, b: &Row) {
@@ -43,19 +39,10 @@ fn add_row(a: &mut Row, b: &Row) {
     }
 }
 
-fn add_to_columns(d: &mut Columns, off: u16, row: &Row) {
-    for (c, v) in d.iter_mut().zip(row) {
-        if *v > 0 {
-            let c = c.get_or_insert_with(|| vec![0; BLOCK as usize].into_boxed_slice());
-            c[off as usize] = c[off as usize].saturating_add(*v);
-        }
-    }
-}
-
 impl SecBlock {
     fn add(&mut self, off: u16, row: &Row) {
         match self {
-            SecBlock::Dense(d) => add_to_columns(d, off, row),
+            SecBlock::Dense(d) => add_row(&mut d[off as usize], row),
             SecBlock::Sparse(v) => {
                 // Lines of one chunk come in time order: appending is the common case.
                 match v.last_mut() {
@@ -76,9 +63,9 @@ impl SecBlock {
 
     fn densify(&mut self) {
         if let SecBlock::Sparse(v) = self {
-            let mut d: Box<Columns> = Box::default();
+            let mut d = vec![[0u32; col::N]; BLOCK as usize].into_boxed_slice();
             for (o, r) in v.iter() {
-                add_to_columns(&mut d, *o, r);
+                add_row(&mut d[*o as usize], r);
             }
             *self = SecBlock::Dense(d);
         }
@@ -96,17 +83,8 @@ impl SecBlock {
                     let mine = std::mem::replace(self, SecBlock::Dense(d));
                     self.merge(mine);
                 } else if let SecBlock::Dense(m) = self {
-                    let d: Columns = *d;
-                    for (a, b) in m.iter_mut().zip(d) {
-                        match (a.as_mut(), b) {
-                            (Some(a), Some(b)) => {
-                                for (x, y) in a.iter_mut().zip(b.iter()) {
-                                    *x = x.saturating_add(*y);
-                                }
-                            }
-                            (None, b) => *a = b,
-                            (Some(_), None) => {}
-                        }
+                    for (a, b) in m.iter_mut().zip(d.iter()) {
+                        add_row(a, b);
                     }
                 }
             }
@@ -114,20 +92,11 @@ impl SecBlock {
     }
 
     /// Seconds with traffic, as (offset, row), in order.
-    fn rows(&self) -> Box<dyn Iterator<Item = (u16, Row)> + '_> {
+    fn rows(&self) -> Box<dyn Iterator<Item = (u16, &Row)> + '_> {
         match self {
-            SecBlock::Sparse(v) => Box::new(v.iter().map(|(o, r)| (*o, *r))),
+            SecBlock::Sparse(v) => Box::new(v.iter().map(|(o, r)| (*o, r))),
             SecBlock::Dense(d) => {
-                let Some(total) = d[col::TOTAL].as_deref() else { return Box::new(std::iter::empty()) };
-                Box::new(total.iter().enumerate().filter(|(_, n)| **n > 0).map(move |(o, _)| {
-                    let mut row = [0u32; col::N];
-                    for (r, c) in row.iter_mut().zip(d.iter()) {
-                        if let Some(c) = c {
-                            *r = c[o];
-                        }
-                    }
-                    (o as u16, row)
-                }))
+                Box::new(d.iter().enumerate().filter(|(_, r)| r[col::TOTAL] > 0).map(|(o, r)| (o as u16, r)))
             }
         }
     }
@@ -168,12 +137,12 @@ impl PerSec {
     }
 
     /// (second, row) in time order.
-    pub fn iter(&self) -> impl Iterator<Item = (i64, Row)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &Row)> + '_ {
         self.blocks.iter().flat_map(|(b, blk)| blk.rows().map(move |(o, r)| (b * BLOCK + o as i64, r)))
     }
 
     /// (second, row) for seconds in `[from_s, to_s]`, in time order.
-    pub fn range(&self, from_s: i64, to_s: i64) -> impl Iterator<Item = (i64, Row)> + '_ {
+    pub fn range(&self, from_s: i64, to_s: i64) -> impl Iterator<Item = (i64, &Row)> + '_ {
         let (b0, b1) = (from_s.div_euclid(BLOCK), to_s.div_euclid(BLOCK));
         let blocks = if b0 <= b1 { Some(self.blocks.range(b0..=b1)) } else { None };
         blocks
@@ -183,7 +152,7 @@ impl PerSec {
             .filter(move |(s, _)| *s >= from_s && *s <= to_s)
     }
 
-    pub fn get(&self, sec: i64) -> Option<Row> {
+    pub fn get(&self, sec: i64) -> Option<&Row> {
         self.range(sec, sec).next().map(|x| x.1)
     }
 
@@ -223,7 +192,7 @@ impl PerSec {
     pub fn retain_range(&mut self, from_s: i64, to_s: i64) {
         let mut out = PerSec::default();
         for (s, r) in self.range(from_s, to_s.saturating_sub(1)) {
-            out.add(s, &r);
+            out.add(s, r);
         }
         *self = out;
     }
@@ -310,16 +279,10 @@ impl PerMinute {
 mod tests {
     use super::*;
 
-    /// A row whose status column depends on the second: dense blocks then hold different
-    /// columns on each side of a merge.
-    fn row_at(s: i64) -> Row {
+    fn row(n: u32) -> Row {
         let mut r = [0; col::N];
-        r[col::TOTAL] = 1;
-        r[match s.rem_euclid(97) {
-            0 => col::S502,
-            1..=3 => col::S499,
-            _ => col::S2XX,
-        }] = 1;
+        r[col::TOTAL] = n;
+        r[col::S2XX] = n;
         r
     }
 
@@ -330,21 +293,14 @@ mod tests {
         let secs: Vec<i64> = (0..3000).map(|i| (i * 7919) % 2500).chain([-5, -1025, 10_000_000, 3, 3]).collect();
         let mut all = PerSec::default();
         for s in &secs {
-            all.add(*s, &row_at(*s));
+            all.add(*s, &row(1));
         }
         let (mut a, mut b) = (PerSec::default(), PerSec::default());
         for (i, s) in secs.iter().rev().enumerate() {
-            if i % 3 == 0 { &mut a } else { &mut b }.add(*s, &row_at(*s));
+            if i % 3 == 0 { &mut a } else { &mut b }.add(*s, &row(1));
         }
         b.merge(a);
         assert_eq!(all, b);
-        // Column sums survive whatever column each block holds.
-        for c in [col::S2XX, col::S499, col::S502, col::S504] {
-            let want = secs.iter().filter(|s| row_at(**s)[c] == 1).count() as u64;
-            assert_eq!(b.total(c), want, "column {c}");
-        }
-        assert_eq!(all.get(97), Some(row_at(97)));
-        assert_eq!(all.get(2_600), None);
         assert_eq!(all.total(col::TOTAL), secs.len() as u64);
         let got: Vec<i64> = all.iter().map(|x| x.0).collect();
         let mut want = secs.clone();
