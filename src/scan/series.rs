@@ -279,10 +279,15 @@ impl PerMinute {
 mod tests {
     use super::*;
 
-    fn row(n: u32) -> Row {
+    /// A row whose status column depends on the second.
+    fn row_at(s: i64) -> Row {
         let mut r = [0; col::N];
-        r[col::TOTAL] = n;
-        r[col::S2XX] = n;
+        r[col::TOTAL] = 1;
+        r[match s.rem_euclid(97) {
+            0 => col::S502,
+            1..=3 => col::S499,
+            _ => col::S2XX,
+        }] = 1;
         r
     }
 
@@ -293,14 +298,20 @@ mod tests {
         let secs: Vec<i64> = (0..3000).map(|i| (i * 7919) % 2500).chain([-5, -1025, 10_000_000, 3, 3]).collect();
         let mut all = PerSec::default();
         for s in &secs {
-            all.add(*s, &row(1));
+            all.add(*s, &row_at(*s));
         }
         let (mut a, mut b) = (PerSec::default(), PerSec::default());
         for (i, s) in secs.iter().rev().enumerate() {
-            if i % 3 == 0 { &mut a } else { &mut b }.add(*s, &row(1));
+            if i % 3 == 0 { &mut a } else { &mut b }.add(*s, &row_at(*s));
         }
         b.merge(a);
         assert_eq!(all, b);
+        for c in [col::S2XX, col::S499, col::S502, col::S504] {
+            let want = secs.iter().filter(|s| row_at(**s)[c] == 1).count() as u64;
+            assert_eq!(b.total(c), want, "column {c}");
+        }
+        assert_eq!(all.get(97), Some(&row_at(97)));
+        assert_eq!(all.get(2_600), None);
         assert_eq!(all.total(col::TOTAL), secs.len() as u64);
         let got: Vec<i64> = all.iter().map(|x| x.0).collect();
         let mut want = secs.clone();
