@@ -250,10 +250,9 @@ pub fn render_options(cfg: &Config) -> render::RenderOptions {
 /// `upcause analyze`: analyse, write every report, print the summary. Returns the exit code.
 #[cfg(feature = "reports")]
 pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
-    // The report stage runs on polars' own pool, sized by `--jobs` here (before polars reads
-    // it; no other thread exists yet) unless the user set it. A pool of our own beside it
-    // had 2 x jobs threads competing for the cores during the report stage, and each
-    // thread's malloc arena kept its own free memory (measured: about 25 MiB at the peak).
+    // The report stage runs on polars' own pool, sized by `--jobs` here (before polars or any
+    // worker starts) unless the user set it: a pool of our own beside it had 2 x jobs threads
+    // competing for the cores, and each polars call from it had to cross into polars' pool.
     if std::env::var_os("POLARS_MAX_THREADS").is_none() {
         std::env::set_var("POLARS_MAX_THREADS", cfg.jobs.to_string());
     }
@@ -264,7 +263,7 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
     let (run, report) = polars_core::runtime::THREAD_POOL.install(|| -> Result<_, Error> {
         let t = std::time::Instant::now();
         let run = aggregate::run::Run::from_analysis(&mut a, &opts).map_err(table)?;
-        // The events now live in the run's frame: free the scan's copies before the report
+        // The events now live in the run's tables: free the scan's copies before the report
         // tables and files are built (the peak of a run is there).
         a.release_events();
         timing("run model", t);

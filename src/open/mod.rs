@@ -89,10 +89,9 @@ impl Haystack {
         }
     }
 
-    /// Bytes of `r`, borrowed from the map or read into `buf`. A short read (the file was
+    /// Bytes of `r`, borrowed from the map or read into `buf` (whose length is kept as a
+    /// high-water mark; the returned slice is what was read). A short read (the file was
     /// truncated meanwhile) returns fewer bytes.
-    /// The bytes of `r`: borrowed from the mapping, or read into `buf` (whose length is kept
-    /// as a high-water mark; the returned slice is what was read).
     pub fn read<'a>(&'a self, r: Range<u64>, buf: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
         match self {
             Haystack::Mapped(m) => Ok(&m[r.start as usize..r.end as usize]),
