@@ -344,23 +344,27 @@ pub fn counter_batches<E>(
     Ok(())
 }
 
-/// The counter tables as whole frames, sorted by their keys.
-pub fn counter_frames(t: &Traffic) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
-    let mut out: Vec<(&'static str, DataFrame)> = Vec::new();
+/// Write `counters/*.parquet` into `dir` (which exists): one file per counter table, one row
+/// group per batch, each written as it comes (see `counter_batches`).
+pub fn write_counter_files(t: &Traffic, dir: &Path) -> Result<(), crate::render::RenderError> {
+    let mut open: Option<(&'static str, BatchedParquet)> = None;
     counter_batches(
         t,
-        |e| e,
-        |name, df| -> PolarsResult<()> {
-            match out.last_mut() {
-                Some((n, acc)) if *n == name => {
-                    acc.vstack_mut_owned(df)?;
+        |e| crate::render::table_err("counters")(e),
+        |name, df| -> Result<(), crate::render::RenderError> {
+            if open.as_ref().map(|o| o.0) != Some(name) {
+                if let Some((_, w)) = open.take() {
+                    w.finish()?;
                 }
-                _ => out.push((name, df)),
+                open = Some((name, BatchedParquet::create(&dir.join(format!("{name}.parquet")), &df)?));
             }
-            Ok(())
+            open.as_mut().expect("opened above").1.write(&df)
         },
     )?;
-    Ok(out)
+    match open {
+        Some((_, w)) => w.finish(),
+        None => Ok(()),
+    }
 }
 
 /// Rebuild counters from their tables (a stored run).
@@ -506,24 +510,17 @@ mod tests {
         t.finish();
         let dir = std::env::temp_dir().join(format!("upcause-counters-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut open: Option<(&str, BatchedParquet)> = None;
         let mut batches: HashMap<&str, usize> = HashMap::new();
         counter_batches(
             &t,
-            |e| crate::render::table_err("counters")(e),
-            |name, df| {
+            |e| e,
+            |name, _| -> PolarsResult<()> {
                 *batches.entry(name).or_default() += 1;
-                if open.as_ref().map(|o| o.0) != Some(name) {
-                    if let Some((_, w)) = open.take() {
-                        w.finish()?;
-                    }
-                    open = Some((name, BatchedParquet::create(&dir.join(format!("{name}.parquet")), &df)?));
-                }
-                open.as_mut().unwrap().1.write(&df)
+                Ok(())
             },
         )
         .unwrap();
-        open.unwrap().1.finish().unwrap();
+        write_counter_files(&t, &dir).unwrap();
         assert_eq!(batches["seconds"], 2);
         assert!(batches["latency"] >= 2, "{batches:?}");
         let frames: HashMap<String, DataFrame> =

@@ -14,7 +14,7 @@ pub mod svg;
 pub mod terminal;
 
 use crate::aggregate::report::Report;
-use crate::aggregate::run::{counter_batches, BatchedParquet, Run};
+use crate::aggregate::run::{write_counter_files, Run};
 use std::path::{Path, PathBuf};
 
 /// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
@@ -67,24 +67,7 @@ pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
     let t = std::time::Instant::now();
     let cdir = dir.join("counters");
     std::fs::create_dir_all(&cdir).map_err(io_err(dir))?;
-    // One Parquet row group per batch, each written as it comes (see `counter_batches`).
-    let mut open: Option<(&'static str, BatchedParquet)> = None;
-    counter_batches(
-        &run.traffic,
-        |e| table_err("counters")(e),
-        |name, df| -> Result<(), RenderError> {
-            if open.as_ref().map(|o| o.0) != Some(name) {
-                if let Some((_, w)) = open.take() {
-                    w.finish()?;
-                }
-                open = Some((name, BatchedParquet::create(&cdir.join(format!("{name}.parquet")), &df)?));
-            }
-            open.as_mut().expect("opened above").1.write(&df)
-        },
-    )?;
-    if let Some((_, w)) = open {
-        w.finish()?;
-    }
+    write_counter_files(&run.traffic, &cdir)?;
     crate::timing("write counters", t);
     Ok(())
 }
