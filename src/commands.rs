@@ -89,7 +89,7 @@ pub fn run_compare(a: CompareArgs) -> Result<i32, Error> {
     write_tables(&out, &tables)?;
     render::write_atomic(&out.join("compare.html"), render::compare::compare_html(&sa, &sb, &tables).as_bytes())?;
     if !a.quiet {
-        render::terminal::print(&render::compare::compare_text(&sa, &sb, &tables, &out));
+        render::terminal::print(&render::compare::compare_text(&sa, &sb, &tables, &out))?;
     }
     Ok(0)
 }
@@ -103,7 +103,7 @@ pub fn run_history(a: HistoryArgs) -> Result<i32, Error> {
     write_tables(&out, &[("history.csv", hist.clone())])?;
     render::write_atomic(&out.join("history.html"), render::compare::history_html(&sides, &hist).as_bytes())?;
     if !a.quiet {
-        render::terminal::print(&render::compare::history_text(&hist, &out));
+        render::terminal::print(&render::compare::history_text(&hist, &out))?;
     }
     Ok(0)
 }
@@ -115,7 +115,7 @@ pub fn run_merge(a: MergeArgs) -> Result<i32, Error> {
     let rep = report::build(&run).map_err(table_err)?;
     render::write_run(&run, &rep, &a.out)?;
     if !a.quiet {
-        render::terminal::print(&render::terminal::render(&run, &rep, &a.out));
+        render::terminal::print(&render::terminal::render(&run, &rep, &a.out))?;
     }
     let bad = run.meta.diagnostics.iter().any(|d| d.severity == crate::model::Severity::Error)
         || run.meta.inputs.iter().any(|i| i.malformed > 0);

@@ -276,11 +276,42 @@ fn sniff(head: &[u8], path: &Path, set: &str, fs: &mut FormatSet, candidates: &[
     Sniff { kind, format, reason, offsets }
 }
 
+/// The cheap pre-check for copies: size and a hash of the first 64 KiB. Files that share it
+/// are only copies if `same_content` says so.
 fn content_key(head: &[u8], size: u64) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     head.hash(&mut h);
     size.hash(&mut h);
     h.finish()
+}
+
+/// Do two files hold the same bytes from start to end? Compared in 1 MiB pieces, so two
+/// rotated logs that only share their first lines (and their size) are both read.
+fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let na = read_full(&mut fa, &mut ba)?;
+        let nb = read_full(&mut fb, &mut bb)?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+/// Read until `buf` is full or the file ends.
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Expand the inputs and classify every file found.
@@ -335,7 +366,8 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
     let mut skipped = Vec::new();
     let mut head_offsets = BTreeMap::new();
     let mut by_inode: HashMap<(u64, u64), String> = HashMap::new();
-    let mut by_content: HashMap<(u64, bool), String> = HashMap::new();
+    // Files sharing the pre-check key: (path, display) of each, compared in full on a match.
+    let mut by_content: HashMap<(u64, bool), Vec<(PathBuf, String)>> = HashMap::new();
     for path in files {
         let display = path.display().to_string();
         let meta = match std::fs::metadata(&path) {
@@ -359,11 +391,19 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
         };
         if !head.is_empty() {
             let key = (content_key(&head, meta.len()), is_gz);
-            if let Some(first) = by_content.get(&key) {
-                diags.push(diag(Severity::Warning, &display, format!("identical to {first} (a copy); read once")));
+            let same = by_content.get(&key).into_iter().flatten().find(|(p, _)| {
+                // A file that cannot be read again is not called a copy (the scan reports it).
+                same_content(p, &path).unwrap_or(false)
+            });
+            if let Some((_, first)) = same {
+                diags.push(diag(
+                    Severity::Warning,
+                    &display,
+                    format!("identical to {first} (a copy: same size and same bytes throughout, compared in full); read once"),
+                ));
                 continue;
             }
-            by_content.insert(key, display.clone());
+            by_content.entry(key).or_default().push((path.clone(), display.clone()));
         }
         let (set, age) = rotation(&path);
         let s = sniff(&head, &path, &set, fs, &candidates);

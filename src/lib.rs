@@ -216,6 +216,11 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
             ),
         });
     }
+    // Lines stamped far from the rest (a broken clock): still analysed, but named, since
+    // the timeline leaves them out (`model::span`).
+    if let Some(core) = out.profile().core() {
+        diags.extend(out.far_off(core, &found.sources, &zone.zone));
+    }
     let t = std::time::Instant::now();
     let corr = correlate::correlate(&correlate::Input { sources: &found.sources, scan: &out, zone: &zone.zone });
     timing("correlate", t);
@@ -286,7 +291,7 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         Ok((run, report))
     })?;
     if !cfg.quiet {
-        render::terminal::print(&render::terminal::render(&run, &report, &opts.out_dir));
+        render::terminal::print(&render::terminal::render(&run, &report, &opts.out_dir))?;
     }
     Ok(a.exit_code())
 }

@@ -4,14 +4,18 @@ use clap::Parser;
 use upcause::cli::{Cli, Command};
 
 fn main() {
-    // A closed stdout (`upcause ... | head`) is not an error: exit quietly with 0.
+    // A panic is a bug: say so and let it end the process (exit code 101). A closed stdout
+    // (`upcause ... | head`) is not one: the terminal summary stops writing on a broken pipe
+    // (`render::terminal::print`), so nothing panics for it.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.to_string();
-        if msg.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        eprintln!("upcause: internal error: {msg}");
+        eprintln!("upcause: internal error (please report it): {info}");
     }));
+    // Lets the tests check that a panic stays a crash whatever its message (debug builds only).
+    if cfg!(debug_assertions) {
+        if let Some(m) = std::env::var_os("UPCAUSE_TEST_PANIC") {
+            panic!("{}", m.to_string_lossy());
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

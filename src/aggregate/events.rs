@@ -250,6 +250,19 @@ impl Events {
     }
 
     /// First and last `ts_ms`.
+    /// Every event's stamp, hour by hour (see `model::span`).
+    pub fn profile(&self) -> crate::model::span::Profile {
+        let mut p = crate::model::span::Profile::default();
+        for d in [&self.req, &self.err, &self.fpm] {
+            if let Ok(c) = d.column("ts_ms").and_then(|c| c.i64().cloned()) {
+                for t in c.iter().flatten() {
+                    p.add(t, 1);
+                }
+            }
+        }
+        p
+    }
+
     pub fn range(&self) -> Option<(Ts, Ts)> {
         let mut r: Option<(Ts, Ts)> = None;
         for d in [&self.req, &self.err, &self.fpm] {

@@ -12,6 +12,7 @@
 use super::report::{i64s, strs};
 use super::run::{metric_name, Run};
 use super::Cols;
+use crate::correlate::incidents::IncidentIndex;
 use crate::correlate::Incident;
 use crate::model::time::format_rfc3339;
 use crate::model::{Ts, Zone};
@@ -99,15 +100,10 @@ fn rules(run: &Run) -> Vec<(regex::Regex, String)> {
         .collect()
 }
 
-/// Scopes a time falls in: `all`, plus the incident whose window holds it.
-fn scopes_of(ts: Ts, incidents: &[Incident]) -> impl Iterator<Item = (u64, String)> + '_ {
-    std::iter::once((0, "all".to_string())).chain(
-        incidents
-            .iter()
-            .enumerate()
-            .filter(move |(_, x)| ts >= x.start && ts <= x.end)
-            .map(|(k, x)| (k as u64 + 1, x.id.clone())),
-    )
+/// Scopes a time falls in: `all`, plus the incident whose window holds it (the first in
+/// start order, as `incidents::detect` assigns requests).
+fn scopes_of<'a>(ts: Ts, incidents: &'a [Incident], index: &IncidentIndex) -> impl Iterator<Item = (u64, String)> + 'a {
+    std::iter::once((0, "all".to_string())).chain(index.at(ts).map(|k| (k as u64 + 1, incidents[k].id.clone())))
 }
 
 pub fn tables(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
@@ -182,7 +178,9 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     );
     let timeline = t.frame()?;
     let zone = c.zone.clone();
+    // Like the timeline, only the run's range (stamps far from the rest are left out).
     let by_cause = failed
+        .filter(col("bucket").gt_eq(lit(lo)).and(col("bucket").lt_eq(lit(hi))))
         .group_by([col("bucket"), col("cause_class"), col("cause")])
         .agg([len().cast(DataType::UInt64).alias("failed")])
         .sort(["bucket", "cause_class", "cause"], SortMultipleOptions::default())
@@ -196,6 +194,7 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
 
 /// The request rows expanded by scope, with the keys of every frequency table.
 fn scoped(c: &Ctx) -> PolarsResult<DataFrame> {
+    let index = IncidentIndex::new(c.incidents);
     let rules = rules(c.run);
     let ts = i64s(c.req, "ts_ms")?;
     let outcome = strs(c.req, "outcome")?;
@@ -221,7 +220,7 @@ fn scoped(c: &Ctx) -> PolarsResult<DataFrame> {
             .or_else(|| line_up[i].as_deref().map(|u| crate::model::event::upstream_peer(u).to_string()))
             .unwrap_or_else(|| "-".into());
         let pattern = uri[i].as_deref().map(|u| normalise_uri(u, &rules)).unwrap_or_else(|| "-".into());
-        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents) {
+        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index) {
             rank.push(r);
             tss.push(ts[i]);
             let vals = [
@@ -392,6 +391,7 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
 }
 
 fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
+    let index = IncidentIndex::new(c.incidents);
     let ts = i64s(c.fpm, "ts_ms")?;
     let pool = strs(c.fpm, "pool")?;
     let script = strs(c.fpm, "script")?;
@@ -399,7 +399,7 @@ fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
     let (mut sc, mut rk, mut po, mut scr, mut ev) = (vec![], vec![], vec![], vec![], vec![]);
     for i in 0..c.fpm.height() {
         let Some(p) = pool[i].clone() else { continue };
-        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents) {
+        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index) {
             sc.push(Some(scope));
             rk.push(r);
             po.push(Some(p.clone()));
@@ -455,15 +455,20 @@ type LatRow = (&'static str, String, &'static str, u64, [Option<f64>; 4]);
 /// The scan keeps histograms per minute (`LAT_BUCKET_S`); a timeline bucket shorter than
 /// that gets the percentiles of its minute.
 fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
+    let index = IncidentIndex::new(c.incidents);
     let t = &c.run.traffic;
     let lat_ms = LAT_BUCKET_S * 1000;
     // Dense histograms: NBINS counters per group.
     // Hashed while filling (one entry per minute and bin), ordered once at the end.
     let mut groups: rustc_hash::FxHashMap<LatKey, (Vec<u64>, u32)> = Default::default();
     let dense = || (vec![0u64; NBINS], 0u32);
+    let width = c.bucket_ms.max(lat_ms);
+    // Bucket rows only over the run's range, as in the timeline.
+    let (lo, hi) = c.range.map_or((0, -1), |(a, z)| (bucket_of(a, width), bucket_of(z, width)));
     for (minute, h) in &t.lat.minutes {
         let ts = minute * lat_ms;
-        let bucket = bucket_of(ts, c.bucket_ms.max(lat_ms));
+        let bucket = bucket_of(ts, width);
+        let overlapping = index.overlapping(ts, ts + lat_ms - 1);
         for &(idx, n) in &h.bins {
             let (metric, bin) = ((idx as usize / NBINS) as i64, idx as usize % NBINS);
             let (n, mx) = (n as u64, h.max[metric as usize]);
@@ -473,11 +478,11 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
                 e.1 = e.1.max(mx);
             };
             add(0, 0);
-            add(1, bucket);
-            for (i, inc) in c.incidents.iter().enumerate() {
-                if ts + lat_ms > inc.start && ts <= inc.end {
-                    add(2, i as i64);
-                }
+            if (lo..=hi).contains(&bucket) {
+                add(1, bucket);
+            }
+            for &i in &overlapping {
+                add(2, i as i64);
             }
         }
     }

@@ -17,6 +17,8 @@ use std::str::FromStr;
 
 pub struct Report {
     pub zone: Zone,
+    /// The run's time range (`Run::range`: stamps far from the rest left out).
+    pub range: Option<(Ts, Ts)>,
     pub bucket_ms: i64,
     pub incidents: Vec<Incident>,
     /// The run's events, requests with `incident` and `contributing`.
@@ -35,13 +37,34 @@ pub fn f64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.iter().collect())
 }
 
-/// Bucket width for a span: at most a few thousand buckets.
+/// Bucket width for a span: at most a few thousand buckets up to a year, then whole days
+/// per bucket so that there are never more than `AUTO_ROWS`.
 pub fn auto_bucket_ms(span_ms: i64) -> i64 {
+    const DAY: i64 = 86_400_000;
     match span_ms {
         s if s <= 2 * 3_600_000 => 10_000,
         s if s <= 24 * 3_600_000 => 60_000,
         s if s <= 7 * 24 * 3_600_000 => 300_000,
-        _ => 3_600_000,
+        s if s / 3_600_000 < AUTO_ROWS => 3_600_000,
+        s => (s / AUTO_ROWS + DAY - 1) / DAY * DAY,
+    }
+}
+
+/// Most timeline rows an automatic bucket gives.
+const AUTO_ROWS: i64 = 10_000;
+/// Most timeline rows a `--bucket` gives: over the run's range, a bucket that would give
+/// more is widened to the smallest multiple of itself that gives at most this many.
+pub const MAX_TIMELINE_ROWS: i64 = 100_000;
+
+/// The timeline's bucket width: `--bucket` (widened past `MAX_TIMELINE_ROWS`), else from
+/// the span of the run's range.
+pub fn timeline_bucket_ms(bucket_s: Option<i64>, span_ms: i64) -> i64 {
+    match bucket_s {
+        Some(b) => {
+            let b = b.max(1).saturating_mul(1000);
+            b * ((span_ms / b + MAX_TIMELINE_ROWS) / MAX_TIMELINE_ROWS).max(1)
+        }
+        None => auto_bucket_ms(span_ms),
     }
 }
 
@@ -125,8 +148,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     req.with_column(Column::new("contributing".into(), contrib))?;
 
     let range = run.range();
-    let bucket_ms =
-        run.meta.bucket_s.map(|b| b * 1000).unwrap_or_else(|| auto_bucket_ms(range.map_or(0, |(a, b)| b - a)));
+    let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
     let mut tables = vec![
         ("errors.csv", errors_table(&err)?),
         ("fpm.csv", fpm_table(&fpm)?),
@@ -136,7 +158,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     ];
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
     tables.extend(freq::tables(&ctx)?);
-    Ok(Report { zone, bucket_ms, incidents, tables, events: Events { req, err, fpm } })
+    Ok(Report { zone, range, bucket_ms, incidents, tables, events: Events { req, err, fpm } })
 }
 
 fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {

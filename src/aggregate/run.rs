@@ -199,19 +199,13 @@ impl Run {
         Ok(Run { meta, events: events_frames(a, &o.host)?, traffic })
     }
 
-    /// Time range of the run (first and last event or counted request).
+    /// Time range of the run: the dense range of its events and counted requests, apart from
+    /// stamps far from the rest (`model::span`; `analyze` names those in a diagnostic). The
+    /// same as `ScanOutput::profile().core()` of the analysis it came from.
     pub fn range(&self) -> Option<(Ts, Ts)> {
-        let mut r: Option<(Ts, Ts)> = None;
-        let mut add = |t: Ts| r = Some(r.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
-        if let Some((a, b)) = self.events.range() {
-            add(a);
-            add(b);
-        }
-        if let (Some(a), Some(b)) = (self.traffic.per_sec.first(), self.traffic.per_sec.last()) {
-            add(a * 1000);
-            add(b * 1000);
-        }
-        r
+        let mut p = self.traffic.profile();
+        p.merge(&self.events.profile());
+        p.core()
     }
 }
 

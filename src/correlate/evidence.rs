@@ -4,7 +4,8 @@
 //!
 //! Input: the scan's sorted events, traffic counters and per-source time ranges. Output:
 //! read-only lookups. Invariants: lookups are binary searches or hash lookups (correlation
-//! stays linear in the number of events); nothing here decides a cause.
+//! stays n log n in the number of events: no lookup scans more than the events it returns,
+//! apart from request keys that FPM truncated); nothing here decides a cause.
 
 use crate::model::{FpmEvent, FpmKind, LogKind, LogSource, Ts};
 use crate::scan::traffic::PeerTotals;
@@ -50,51 +51,81 @@ impl ReqKey {
 
 pub struct FpmIndex<'a> {
     pub events: &'a [FpmEvent],
-    /// Request-carrying events (timed out / too slow) by method + query (or path).
-    by_req: HashMap<(String, String), Vec<usize>>,
+    /// Request-carrying events (timed out / too slow) by kind, method and query (or path),
+    /// each list in time order.
+    by_req: HashMap<(FpmKind, String, String), Vec<usize>>,
+    /// Events of each kind (`FpmKind as usize`), in time order.
+    by_kind: Vec<Vec<usize>>,
+    /// Events of a kind by child pid, in time order.
+    by_pid: HashMap<(FpmKind, u32), Vec<usize>>,
     /// Lifecycle events, in time order.
     pub lifecycle: Vec<usize>,
     pub socket_warnings: Vec<usize>,
-    pub disallowed: Vec<usize>,
+    /// Worker output with a PHP fatal error, in time order.
+    pub fatal: Vec<usize>,
+    /// Child exits that can explain a failure (a signal, or a non-zero code), in time order.
+    pub exits: Vec<usize>,
     /// Time ranges covered by FPM master logs.
-    covered: Vec<(Ts, Ts)>,
+    covered: Coverage,
+}
+
+/// Indices into `events` (in time order) with `from <= ts <= to`.
+fn in_time<'s>(events: &[FpmEvent], list: &'s [usize], from: Ts, to: Ts) -> &'s [usize] {
+    let a = list.partition_point(|&i| events[i].ts < from);
+    let b = list.partition_point(|&i| events[i].ts <= to);
+    &list[a..b.max(a)]
+}
+
+fn selector(k: &ReqKey) -> String {
+    if k.query.is_empty() {
+        k.path.clone()
+    } else {
+        format!("?{}", k.query)
+    }
 }
 
 impl<'a> FpmIndex<'a> {
     pub fn new(events: &'a [FpmEvent], sources: &[LogSource], ranges: &[Option<(Ts, Ts)>]) -> Self {
-        let mut by_req: HashMap<(String, String), Vec<usize>> = HashMap::new();
-        let mut lifecycle = Vec::new();
-        let mut socket_warnings = Vec::new();
-        let mut disallowed = Vec::new();
+        let mut by_req: HashMap<(FpmKind, String, String), Vec<usize>> = HashMap::new();
+        let mut by_kind = vec![Vec::new(); FpmKind::ALL.len()];
+        let mut by_pid: HashMap<(FpmKind, u32), Vec<usize>> = HashMap::new();
+        let (mut lifecycle, mut socket_warnings, mut fatal, mut exits) = (vec![], vec![], vec![], vec![]);
         for (i, e) in events.iter().enumerate() {
             if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
-                let sel = if k.query.is_empty() { k.path.clone() } else { format!("?{}", k.query) };
-                by_req.entry((k.method, sel)).or_default().push(i);
+                let sel = selector(&k);
+                by_req.entry((e.kind, k.method, sel)).or_default().push(i);
+            }
+            by_kind[e.kind as usize].push(i);
+            if let Some(p) = e.child_pid {
+                by_pid.entry((e.kind, p)).or_default().push(i);
             }
             if e.kind.is_lifecycle() {
                 lifecycle.push(i);
             }
             match e.kind {
                 FpmKind::SocketPermission => socket_warnings.push(i),
-                FpmKind::ConnectionDisallowed => disallowed.push(i),
+                FpmKind::PhpMessage | FpmKind::SaidIntoStderr if e.message.contains("Fatal error") => fatal.push(i),
+                FpmKind::ChildSignal => exits.push(i),
+                FpmKind::ChildExitCode if e.exit_code != Some(0) => exits.push(i),
                 _ => {}
             }
         }
-        let covered = sources
-            .iter()
-            .filter(|s| s.kind == LogKind::FpmMaster)
-            .filter_map(|s| ranges.get(s.id as usize).copied().flatten())
-            .collect();
-        FpmIndex { events, by_req, lifecycle, socket_warnings, disallowed, covered }
+        let covered = Coverage::new(
+            sources
+                .iter()
+                .filter(|s| s.kind == LogKind::FpmMaster)
+                .filter_map(|s| ranges.get(s.id as usize).copied().flatten()),
+        );
+        FpmIndex { events, by_req, by_kind, by_pid, lifecycle, socket_warnings, fatal, exits, covered }
     }
 
     pub fn has_logs(&self) -> bool {
-        !self.covered.is_empty()
+        self.covered.any()
     }
 
     /// Does some FPM master log span `ts` (with a minute of slack at either end)?
     pub fn covers(&self, ts: Ts) -> bool {
-        self.covered.iter().any(|(a, b)| ts >= a - 60_000 && ts <= b + 60_000)
+        self.covered.covers(ts)
     }
 
     /// Indices of events with `from <= ts <= to`.
@@ -104,39 +135,89 @@ impl<'a> FpmIndex<'a> {
         a..b.max(a)
     }
 
-    /// Events of `kind` naming the request `key`.
-    pub fn for_request(&self, key: &ReqKey, kind: FpmKind) -> impl Iterator<Item = usize> + '_ {
-        let sel = if key.query.is_empty() { key.path.clone() } else { format!("?{}", key.query) };
-        let list = self.by_req.get(&(key.method.clone(), sel)).map(Vec::as_slice).unwrap_or(&[]);
-        let key = key.clone();
-        list.iter().copied().filter(move |&i| {
-            let e = &self.events[i];
-            e.kind == kind && e.request.as_deref().and_then(ReqKey::parse).is_some_and(|f| key.matches_fpm(&f))
+    /// Events of `kind` naming the request `key` with `from <= ts <= to`, in time order.
+    pub fn for_request<'k>(
+        &'k self,
+        key: &'k ReqKey,
+        kind: FpmKind,
+        from: Ts,
+        to: Ts,
+    ) -> impl Iterator<Item = usize> + 'k {
+        let list = self.by_req.get(&(kind, key.method.clone(), selector(key))).map(Vec::as_slice).unwrap_or(&[]);
+        in_time(self.events, list, from, to).iter().copied().filter(move |&i| {
+            self.events[i].request.as_deref().and_then(ReqKey::parse).is_some_and(|f| key.matches_fpm(&f))
         })
     }
 
     /// The last lifecycle event at or before `ts` (within `back` ms).
     pub fn last_lifecycle(&self, ts: Ts, back: Ts) -> Option<usize> {
-        self.lifecycle.iter().rev().copied().find(|&i| self.events[i].ts <= ts && self.events[i].ts >= ts - back)
+        in_time(self.events, &self.lifecycle, ts - back, ts).last().copied()
     }
 
     /// The first event of one of `kinds` after `ts` (within `ahead` ms).
     pub fn next_of(&self, ts: Ts, ahead: Ts, kinds: &[FpmKind]) -> Option<usize> {
-        self.lifecycle.iter().copied().find(|&i| {
-            self.events[i].ts >= ts && self.events[i].ts <= ts + ahead && kinds.contains(&self.events[i].kind)
-        })
+        kinds.iter().filter_map(|&k| self.kind_in(k, ts, ts + ahead).next()).min()
     }
 
     /// The last event of one of `kinds` in `[ts - back, ts]`.
     pub fn prev_of(&self, ts: Ts, back: Ts, kinds: &[FpmKind]) -> Option<usize> {
-        self.lifecycle.iter().rev().copied().find(|&i| {
-            self.events[i].ts <= ts && self.events[i].ts >= ts - back && kinds.contains(&self.events[i].kind)
-        })
+        kinds.iter().filter_map(|&k| self.kind_in(k, ts - back, ts).next_back()).max()
     }
 
-    /// Events of `kind` in `[from, to]`.
-    pub fn kind_in(&self, kind: FpmKind, from: Ts, to: Ts) -> impl Iterator<Item = usize> + '_ {
-        self.window(from, to).filter(move |&i| self.events[i].kind == kind)
+    /// Events of `kind` in `[from, to]`, in time order.
+    pub fn kind_in(&self, kind: FpmKind, from: Ts, to: Ts) -> std::iter::Copied<std::slice::Iter<'_, usize>> {
+        in_time(self.events, &self.by_kind[kind as usize], from, to).iter().copied()
+    }
+
+    /// Events of `kind` from child `pid` in `[from, to]`, in time order.
+    pub fn pid_in(
+        &self,
+        kind: FpmKind,
+        pid: Option<u32>,
+        from: Ts,
+        to: Ts,
+    ) -> std::iter::Copied<std::slice::Iter<'_, usize>> {
+        let list = pid.and_then(|p| self.by_pid.get(&(kind, p))).map(Vec::as_slice).unwrap_or(&[]);
+        in_time(self.events, list, from, to).iter().copied()
+    }
+
+    /// Worker output with a PHP fatal error in `[from, to]`, in time order.
+    pub fn fatal_in(&self, from: Ts, to: Ts) -> std::iter::Copied<std::slice::Iter<'_, usize>> {
+        in_time(self.events, &self.fatal, from, to).iter().copied()
+    }
+}
+
+/// Time ranges covered by some logs, merged and sorted, so a lookup is a binary search.
+#[derive(Default)]
+pub struct Coverage {
+    spans: Vec<(Ts, Ts)>,
+}
+
+/// Slack at either end of a log's range.
+const COVER_SLACK: Ts = 60_000;
+
+impl Coverage {
+    pub fn new(ranges: impl Iterator<Item = (Ts, Ts)>) -> Self {
+        let mut r: Vec<(Ts, Ts)> = ranges.map(|(a, b)| (a - COVER_SLACK, b + COVER_SLACK)).collect();
+        r.sort_unstable();
+        let mut spans: Vec<(Ts, Ts)> = Vec::with_capacity(r.len());
+        for (a, b) in r {
+            match spans.last_mut() {
+                Some(l) if a <= l.1 => l.1 = l.1.max(b),
+                _ => spans.push((a, b)),
+            }
+        }
+        Coverage { spans }
+    }
+
+    pub fn any(&self) -> bool {
+        !self.spans.is_empty()
+    }
+
+    /// Does some range hold `ts` (with a minute of slack at either end)?
+    pub fn covers(&self, ts: Ts) -> bool {
+        let i = self.spans.partition_point(|s| s.1 < ts);
+        self.spans.get(i).is_some_and(|s| s.0 <= ts)
     }
 }
 
@@ -163,32 +244,41 @@ impl<'a> Peers<'a> {
 
 /// Time ranges covered by nginx error logs, and the least severe level they show.
 pub struct ErrorCoverage {
-    covered: Vec<(Ts, Ts)>,
+    covered: Coverage,
     pub lowest_level: Option<crate::model::Level>,
 }
 
 impl ErrorCoverage {
     pub fn new(sources: &[LogSource], ranges: &[Option<(Ts, Ts)>], errors: &[crate::model::ErrorEvent]) -> Self {
-        let covered = sources
-            .iter()
-            .filter(|s| s.kind == LogKind::NginxError)
-            .filter_map(|s| ranges.get(s.id as usize).copied().flatten())
-            .collect();
+        let covered = Coverage::new(
+            sources
+                .iter()
+                .filter(|s| s.kind == LogKind::NginxError)
+                .filter_map(|s| ranges.get(s.id as usize).copied().flatten()),
+        );
         ErrorCoverage { covered, lowest_level: errors.iter().map(|e| e.level).max() }
     }
 
     pub fn any(&self) -> bool {
-        !self.covered.is_empty()
+        self.covered.any()
     }
 
     pub fn covers(&self, ts: Ts) -> bool {
-        self.covered.iter().any(|(a, b)| ts >= a - 60_000 && ts <= b + 60_000)
+        self.covered.covers(ts)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_merges_ranges() {
+        let c = Coverage::new([(1_000_000, 2_000_000), (1_500_000, 3_000_000), (9_000_000, 9_000_000)].into_iter());
+        assert!(c.covers(1_000_000 - 60_000) && c.covers(2_500_000) && c.covers(3_060_000));
+        assert!(!c.covers(3_060_001) && !c.covers(8_000_000) && c.covers(9_030_000));
+        assert!(!Coverage::default().any() && !Coverage::default().covers(0));
+    }
 
     #[test]
     fn request_keys() {

@@ -144,8 +144,53 @@ pub fn detect(
         inc.id = format!("I{}", n + 1);
     }
     // Every failing request inside an incident's window belongs to it (client aborts too).
-    let member_of = rows.iter().map(|r| out.iter().position(|inc| r.ts >= inc.start && r.ts <= inc.end)).collect();
+    let index = IncidentIndex::new(&out);
+    let member_of = rows.iter().map(|r| index.at(r.ts)).collect();
     (out, member_of)
+}
+
+/// Which incidents hold a moment, by binary search over the incidents in start order (a
+/// scan of every incident per row was quadratic in a long run with many incidents).
+pub struct IncidentIndex {
+    start: Vec<Ts>,
+    end: Vec<Ts>,
+    /// Largest `end` of the incidents up to each index (windows may nest when a long
+    /// request stretches an incident's start back over an earlier one).
+    end_max: Vec<Ts>,
+}
+
+impl IncidentIndex {
+    /// `incidents` sorted by start, as `detect` returns them.
+    pub fn new(incidents: &[Incident]) -> Self {
+        let mut m = Ts::MIN;
+        let end_max = incidents
+            .iter()
+            .map(|x| {
+                m = m.max(x.end);
+                m
+            })
+            .collect();
+        IncidentIndex {
+            start: incidents.iter().map(|x| x.start).collect(),
+            end: incidents.iter().map(|x| x.end).collect(),
+            end_max,
+        }
+    }
+
+    /// The first incident (in start order) whose window `[start, end]` holds `ts`.
+    pub fn at(&self, ts: Ts) -> Option<usize> {
+        let i = self.end_max.partition_point(|&e| e < ts);
+        (i < self.start.len() && self.start[i] <= ts).then_some(i)
+    }
+
+    /// Every incident whose window overlaps `[from, to]`, in start order.
+    pub fn overlapping(&self, from: Ts, to: Ts) -> Vec<usize> {
+        let p = self.start.partition_point(|&s| s <= to);
+        let mut out: Vec<usize> =
+            (0..p).rev().take_while(|&i| self.end_max[i] >= from).filter(|&i| self.end[i] >= from).collect();
+        out.reverse();
+        out
+    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,32 @@
 //! a request only when client, request line and host agree, the upstream peer (when both
 //! sides name one) is one of the request's attempts, and the line's time lies within the
 //! request (from its start, `end - $request_time`, to its end, with `TOLERANCE_MS` for the
-//! second-resolution stamps); each line joins at most one request: among candidates, the
-//! one whose end is nearest after the line (the failure ends the request).
+//! second-resolution stamps).
+//!
+//! One line joins at most one request. When several could take it (every request from one
+//! load-balancer address, the same URI failing a thousand times a minute), the choice is
+//! deterministic: a request that still has room for a line of that kind first (one failure
+//! line per failed attempt in `$upstream_status`, at least one; one application or client
+//! line), then the nearest end time (preferring requests that end no earlier than
+//! `TOLERANCE_MS / 2` before the line: the failure ends the request), then file order. Lines
+//! are taken in time order.
+//!
+//! Cost: one sweep per (client, request line) in time order, with the candidates in ordered
+//! sets keyed by end time, so the join is O((requests + lines) log requests) however many
+//! requests share a key (it used to compare each line with every request of its key:
+//! quadratic behind a load balancer). A candidate a host or peer check rejects is skipped;
+//! after `MAX_REJECTS` such skips for one line the search stops there (so input made of
+//! near-misses stays linear).
 
 use crate::model::{ErrorEvent, RequestEvent, Ts};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Stamps have one-second resolution on both sides.
 pub const TOLERANCE_MS: Ts = 2_000;
 /// How far back a request may have started when `$request_time` is not logged.
 const UNKNOWN_DURATION_MS: Ts = 600_000;
+/// Candidates rejected by the host or peer check before one line's search gives up.
+const MAX_REJECTS: usize = 64;
 
 pub struct Joined {
     pub lines_of: Vec<Vec<usize>>,
@@ -110,62 +126,139 @@ pub fn joinable(e: &ErrorEvent) -> bool {
     e.failure || matches!(e.class, C10 | C11 | C12 | C28 | C8)
 }
 
-pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
-    let mut by_key: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    for (i, r) in requests.iter().enumerate() {
-        if let Some(k) = request_key(r) {
-            by_key.entry(k).or_default().push(i);
+/// Ordered candidates: (time, index).
+pub(super) type Ordered = BTreeSet<(Ts, usize)>;
+
+/// The entry of `set` nearest to `t` within `[lo, hi]` that `ok` accepts: by distance
+/// `|time - t|`, then index; `None` if there is none, or after `MAX_REJECTS` rejections.
+pub(super) fn nearest(set: &Ordered, t: Ts, lo: Ts, hi: Ts, ok: impl Fn(usize) -> bool) -> Option<usize> {
+    if lo > hi {
+        return None;
+    }
+    let mid = t.clamp(lo, hi);
+    let mut up = set.range((mid, 0)..=(hi, usize::MAX)).copied().peekable();
+    let mut down = set.range((lo, 0)..(mid, 0)).rev().copied().peekable();
+    // Below `t` the set runs backwards, so equal stamps come highest index first: take each
+    // stamp's entries as a group, in index order.
+    let mut group: std::collections::VecDeque<(Ts, usize)> = Default::default();
+    let mut rejects = 0;
+    loop {
+        if group.is_empty() {
+            if let Some(first) = down.next() {
+                group.push_front(first);
+                while let Some(x) = down.next_if(|x| x.0 == first.0) {
+                    group.push_front(x);
+                }
+            }
+        }
+        let key = |x: &(Ts, usize)| ((x.0 - t).abs(), x.1);
+        let pick_up = match (up.peek(), group.front()) {
+            (Some(u), Some(d)) => key(u) <= key(d),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let (_, i) = if pick_up { up.next() } else { group.pop_front() }?;
+        if ok(i) {
+            return Some(i);
+        }
+        rejects += 1;
+        if rejects >= MAX_REJECTS {
+            return None;
         }
     }
+}
+
+/// Line kinds a request has separate room for.
+const FAILURE: usize = 0;
+const OTHER: usize = 1;
+
+/// The requests of one (client, request line), swept in time order.
+#[derive(Default)]
+struct KeyState {
+    /// Requests by window start (`window(r).0`), and how many have been let in.
+    by_start: Vec<usize>,
+    next: usize,
+    /// Requests whose window has opened, by end time.
+    open: Ordered,
+    /// The same, while they have room for a line of each kind.
+    room: [Ordered; 2],
+}
+
+pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
+    let mut keys: HashMap<(String, String), KeyState> = HashMap::new();
+    for (i, r) in requests.iter().enumerate() {
+        if let Some(k) = request_key(r) {
+            keys.entry(k).or_default().by_start.push(i);
+        }
+    }
+    for st in keys.values_mut() {
+        st.by_start.sort_by_key(|&i| (window(&requests[i]).0, i));
+    }
+    let mut room: Vec<[usize; 2]> = requests.iter().map(|r| [r.failed_attempts().max(1), 1]).collect();
     let mut lines_of = vec![Vec::new(); requests.len()];
     let mut request_of = vec![None; errors.len()];
+    // `errors` is sorted by time: one pass is a sweep.
     for (li, e) in errors.iter().enumerate() {
         if !joinable(e) {
             continue;
         }
         let Some(k) = line_key(e) else { continue };
-        let Some(cands) = by_key.get(&k) else {
-            continue;
-        };
-        let best = cands
-            .iter()
-            .copied()
-            .filter(|&ri| {
-                let r = &requests[ri];
-                let (a, b) = window(r);
-                e.ts >= a && e.ts <= b && peer_ok(r, e) && host_ok(r, e)
-            })
-            .min_by_key(|&ri| {
-                let d = requests[ri].ts - e.ts;
-                // Prefer requests that end at or after the line; then the nearest.
-                (d < -TOLERANCE_MS / 2, d.abs(), ri)
-            });
+        let Some(st) = keys.get_mut(&k) else { continue };
+        let t = e.ts;
+        while let Some(&ri) = st.by_start.get(st.next) {
+            if window(&requests[ri]).0 > t {
+                break;
+            }
+            st.next += 1;
+            let key = (requests[ri].ts, ri);
+            st.open.insert(key);
+            for (set, n) in st.room.iter_mut().zip(room[ri]) {
+                if n > 0 {
+                    set.insert(key);
+                }
+            }
+        }
+        // Requests that ended more than the tolerance before this line can take no later one.
+        for set in std::iter::once(&mut st.open).chain(st.room.iter_mut()) {
+            while set.first().is_some_and(|f| f.0 < t - TOLERANCE_MS) {
+                set.pop_first();
+            }
+        }
+        let ok = |ri: usize| peer_ok(&requests[ri], e) && host_ok(&requests[ri], e);
+        let role = if e.failure { FAILURE } else { OTHER };
+        // Ends no earlier than half the tolerance before the line first, then the rest.
+        let best = [&st.room[role], &st.open].into_iter().find_map(|set| {
+            nearest(set, t, t - TOLERANCE_MS / 2, Ts::MAX, ok)
+                .or_else(|| nearest(set, t, t - TOLERANCE_MS, t - TOLERANCE_MS / 2 - 1, ok))
+        });
         if let Some(ri) = best {
             lines_of[ri].push(li);
             request_of[li] = Some(ri);
+            room[ri][role] = room[ri][role].saturating_sub(1);
+            if room[ri][role] == 0 {
+                st.room[role].remove(&(requests[ri].ts, ri));
+            }
         }
     }
     // Fallback: same client and host, a failure line with no request of its own, nearest in
-    // time within the request.
+    // time within the request; each line once.
     let mut loose = vec![false; requests.len()];
-    let mut free: Vec<usize> = (0..errors.len()).filter(|&i| request_of[i].is_none() && errors[i].failure).collect();
-    free.sort_by_key(|&i| errors[i].ts);
+    let mut free: HashMap<&str, Ordered> = HashMap::new();
+    for (i, e) in errors.iter().enumerate() {
+        if let (None, true, Some(c)) = (request_of[i], e.failure, e.client.as_deref()) {
+            free.entry(c).or_default().insert((e.ts, i));
+        }
+    }
     for (ri, r) in requests.iter().enumerate() {
         if !lines_of[ri].is_empty() {
             continue;
         }
+        let Some(set) = r.client.as_deref().and_then(|c| free.get_mut(c)) else { continue };
         let (a, b) = window(r);
-        let from = free.partition_point(|&i| errors[i].ts < a);
-        let pick = free[from..]
-            .iter()
-            .copied()
-            .take_while(|&i| errors[i].ts <= b)
-            .filter(|&i| {
-                let e = &errors[i];
-                request_of[i].is_none() && e.client.is_some() && e.client == r.client && host_ok(r, e) && peer_ok(r, e)
-            })
-            .min_by_key(|&i| ((r.ts - errors[i].ts).abs(), i));
-        if let Some(li) = pick {
+        let ok = |i: usize| host_ok(r, &errors[i]) && peer_ok(r, &errors[i]);
+        if let Some(li) = nearest(set, r.ts, a, b, ok) {
+            set.remove(&(errors[li].ts, li));
             lines_of[ri].push(li);
             request_of[li] = Some(ri);
             loose[ri] = true;
@@ -185,5 +278,91 @@ mod tests {
         assert_eq!(unescape("bad \\xZZ"), "bad \\xZZ");
         assert!(host_eq("Shop.test:8080", "shop.test"));
         assert_eq!(target("GET /x?y HTTP/1.1"), "GET /x?y");
+    }
+
+    #[test]
+    fn nearest_breaks_ties_by_index_on_both_sides() {
+        let set: Ordered = [(100, 7), (100, 3), (90, 9), (90, 4), (110, 5), (130, 1)].into_iter().collect();
+        // 90 and 110 are both 10 away from 100's neighbours; at 100 itself the lower index.
+        assert_eq!(nearest(&set, 100, 0, 1000, |_| true), Some(3));
+        assert_eq!(nearest(&set, 100, 0, 1000, |i| i != 3 && i != 7), Some(4));
+        assert_eq!(nearest(&set, 100, 0, 1000, |i| i > 4 && i != 7), Some(5));
+        assert_eq!(nearest(&set, 100, 0, 1000, |i| i == 9 || i == 1), Some(9));
+        assert_eq!(nearest(&set, 100, 101, 1000, |_| true), Some(5));
+        assert_eq!(nearest(&set, 200, 0, 120, |_| true), Some(5));
+        assert_eq!(nearest(&set, 100, 120, 110, |_| true), None);
+        assert_eq!(nearest(&set, 100, 0, 1000, |_| false), None);
+    }
+
+    fn request(ts: Ts, client: &str, uri: &str, attempts: Vec<u16>) -> RequestEvent {
+        RequestEvent {
+            ts,
+            source: 0,
+            line: 0,
+            status: 502,
+            method: Some("GET".into()),
+            uri: Some(uri.into()),
+            request: Some(format!("GET {uri} HTTP/1.1")),
+            client: Some(client.into()),
+            host: Some("h".into()),
+            upstream_addr: Some("10.0.0.1:9000".into()),
+            upstream_status: None,
+            request_time: Some(0.5),
+            upstream_response_time: None,
+            upstream_connect_time: None,
+            upstream_header_time: None,
+            attempts,
+            user_agent: None,
+        }
+    }
+
+    fn line(ts: Ts, client: &str, uri: &str) -> ErrorEvent {
+        ErrorEvent {
+            ts,
+            source: 1,
+            line: 0,
+            lines: 1,
+            level: crate::model::Level::Error,
+            pid: 1,
+            conn: None,
+            signature: "connect_refused",
+            errno: Some(111),
+            phase: crate::model::Phase::Connecting,
+            class: crate::model::CauseClass::C1,
+            cause: crate::model::Cause::BackendDown,
+            failure: true,
+            client: Some(client.into()),
+            server: None,
+            request: Some(format!("GET {uri} HTTP/1.1")),
+            upstream: Some("fastcgi://10.0.0.1:9000".into()),
+            host: Some("h".into()),
+            referrer: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_line_per_request_of_a_shared_key_and_room_for_each_failed_attempt() {
+        // 300 requests of one key in three seconds, a line each: one to one, in order.
+        let reqs: Vec<RequestEvent> =
+            (0..300).map(|i| request(1_000_000 + (i / 100) * 1000, "lb", "/h", vec![502])).collect();
+        let errs: Vec<ErrorEvent> = (0..300).map(|i| line(1_000_000 + (i / 100) * 1000, "lb", "/h")).collect();
+        let j = join(&reqs, &errs);
+        for (i, l) in j.lines_of.iter().enumerate() {
+            assert_eq!(l, &vec![i], "request {i}");
+        }
+        assert!(j.loose.iter().all(|x| !x));
+        // A request retried on two peers that both failed takes two lines; a third line of
+        // the same key goes to the other request.
+        let reqs = vec![request(2_000_000, "c", "/r", vec![502, 502]), request(2_000_000, "c", "/r", vec![502])];
+        let errs: Vec<ErrorEvent> = (0..3).map(|_| line(1_999_800, "c", "/r")).collect();
+        let j = join(&reqs, &errs);
+        assert_eq!(j.lines_of, vec![vec![0, 1], vec![2]]);
+        // More lines than room: the extra one joins the nearest request anyway.
+        let errs: Vec<ErrorEvent> = (0..4).map(|_| line(1_999_800, "c", "/r")).collect();
+        assert_eq!(join(&reqs, &errs).lines_of, vec![vec![0, 1, 3], vec![2]]);
+        // Outside the request's window (it lasted 0.5 s, plus 2 s of tolerance): no join.
+        let far = vec![line(2_000_000 - 2_600, "c", "/r")];
+        assert!(join(&reqs, &far).request_of[0].is_none());
     }
 }

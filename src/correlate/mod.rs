@@ -89,11 +89,11 @@ pub fn correlate(input: &Input) -> Correlation {
     let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover).with_zone(input.zone.clone());
     let mut lines: Vec<Option<Verdict>> =
         (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();
-    let same_log = |a: u32, b: u32| {
-        let set = |i: u32| input.sources.get(i as usize).map(|s| s.set.as_str());
-        set(a) == set(b)
-    };
-    rules.no_live_pass(&mut lines, &same_log);
+    // Sources of one nginx error log (its rotation set) share the number of its first file.
+    let mut first_of_set: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let log_ids: Vec<u32> = input.sources.iter().map(|s| *first_of_set.entry(s.set.as_str()).or_insert(s.id)).collect();
+    let log_of = |src: u32| log_ids.get(src as usize).copied().unwrap_or(u32::MAX);
+    rules.no_live_pass(&mut lines, &log_of);
     let requests: Vec<TaggedRequest> = s
         .requests
         .iter()

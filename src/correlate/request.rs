@@ -13,59 +13,78 @@ use crate::model::{Cause, CauseClass, Confidence, FpmKind, RequestEvent, Ts};
 impl Rules<'_> {
     /// R18: `no live upstreams` takes the dominant per-peer cause of the same vhost in the
     /// same nginx error log (rotation set) just before it (or of the previous such line).
-    pub fn no_live_pass(&self, verdicts: &mut [Option<Verdict>], same_log: &dyn Fn(u32, u32) -> bool) {
+    ///
+    /// One sweep in time order: per (vhost, log) the failure lines of the last `BACK` ms are
+    /// kept in a window, counted per cause as they enter and leave, so the pass is linear in
+    /// the lines however many `no live upstreams` lines there are.
+    pub fn no_live_pass(&self, verdicts: &mut [Option<Verdict>], log_of: &dyn Fn(u32) -> u32) {
         const BACK: Ts = 60_000;
+        type Key<'e> = (Option<&'e str>, u32);
+        #[derive(Default)]
+        struct Window {
+            /// Failure lines in the window, in order.
+            lines: std::collections::VecDeque<usize>,
+            /// Per cause of the counted lines, their indices in order (front = earliest).
+            causes: std::collections::HashMap<(CauseClass, Cause), std::collections::VecDeque<usize>>,
+            /// `no live upstreams` lines in the window that took another line's cause.
+            resolved_c22: std::collections::VecDeque<usize>,
+        }
+        let counted = |v: &Verdict| !matches!(v.class, CauseClass::Unclassified | CauseClass::Unexplained);
+        let mut windows: std::collections::HashMap<Key, Window> = std::collections::HashMap::new();
         for li in 0..self.errors.len() {
             let e = &self.errors[li];
-            if e.class != CauseClass::C22 || !e.failure {
+            if !e.failure {
                 continue;
             }
-            let vhost = e.host.as_deref().or(e.server.as_deref());
-            let from = self.errors.partition_point(|x| x.ts < e.ts - BACK);
-            let mut counts: Vec<((CauseClass, Cause), usize, Vec<Evid>)> = Vec::new();
-            let mut prev_c22: Option<Verdict> = None;
-            for (j, (x, v)) in self.errors.iter().zip(verdicts.iter()).enumerate().take(li).skip(from) {
-                // Same vhost of the same nginx (its error log), so another server's failures
-                // under the same name do not count.
-                if !x.failure || x.host.as_deref().or(x.server.as_deref()) != vhost || !same_log(x.source, e.source) {
-                    continue;
+            let key: Key = (e.host.as_deref().or(e.server.as_deref()), log_of(e.source));
+            let w = windows.entry(key).or_default();
+            // Lines older than the window leave it.
+            while let Some(&j) = w.lines.front() {
+                if self.errors[j].ts >= e.ts - BACK {
+                    break;
                 }
-                let Some(v) = v else { continue };
-                if x.class == CauseClass::C22 {
-                    if v.class != CauseClass::C22 {
-                        prev_c22 = Some(v.clone());
+                w.lines.pop_front();
+                if self.errors[j].class == CauseClass::C22 {
+                    if w.resolved_c22.front() == Some(&j) {
+                        w.resolved_c22.pop_front();
                     }
-                    continue;
-                }
-                if matches!(v.class, CauseClass::Unclassified | CauseClass::Unexplained) {
-                    continue;
-                }
-                match counts.iter_mut().find(|c| c.0 == (v.class, v.cause)) {
-                    Some(c) => {
-                        c.1 += 1;
-                        if c.2.len() < 5 {
-                            c.2.push(self.ev_err(j));
+                } else if let Some(v) = verdicts[j].as_ref().filter(|v| counted(v)) {
+                    let k = (v.class, v.cause);
+                    if let Some(q) = w.causes.get_mut(&k) {
+                        q.pop_front();
+                        if q.is_empty() {
+                            w.causes.remove(&k);
                         }
                     }
-                    None => counts.push(((v.class, v.cause), 1, vec![self.ev_err(j)])),
                 }
             }
-            let own = self.ev_err(li);
-            let v = if let Some(best) = counts.into_iter().max_by_key(|c| (c.1, std::cmp::Reverse(c.0 .0.rank()))) {
-                let mut ev = vec![own];
-                ev.extend(best.2);
-                verdict(best.0 .0, best.0 .1, Confidence::Medium, ev, format!(
-                    "no live upstreams: every server of the group had failed; the dominant per-peer cause in the {} s before ({} lines)",
-                    BACK / 1000, best.1))
-            } else if let Some(mut p) = prev_c22 {
-                p.evidence.insert(0, own);
-                p.confidence = lower(p.confidence);
-                p
-            } else {
-                verdict(CauseClass::C22, Cause::NoLiveUpstreams, Confidence::Low, vec![own],
-                    "no live upstreams and no per-peer error line before it: the error_log level (warn lines) may hide them")
-            };
-            verdicts[li] = Some(v);
+            if e.class == CauseClass::C22 {
+                let own = self.ev_err(li);
+                // Most lines, then the lowest class; on a tie, the cause seen last.
+                let best =
+                    w.causes.iter().max_by_key(|(k, q)| (q.len(), std::cmp::Reverse(k.0.rank()), q.front().copied()));
+                let v = if let Some((k, q)) = best {
+                    let mut ev = vec![own];
+                    ev.extend(q.iter().take(5).map(|&j| self.ev_err(j)));
+                    verdict(k.0, k.1, Confidence::Medium, ev, format!(
+                        "no live upstreams: every server of the group had failed; the dominant per-peer cause in the {} s before ({} lines)",
+                        BACK / 1000, q.len()))
+                } else if let Some(mut p) = w.resolved_c22.back().and_then(|&j| verdicts[j].clone()) {
+                    p.evidence.insert(0, own);
+                    p.confidence = lower(p.confidence);
+                    p
+                } else {
+                    verdict(CauseClass::C22, Cause::NoLiveUpstreams, Confidence::Low, vec![own],
+                        "no live upstreams and no per-peer error line before it: the error_log level (warn lines) may hide them")
+                };
+                if v.class != CauseClass::C22 {
+                    w.resolved_c22.push_back(li);
+                }
+                verdicts[li] = Some(v);
+            } else if let Some(v) = verdicts[li].as_ref().filter(|v| counted(v)) {
+                w.causes.entry((v.class, v.cause)).or_default().push_back(li);
+            }
+            w.lines.push_back(li);
         }
     }
 
@@ -76,10 +95,7 @@ impl Rules<'_> {
     fn queued_first(&self, r: &RequestEvent, key: Option<&ReqKey>) -> Option<Verdict> {
         let k = key?;
         let start = r.start_ts();
-        let slow = self.fpm.for_request(k, FpmKind::ExecutingTooSlow).find(|&i| {
-            let ts = self.fpm.events[i].ts;
-            ts >= start - 2_000 && ts <= r.ts + 5_000
-        })?;
+        let slow = self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - 2_000, r.ts + 5_000).next()?;
         let e = &self.fpm.events[slow];
         let script_start = e.ts - (e.elapsed_s? * 1000.0) as Ts;
         let wait = script_start - start;
@@ -119,10 +135,8 @@ impl Rules<'_> {
         }
         if r.status == 499 {
             if let Some(k) = &key {
-                if let Some(i) = self.fpm.for_request(k, FpmKind::ExecutingTooSlow).find(|&i| {
-                    let ts = self.fpm.events[i].ts;
-                    ts >= start - 5_000 && ts <= r.ts + 5_000
-                }) {
+                if let Some(i) = self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - 5_000, r.ts + 5_000).next()
+                {
                     ev.push(self.ev_fpm(i));
                     return (
                         "client_closed",
@@ -210,10 +224,7 @@ impl Rules<'_> {
         }
         // No nginx line: what the other logs and the request itself say.
         if r.status == 500 {
-            let near = self.fpm.window(start - 1_000, r.ts + 2_000).find(|&i| {
-                let e = &self.fpm.events[i];
-                matches!(e.kind, FpmKind::PhpMessage | FpmKind::SaidIntoStderr) && e.message.contains("Fatal error")
-            });
+            let near = self.fpm.fatal_in(start - 1_000, r.ts + 2_000).next();
             if let Some(i) = near {
                 let mem = self.fpm.events[i].message.contains("Allowed memory size");
                 ev.push(self.ev_fpm(i));

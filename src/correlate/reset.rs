@@ -5,32 +5,33 @@
 //! explains at most one line at full confidence (`take_exit` claims it).
 
 use super::evidence::{ReqKey, STOPS};
+use super::join::nearest;
 use super::rules::{is_unix, lower, verdict, Rules, KILL_WINDOW};
 use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, ErrorEvent, FpmKind, Ts};
 
 impl Rules<'_> {
-    pub(super) fn exits_near(&self, t: Ts) -> impl Iterator<Item = usize> + '_ {
-        self.fpm.window(t - KILL_WINDOW, t + KILL_WINDOW).filter(|&i| {
-            let e = &self.fpm.events[i];
-            e.kind == FpmKind::ChildSignal || (e.kind == FpmKind::ChildExitCode && e.exit_code != Some(0))
-        })
-    }
-
-    /// The nearest child exit to `t`, preferring one no other failure has claimed.
+    /// The nearest child exit to `t` (within `KILL_WINDOW`), preferring one no other
+    /// failure has claimed; claims it. `(exit, already claimed)`.
     pub(super) fn take_exit(&mut self, t: Ts) -> Option<(usize, bool)> {
-        let near: Vec<usize> = self.exits_near(t).collect();
-        let pick = |used: bool| {
-            near.iter()
-                .copied()
-                .filter(|&i| self.used_exit[i] == used)
-                .min_by_key(|&i| ((self.fpm.events[i].ts - t).abs(), i))
-        };
-        if let Some(i) = pick(false) {
-            self.used_exit[i] = true;
+        let (from, to) = (t - KILL_WINDOW, t + KILL_WINDOW);
+        if let Some(i) = nearest(&self.free_exits, t, from, to, |_| true) {
+            self.free_exits.remove(&(self.fpm.events[i].ts, i));
             return Some((i, false));
         }
-        pick(true).map(|i| (i, true))
+        let exits = &self.fpm.exits;
+        let events = self.fpm.events;
+        // All exits in the window are claimed: the nearest of them.
+        let a = exits.partition_point(|&i| events[i].ts < t);
+        let after = exits.get(a).copied().filter(|&i| events[i].ts <= to);
+        let before = a.checked_sub(1).map(|b| exits[b]).filter(|&i| events[i].ts >= from);
+        let before = before.map(|b| {
+            // The first of equal stamps (lowest index) among those before `t`.
+            let ts = events[b].ts;
+            exits[exits.partition_point(|&i| events[i].ts < ts)]
+        });
+        let d = |i: usize| ((events[i].ts - t).abs(), i);
+        [after, before].into_iter().flatten().min_by_key(|&i| d(i)).map(|i| (i, true))
     }
 
     /// The upstream closed or reset the connection (R1-R5, R16, R20).
@@ -42,7 +43,7 @@ impl Rules<'_> {
             return verdict(CauseClass::C7, Cause::WorkerCrash, Confidence::Low, ev, format!(
                 "the HTTP backend closed or reset the connection before answering{cut}; upcause reads no backend log, so why is not known"));
         }
-        if let Some(&i) = self.fpm.disallowed.iter().find(|&&i| (self.fpm.events[i].ts - t).abs() <= KILL_WINDOW) {
+        if let Some(i) = self.fpm.kind_in(FpmKind::ConnectionDisallowed, t - KILL_WINDOW, t + KILL_WINDOW).next() {
             ev.push(self.ev_fpm(i));
             return verdict(
                 CauseClass::C13,
@@ -53,16 +54,19 @@ impl Rules<'_> {
             );
         }
         if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
-            let hit = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut).find(|&i| {
-                let ts = self.fpm.events[i].ts;
-                ts >= t - 3_000 && ts <= t + 1_000
-            });
+            let hit = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut, t - 3_000, t + 1_000).next();
             if let Some(i) = hit {
                 ev.push(self.ev_fpm(i));
                 let pid = self.fpm.events[i].child_pid;
-                let same_pid = self.exits_near(t).find(|&x| self.fpm.events[x].child_pid == pid);
+                let (from, to) = (t - KILL_WINDOW, t + KILL_WINDOW);
+                let same_pid = [FpmKind::ChildSignal, FpmKind::ChildExitCode]
+                    .into_iter()
+                    .filter_map(|k| {
+                        self.fpm.pid_in(k, pid, from, to).find(|&x| self.fpm.events[x].exit_code != Some(0))
+                    })
+                    .min();
                 if let Some(x) = same_pid {
-                    self.used_exit[x] = true;
+                    self.free_exits.remove(&(self.fpm.events[x].ts, x));
                     ev.push(self.ev_fpm(x));
                 }
                 let el = self.fpm.events[i].elapsed_s.map(|s| format!(" after {s:.1} s")).unwrap_or_default();
@@ -101,11 +105,7 @@ impl Rules<'_> {
                     );
                 }
                 Some(15) => {
-                    if let Some(to) = self
-                        .fpm
-                        .kind_in(FpmKind::ExecutionTimedOut, xts - 3_000, xts)
-                        .find(|&i| self.fpm.events[i].child_pid == pid)
-                    {
+                    if let Some(to) = self.fpm.pid_in(FpmKind::ExecutionTimedOut, pid, xts - 3_000, xts).next() {
                         ev.push(self.ev_fpm(to));
                         return verdict(
                             CauseClass::C6,

@@ -23,7 +23,8 @@ pub struct Rules<'a> {
     pub fpm: FpmIndex<'a>,
     pub peers: Peers<'a>,
     pub cover: ErrorCoverage,
-    pub(super) used_exit: Vec<bool>,
+    /// Child exits no failure has claimed yet, by time (see `reset::take_exit`).
+    pub(super) free_exits: std::collections::BTreeSet<(Ts, usize)>,
     zone: Zone,
 }
 
@@ -50,8 +51,8 @@ pub(super) fn is_unix(peer: Option<&str>) -> bool {
 
 impl<'a> Rules<'a> {
     pub fn new(errors: &'a [ErrorEvent], fpm: FpmIndex<'a>, peers: Peers<'a>, cover: ErrorCoverage) -> Self {
-        let n = fpm.events.len();
-        Rules { errors, fpm, peers, cover, used_exit: vec![false; n], zone: Zone::Fixed(0) }
+        let free_exits = fpm.exits.iter().map(|&i| (fpm.events[i].ts, i)).collect();
+        Rules { errors, fpm, peers, cover, free_exits, zone: Zone::Fixed(0) }
     }
 
     /// The zone used in `detail` texts.
@@ -230,7 +231,7 @@ impl<'a> Rules<'a> {
     pub(super) fn max_children_before(&self, t: Ts) -> Option<usize> {
         // Observed: FPM logs it up to 2.5 s after the first refused connection (1 s
         // maintenance ticks), so look a little past the failure too.
-        self.fpm.kind_in(FpmKind::MaxChildren, t - MAX_CHILDREN_LOOKBACK, t + 3_000).last()
+        self.fpm.kind_in(FpmKind::MaxChildren, t - MAX_CHILDREN_LOOKBACK, t + 3_000).next_back()
     }
 
     fn backlog_full(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
@@ -257,10 +258,7 @@ impl<'a> Rules<'a> {
         let t = e.ts;
         let cls = CauseClass::C5;
         if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
-            let late = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut).find(|&i| {
-                let ts = self.fpm.events[i].ts;
-                ts >= t - 1_000 && ts <= t + 3_600_000
-            });
+            let late = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut, t - 1_000, t + 3_600_000).next();
             if let Some(i) = late {
                 ev.push(self.ev_fpm(i));
                 let d = format!(
@@ -270,18 +268,12 @@ impl<'a> Rules<'a> {
                 );
                 return verdict(cls, Cause::TimeoutsMisaligned, Confidence::High, ev, d);
             }
-            let slow = self.fpm.for_request(&k, FpmKind::ExecutingTooSlow).find(|&i| {
-                let ts = self.fpm.events[i].ts;
-                ts >= t - 3_600_000 && ts <= t + 5_000
-            });
+            let slow = self.fpm.for_request(&k, FpmKind::ExecutingTooSlow, t - 3_600_000, t + 5_000).next();
             if let Some(i) = slow {
                 ev.push(self.ev_fpm(i));
                 let pid = self.fpm.events[i].child_pid;
                 let ts = self.fpm.events[i].ts;
-                let block = self
-                    .fpm
-                    .kind_in(FpmKind::SlowlogTrace, ts - 2_000, ts + 5_000)
-                    .find(|&j| self.fpm.events[j].child_pid == pid);
+                let block = self.fpm.pid_in(FpmKind::SlowlogTrace, pid, ts - 2_000, ts + 5_000).next();
                 let mut d = "FPM logged this request as executing too slow".to_string();
                 if let Some(j) = block {
                     ev.push(self.ev_fpm(j));
@@ -300,7 +292,7 @@ impl<'a> Rules<'a> {
                 "the request waited for a free FPM worker longer than the read timeout (pool at pm.max_children)",
             );
         }
-        if let Some(i) = self.fpm.kind_in(FpmKind::ExecutingTooSlow, t - 120_000, t).last() {
+        if let Some(i) = self.fpm.kind_in(FpmKind::ExecutingTooSlow, t - 120_000, t).next_back() {
             ev.push(self.ev_fpm(i));
             return verdict(cls, Cause::SlowBackend, Confidence::Medium, ev, "FPM reported slow requests at this time");
         }

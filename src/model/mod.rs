@@ -6,6 +6,7 @@
 pub mod cause;
 pub mod event;
 pub mod source;
+pub mod span;
 pub mod time;
 
 pub use cause::{Cause, CauseClass, Confidence};

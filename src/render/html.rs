@@ -165,7 +165,7 @@ pub fn render(run: &Run, r: &Report) -> String {
     );
     let _ = write!(h, "<h1>upcause report: {}</h1>", esc(&run.meta.name));
     let range =
-        run.range().map(|(a, b)| format!("{} .. {}", format_rfc3339(a, z), format_rfc3339(b, z))).unwrap_or_default();
+        r.range.map(|(a, b)| format!("{} .. {}", format_rfc3339(a, z), format_rfc3339(b, z))).unwrap_or_default();
     let _ = write!(
         h,
         "<p class=\"meta\">Time range <b>{}</b>; zone <b>{}</b> ({}: {}); machines {}.<br>Read {} files, {} lines ({} parsed, {} malformed, {} skipped); {} files skipped. {} requests, <b>{} failed</b>, {} retried. Confidence of the failing requests: high {}, medium {}, low {}.</p>",

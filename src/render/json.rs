@@ -186,7 +186,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
     Summary {
         meta: &run.meta,
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        time_range: run.range().map(|(s, e)| Range {
+        time_range: r.range.map(|(s, e)| Range {
             start: format_rfc3339(s, z),
             end: format_rfc3339(e, z),
             start_ms: s,

@@ -13,8 +13,7 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
     let z = &r.zone;
     let t = |ts| format_rfc3339(ts, z);
     let mut s = String::new();
-    let range =
-        run.range().map(|(x, y)| format!("{} .. {}", t(x), t(y))).unwrap_or_else(|| "no timestamped lines".into());
+    let range = r.range.map(|(x, y)| format!("{} .. {}", t(x), t(y))).unwrap_or_else(|| "no timestamped lines".into());
     s += &format!("upcause {}: {range} (zone {}, {})\n", run.meta.name, run.meta.zone.zone, run.meta.zone.chosen_by);
     if r.incidents.is_empty() {
         s += "No incident (no burst of client-facing upstream failures).\n";
@@ -68,9 +67,12 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
     s
 }
 
-pub fn print(text: &str) {
+/// Write the summary to stdout. A closed pipe (`| head`) is fine: writing stops there and
+/// the run still succeeds; any other write error is returned.
+pub fn print(text: &str) -> Result<(), super::RenderError> {
     let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is fine: stop writing.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(super::io_err(Path::new("(stdout)"))),
+    }
 }

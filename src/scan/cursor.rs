@@ -10,6 +10,7 @@ use super::traffic::Metric;
 use super::{Partial, ScanCtx};
 use crate::chunk::Lines;
 use crate::model::event::Phase;
+use crate::model::span::{hour_of, HourCell};
 use crate::model::time::{
     parse_fpm_wall, parse_iso8601, parse_msec, parse_nginx_error_wall, OffsetClock, WallClock, WallFit,
 };
@@ -49,6 +50,10 @@ pub struct Cursor<'c, 'p> {
     /// The access-log UTC offset of the lines in a row and how many: counted here and
     /// added to the partial's map when it changes (a map update per line cost 3% of a run).
     offset_run: (i32, u64),
+    /// The stamps of the current hour: (hour, its cell, relative line of its first stamp),
+    /// added to the partial's per-source profile when the hour changes (lines come in time
+    /// order, so that is about once an hour, not once a line).
+    hour_run: Option<(i64, HourCell, u64)>,
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
@@ -68,12 +73,14 @@ impl<'c, 'p> Cursor<'c, 'p> {
             stats: FileStats::default(),
             samples: 0,
             offset_run: (0, 0),
+            hour_run: None,
         }
     }
 
     /// Record the accounting of this chunk.
     pub fn finish(mut self) {
         self.flush_offsets();
+        self.flush_hour();
         let st = &mut self.part.stats[self.src as usize];
         st.add(&self.stats);
         self.part.chunk_lines.push((self.src, self.chunk, self.line));
@@ -113,12 +120,30 @@ impl<'c, 'p> Cursor<'c, 'p> {
         self.ctx.since.is_none_or(|s| ts >= s) && self.ctx.until.is_none_or(|u| ts < u)
     }
 
-    fn seen(&mut self, ts: Ts) {
-        let r = &mut self.part.ranges[self.src as usize];
-        *r = Some(match *r {
-            Some((a, b)) => (a.min(ts), b.max(ts)),
-            None => (ts, ts),
-        });
+    /// A stamped record of `lines` physical lines, the first at relative line `line`.
+    #[inline]
+    fn seen(&mut self, ts: Ts, line: u64, lines: u64) {
+        let h = hour_of(ts);
+        match &mut self.hour_run {
+            Some((hr, c, _)) if *hr == h => c.add(&HourCell { weight: lines, min: ts, max: ts }),
+            _ => {
+                self.flush_hour();
+                self.hour_run = Some((h, HourCell { weight: lines, min: ts, max: ts }, line));
+            }
+        }
+    }
+
+    fn flush_hour(&mut self) {
+        if let Some((h, c, line)) = self.hour_run.take() {
+            let first = (self.chunk, line);
+            self.part.stamps[self.src as usize]
+                .entry(h)
+                .and_modify(|(x, f)| {
+                    x.add(&c);
+                    *f = (*f).min(first);
+                })
+                .or_insert((c, first));
+        }
     }
 
     fn wall_fit(&mut self, fit: WallFit) {
@@ -217,7 +242,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             return true;
         }
         self.stats.parsed += 1;
-        self.seen(ts);
+        self.seen(ts, self.line, 1);
         let ustatus = l.get(Var::UpstreamStatus);
         let attempt_failed = ustatus.is_some_and(access::any_attempt_failed);
         let client_failed = status == 499 || status >= 500;
@@ -331,7 +356,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
         }
         self.wall_fit(fit);
         self.stats.parsed += nlines;
-        self.seen(ts);
+        self.seen(ts, first, nlines);
         let c = self.ctx.classifier.classify(&l);
         let level = l.level.unwrap_or(Level::Error);
         if !(level.at_least_warn() || c.signature != "other") {
@@ -400,7 +425,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             }
             self.stats.parsed += 1;
             if exact {
-                self.seen(ts);
+                self.seen(ts, self.line, 1);
             }
             let level = fl.level.unwrap_or(Level::Notice);
             let info = fpm::interpret(fl.body);
@@ -481,7 +506,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             return;
         }
         self.wall_fit(fit);
-        self.seen(ts);
+        self.seen(ts, first, n);
         self.stats.parsed += n - b.odd_lines as u64;
         for &(ln, l) in &block[1..] {
             if !fpm::is_slow_body_line(l) {

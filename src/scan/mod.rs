@@ -14,6 +14,7 @@ pub mod series;
 pub mod traffic;
 
 use crate::classify::Classifier;
+use crate::model::span::{HourCell, Profile};
 use crate::model::{
     Diagnostic, ErrorEvent, FileStats, FpmEvent, LogKind, LogSource, RequestEvent, Sample, Severity, Ts, Zone,
 };
@@ -24,6 +25,9 @@ use cursor::Cursor;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use traffic::Traffic;
+
+/// Stamped lines per hour (`model::span`) and where the first of each hour is (`L`).
+pub type HourCells<L> = BTreeMap<i64, (HourCell, L)>;
 
 /// Everything the workers read but never write.
 pub struct ScanCtx<'a> {
@@ -52,15 +56,15 @@ pub struct Partial {
     diags: Vec<Diagnostic>,
     /// Access-log UTC offsets seen (seconds east) and how often.
     offsets: BTreeMap<i32, u64>,
-    /// Per source: first and last instant of a parsed line.
-    ranges: Vec<Option<(Ts, Ts)>>,
+    /// Per source: stamped lines per hour, with the (chunk, relative line) of the first.
+    stamps: Vec<HourCells<(u32, u64)>>,
     /// Zone-less stamps that fell in a repeated hour / a skipped hour.
     wall_fits: [u64; 2],
 }
 
 impl Partial {
     fn new(n: usize) -> Partial {
-        Partial { stats: vec![FileStats::default(); n], ranges: vec![None; n], ..Default::default() }
+        Partial { stats: vec![FileStats::default(); n], stamps: vec![BTreeMap::new(); n], ..Default::default() }
     }
 
     fn merge(mut self, o: Partial) -> Partial {
@@ -77,11 +81,15 @@ impl Partial {
         for (k, v) in o.offsets {
             *self.offsets.entry(k).or_insert(0) += v;
         }
-        for (a, b) in self.ranges.iter_mut().zip(o.ranges) {
-            *a = match (*a, b) {
-                (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
-                (x, None) | (None, x) => x,
-            };
+        for (a, b) in self.stamps.iter_mut().zip(o.stamps) {
+            for (h, (c, first)) in b {
+                a.entry(h)
+                    .and_modify(|(x, f)| {
+                        x.add(&c);
+                        *f = (*f).min(first);
+                    })
+                    .or_insert((c, first));
+            }
         }
         self.wall_fits[0] += o.wall_fits[0];
         self.wall_fits[1] += o.wall_fits[1];
@@ -98,7 +106,10 @@ pub struct ScanOutput {
     pub traffic: Traffic,
     pub diags: Vec<Diagnostic>,
     pub offsets: BTreeMap<i32, u64>,
+    /// Per source: first and last instant of a parsed line.
     pub ranges: Vec<Option<(Ts, Ts)>>,
+    /// Per source: stamped lines per hour, with the line number of the first.
+    pub stamps: Vec<HourCells<u64>>,
     pub ambiguous_stamps: u64,
     pub gap_stamps: u64,
 }
@@ -339,6 +350,13 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
             });
         }
     }
+    let stamps: Vec<HourCells<u64>> = part
+        .stamps
+        .into_iter()
+        .enumerate()
+        .map(|(src, m)| m.into_iter().map(|(h, (c, (chunk, line)))| (h, (c, fix(src as u32, chunk, line)))).collect())
+        .collect();
+    let ranges = stamps.iter().map(|m| Some((m.first_key_value()?.1 .0.min, m.last_key_value()?.1 .0.max))).collect();
     let mut traffic = part.traffic;
     traffic.finish();
     ScanOutput {
@@ -349,8 +367,75 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
         traffic,
         diags,
         offsets: part.offsets,
-        ranges: part.ranges,
+        ranges,
+        stamps,
         ambiguous_stamps: part.wall_fits[0],
         gap_stamps: part.wall_fits[1],
     }
 }
+
+impl ScanOutput {
+    /// Stamps of what a run keeps (the access logs' requests per second and every event),
+    /// hour by hour: the basis of the run's time range (`Run::range` computes the same from
+    /// a stored run).
+    pub fn profile(&self) -> Profile {
+        let mut p = self.traffic.profile();
+        for t in self
+            .requests
+            .iter()
+            .map(|e| e.ts)
+            .chain(self.errors.iter().map(|e| e.ts))
+            .chain(self.fpm.iter().map(|e| e.ts))
+        {
+            p.add(t, 1);
+        }
+        p
+    }
+
+    /// One warning per file with lines stamped outside `core` (far from the rest of the data,
+    /// see `model::span`): how many, and where the first few are.
+    pub fn far_off(&self, core: (Ts, Ts), sources: &[LogSource], zone: &Zone) -> Vec<Diagnostic> {
+        use crate::model::span::hour_of;
+        use crate::model::time::format_rfc3339;
+        let (h0, h1) = (hour_of(core.0), hour_of(core.1));
+        let mut out = Vec::new();
+        for (src, cells) in self.stamps.iter().enumerate() {
+            let mut far: Vec<(u64, Ts, u64)> = cells
+                .iter()
+                .filter(|(h, _)| **h < h0 || **h > h1)
+                .map(|(_, (c, line))| (*line, c.min, c.weight))
+                .collect();
+            if far.is_empty() {
+                continue;
+            }
+            let n: u64 = far.iter().map(|f| f.2).sum();
+            far.sort_unstable();
+            let at: Vec<String> = far
+                .iter()
+                .take(FAR_OFF_LISTED)
+                .map(|(l, t, _)| format!("{l} ({})", format_rfc3339(*t, zone)))
+                .collect();
+            let more = if far.len() > FAR_OFF_LISTED {
+                format!(" and {} more hours", far.len() - FAR_OFF_LISTED)
+            } else {
+                String::new()
+            };
+            out.push(Diagnostic {
+                severity: Severity::Warning,
+                file: sources[src].display.clone(),
+                line: Some(far[0].0),
+                offset: None,
+                message: format!(
+                    "{n} lines stamped far from the rest of the data ({} .. {}), at lines {}{more}: a broken clock or a damaged stamp? They stay in the event tables; the timeline leaves them out",
+                    format_rfc3339(core.0, zone),
+                    format_rfc3339(core.1, zone),
+                    at.join(", ")
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// Far-off hours listed by line in a diagnostic (the rest are counted).
+const FAR_OFF_LISTED: usize = 5;

@@ -16,6 +16,7 @@
 //! minute, not once per line). Hosts and peers are hashed once per line.
 
 use super::series::{MinuteHist, PerMinute, PerSec};
+use crate::model::span::Profile;
 use rustc_hash::FxHashMap as HashMap;
 
 /// Width of a latency bucket, in seconds. Latency percentiles are reported per timeline
@@ -160,6 +161,15 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// Requests per hour (for the run's time range, `model::span`).
+    pub fn profile(&self) -> Profile {
+        let mut p = Profile::default();
+        for (sec, row) in self.per_sec.iter() {
+            p.add(sec * 1000, row[col::TOTAL] as u64);
+        }
+        p
+    }
+
     /// Count one request ending at `sec` with `status`.
     #[inline]
     pub fn count(&mut self, sec: i64, status: u16, retried: bool) {

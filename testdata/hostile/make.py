@@ -86,4 +86,12 @@ d = case("dst")
 walls = [("02:30:00", "+0200"), ("02:59:00", "+0200"), ("02:10:00", "+0100"), ("02:30:00", "+0100")]
 w(f"{d}/access.log", "".join(access(31 + k, 502, f"25/Oct/2026:{t} {o}") for k, (t, o) in enumerate(walls)))
 w(f"{d}/error.log", "".join(error(31 + k, f"2026/10/25 {t}") for k, (t, _) in enumerate(walls)))
+# Stamps far from the rest (issue 12): 100 failing requests with their error lines on
+# 2026-11-20 14:00, plus one access line stamped 1970 and one stamped 9999.
+d = case("farstamp")
+acc = [access(i, 502, f"20/Nov/2026:14:00:{i % 60:02d} +0000") for i in range(100)]
+acc.insert(40, access(100, 200, "01/Jan/1970:00:00:01 +0000"))
+acc.insert(70, access(101, 502, "31/Dec/9999:23:59:59 +0000"))
+w(f"{d}/access.log", "".join(acc))
+w(f"{d}/error.log", "".join(error(i, f"2026/11/20 14:00:{i % 60:02d}") for i in range(100)))
 print("wrote testdata/hostile/")
