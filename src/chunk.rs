@@ -47,10 +47,21 @@ pub fn count_lines(bytes: &[u8]) -> u64 {
     n + u64::from(!bytes.is_empty() && bytes.last() != Some(&b'\n'))
 }
 
+/// The record-start rule of a kind: does `line` (without its newline and `\r`) start a
+/// record, given the complete line before it when there is one (`None` at the start of what
+/// is visible)? Records of one kind need only the line itself; records in envelopes also
+/// look at the line before (a Docker piece without its newline continues into the next).
+pub type StartRule<'r> = &'r (dyn Fn(Option<&[u8]>, &[u8]) -> bool + Sync);
+
+fn no_cr(l: &[u8]) -> &[u8] {
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
 /// First offset `p > 0` right after a `\n` whose line is a record start. The bytes before
 /// the first `\n` are ignored: the slice may begin mid-line. `at_eof`: the slice ends where
 /// the file ends, so its last line is whole and can be judged.
-pub fn next_record_start(bytes: &[u8], at_eof: bool, is_start: fn(&[u8]) -> bool) -> Option<usize> {
+pub fn next_record_start(bytes: &[u8], at_eof: bool, is_start: StartRule) -> Option<usize> {
+    let mut prev: Option<(usize, usize)> = None;
     for nl in memchr::memchr_iter(b'\n', bytes) {
         let p = nl + 1;
         if p >= bytes.len() {
@@ -61,25 +72,29 @@ pub fn next_record_start(bytes: &[u8], at_eof: bool, is_start: fn(&[u8]) -> bool
             // Too little of the line is visible to judge it.
             return None;
         }
-        if is_start(&bytes[p..end]) {
+        if is_start(prev.map(|(a, b)| no_cr(&bytes[a..b])), no_cr(&bytes[p..end])) {
             return Some(p);
         }
+        prev = Some((p, end));
     }
     None
 }
 
 /// Last offset `0 < p <= len` where a block may be cut so that no record is split:
 /// after any `\n` when records are single lines (`multiline == false`), else only before a
-/// visible record start.
-pub fn last_record_start(bytes: &[u8], multiline: bool, is_start: fn(&[u8]) -> bool) -> Option<usize> {
+/// visible record start. `bytes` begins at a record boundary (its first line is whole).
+pub fn last_record_start(bytes: &[u8], multiline: bool, is_start: StartRule) -> Option<usize> {
     if !multiline {
         return memchr::memrchr(b'\n', bytes).map(|i| i + 1);
     }
     let mut end = bytes.len();
     for nl in memchr::memrchr_iter(b'\n', bytes) {
         let p = nl + 1;
-        if p < bytes.len() && p < end && is_start(&bytes[p..end]) {
-            return Some(p);
+        if p < bytes.len() && p < end {
+            let ps = memchr::memrchr(b'\n', &bytes[..nl]).map_or(0, |i| i + 1);
+            if is_start(Some(no_cr(&bytes[ps..nl])), no_cr(&bytes[p..end])) {
+                return Some(p);
+            }
         }
         end = nl;
     }
@@ -91,7 +106,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ts_start(l: &[u8]) -> bool {
+    fn ts_start(_: Option<&[u8]>, l: &[u8]) -> bool {
         l.first() == Some(&b'2')
     }
 
@@ -108,11 +123,11 @@ mod tests {
     #[test]
     fn record_starts() {
         let b = b"2 first line that is long enough to judge\n  continuation line that is long enough\n2 next record that is long enough to judge\n";
-        let p = next_record_start(b, false, ts_start).unwrap();
+        let p = next_record_start(b, false, &ts_start).unwrap();
         assert!(b[p..].starts_with(b"2 next"));
-        assert_eq!(last_record_start(b, true, ts_start), Some(p));
-        assert_eq!(last_record_start(b, false, ts_start), Some(b.len()));
-        assert_eq!(last_record_start(b"no newline", false, ts_start), None);
+        assert_eq!(last_record_start(b, true, &ts_start), Some(p));
+        assert_eq!(last_record_start(b, false, &ts_start), Some(b.len()));
+        assert_eq!(last_record_start(b"no newline", false, &ts_start), None);
     }
 
     proptest! {
@@ -127,7 +142,7 @@ mod tests {
             while start < bytes.len() {
                 let cut = (start + target).min(bytes.len());
                 let next = if cut >= bytes.len() { bytes.len() } else {
-                    next_record_start(&bytes[cut..], true, ts_start).map(|p| cut + p).unwrap_or(bytes.len())
+                    next_record_start(&bytes[cut..], true, &ts_start).map(|p| cut + p).unwrap_or(bytes.len())
                 };
                 pieces.push(&bytes[start..next]);
                 start = next;

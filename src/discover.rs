@@ -437,6 +437,9 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             age,
             format: s.format,
             kind_reason: s.reason,
+            envelope: None,
+            container: None,
+            year_ref: None,
         });
     }
     let rank = |k: LogKind| match k {
@@ -444,7 +447,8 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
         LogKind::NginxError => 1,
         LogKind::FpmMaster => 2,
         LogKind::FpmSlow => 3,
-        LogKind::Unknown => 4,
+        LogKind::Mixed => 4,
+        LogKind::Unknown => 5,
     };
     sources.sort_by(|a, b| {
         (rank(a.kind), &a.set, std::cmp::Reverse(a.age), &a.display).cmp(&(

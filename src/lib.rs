@@ -32,6 +32,7 @@ pub mod parse;
 #[cfg(feature = "reports")]
 pub mod render;
 pub mod scan;
+pub mod unwrap;
 
 use config::Config;
 pub use model::Ts;

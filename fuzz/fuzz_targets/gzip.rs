@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         data,
         block,
         multiline,
-        nginx_error::is_entry_start,
+        &|_, l| nginx_error::is_entry_start(l),
         &mut |b: &[u8]| out.extend_from_slice(b),
         &mut |_| {},
     );

@@ -7,8 +7,9 @@
 //! stays n log n in the number of events: no lookup scans more than the events it returns,
 //! apart from request keys that FPM truncated); nothing here decides a cause.
 
-use crate::model::{FpmEvent, FpmKind, LogKind, LogSource, Ts};
+use crate::model::{FpmEvent, FpmKind, Ts};
 use crate::scan::traffic::PeerTotals;
+use crate::scan::KindRanges;
 use std::collections::HashMap;
 
 /// `METHOD /path?query` split for matching nginx request lines against FPM's
@@ -85,7 +86,7 @@ fn selector(k: &ReqKey) -> String {
 }
 
 impl<'a> FpmIndex<'a> {
-    pub fn new(events: &'a [FpmEvent], sources: &[LogSource], ranges: &[Option<(Ts, Ts)>]) -> Self {
+    pub fn new(events: &'a [FpmEvent], ranges: &[KindRanges]) -> Self {
         let mut by_req: HashMap<(FpmKind, String, String), Vec<usize>> = HashMap::new();
         let mut by_kind = vec![Vec::new(); FpmKind::ALL.len()];
         let mut by_pid: HashMap<(FpmKind, u32), Vec<usize>> = HashMap::new();
@@ -110,12 +111,7 @@ impl<'a> FpmIndex<'a> {
                 _ => {}
             }
         }
-        let covered = Coverage::new(
-            sources
-                .iter()
-                .filter(|s| s.kind == LogKind::FpmMaster)
-                .filter_map(|s| ranges.get(s.id as usize).copied().flatten()),
-        );
+        let covered = Coverage::new(ranges.iter().filter_map(|r| r.fpm));
         FpmIndex { events, by_req, by_kind, by_pid, lifecycle, socket_warnings, fatal, exits, covered }
     }
 
@@ -249,13 +245,8 @@ pub struct ErrorCoverage {
 }
 
 impl ErrorCoverage {
-    pub fn new(sources: &[LogSource], ranges: &[Option<(Ts, Ts)>], errors: &[crate::model::ErrorEvent]) -> Self {
-        let covered = Coverage::new(
-            sources
-                .iter()
-                .filter(|s| s.kind == LogKind::NginxError)
-                .filter_map(|s| ranges.get(s.id as usize).copied().flatten()),
-        );
+    pub fn new(ranges: &[KindRanges], errors: &[crate::model::ErrorEvent]) -> Self {
+        let covered = Coverage::new(ranges.iter().filter_map(|r| r.error));
         ErrorCoverage { covered, lowest_level: errors.iter().map(|e| e.level).max() }
     }
 

@@ -313,6 +313,7 @@ mod tests {
             upstream_header_time: None,
             attempts,
             user_agent: None,
+            origin: None,
         }
     }
 
@@ -338,6 +339,7 @@ mod tests {
             host: Some("h".into()),
             referrer: None,
             message: String::new(),
+            origin: None,
         }
     }
 

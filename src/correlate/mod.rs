@@ -83,9 +83,9 @@ pub struct Input<'a> {
 pub fn correlate(input: &Input) -> Correlation {
     let s = input.scan;
     let joined = join::join(&s.requests, &s.errors);
-    let fpm = evidence::FpmIndex::new(&s.fpm, input.sources, &s.ranges);
+    let fpm = evidence::FpmIndex::new(&s.fpm, &s.kind_ranges);
     let peers = evidence::Peers::new(&s.traffic.peers);
-    let cover = evidence::ErrorCoverage::new(input.sources, &s.ranges, &s.errors);
+    let cover = evidence::ErrorCoverage::new(&s.kind_ranges, &s.errors);
     let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover).with_zone(input.zone.clone());
     let mut lines: Vec<Option<Verdict>> =
         (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();

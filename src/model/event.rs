@@ -122,6 +122,9 @@ pub struct ErrorEvent {
     pub host: Option<String>,
     pub referrer: Option<String>,
     pub message: String,
+    /// The envelope the line came in (container, program, stream, host), if any.
+    #[serde(skip)]
+    pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
 impl ErrorEvent {
@@ -227,6 +230,9 @@ pub struct FpmEvent {
     pub request: Option<String>,
     pub elapsed_s: Option<f64>,
     pub message: String,
+    /// The envelope the line came in, if any.
+    #[serde(skip)]
+    pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
 /// One access-log request that failed (status 499 or >= 500, or an upstream attempt >= 500).
@@ -252,6 +258,9 @@ pub struct RequestEvent {
     /// Per-attempt statuses parsed from `$upstream_status` (0 for `-`).
     pub attempts: Vec<u16>,
     pub user_agent: Option<String>,
+    /// The envelope the line came in, if any.
+    #[serde(skip)]
+    pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
 impl RequestEvent {

@@ -11,5 +11,5 @@ pub mod time;
 
 pub use cause::{Cause, CauseClass, Confidence};
 pub use event::{Diagnostic, ErrorEvent, FpmEvent, FpmKind, Level, Phase, RequestEvent, Severity};
-pub use source::{Compression, FileStats, LogKind, LogSource, Sample};
+pub use source::{Compression, Envelope, FileStats, LogKind, LogSource, Origin, Sample, Stream};
 pub use time::{Ts, Zone};

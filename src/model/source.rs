@@ -14,8 +14,52 @@ string_enum! {
         NginxError => "nginx_error",
         FpmMaster => "fpm_master",
         FpmSlow => "fpm_slow",
+        /// Records of several kinds, or records inside envelopes (a container's stdout and
+        /// stderr, `/var/log/syslog`, a journal export): the kind is decided per record.
+        Mixed => "mixed",
         Unknown => "unknown",
     }
+}
+
+string_enum! {
+    /// What a record was wrapped in on its way to the file (README, Inputs).
+    pub enum Envelope {
+        /// Docker's json-file driver: `{"log":"...\n","stream":"stderr","time":"..."}`.
+        DockerJson => "docker-json",
+        /// Kubernetes CRI (containerd, CRI-O): `2026-11-22T02:00:09.1Z stdout F <line>`.
+        Cri => "cri",
+        /// `docker compose logs`: `nginx-1  | <line>`.
+        Compose => "compose",
+        /// `docker logs -t`: an RFC 3339 stamp, then the line.
+        DockerTimestamps => "docker-timestamps",
+        /// Syslog as files keep it (RFC 3164, rsyslog's RFC 3339 stamps, `journalctl -o
+        /// short`, `short-iso`, `short-precise`): `Nov 22 02:00:09 web1 nginx: <line>`.
+        Syslog => "syslog",
+        /// RFC 5424: `<190>1 2026-11-22T02:00:09.1+01:00 web1 nginx - - - <line>`.
+        Syslog5424 => "syslog-5424",
+        /// `journalctl -o json`: `{"MESSAGE":"...","SYSLOG_IDENTIFIER":"nginx",...}`.
+        JournalJson => "journal-json",
+    }
+}
+
+string_enum! {
+    /// The container stream a record came from.
+    pub enum Stream {
+        Stdout => "stdout",
+        Stderr => "stderr",
+    }
+}
+
+/// Where a record came from, when an envelope said so (kept as event columns).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub envelope: Envelope,
+    /// Container (compose service, CRI container from the path, Docker container id from the
+    /// path), or syslog / journal program (`nginx`, `php-fpm`).
+    pub name: Option<String>,
+    pub stream: Option<Stream>,
+    /// The host a syslog or journal header names.
+    pub host: Option<String>,
 }
 
 string_enum! {
@@ -45,6 +89,14 @@ pub struct LogSource {
     pub format: Option<usize>,
     /// Why the kind was chosen (content sniff, name hint, format mapping).
     pub kind_reason: String,
+    /// For `Mixed` files: the envelope most records carry (tried first on each line).
+    pub envelope: Option<Envelope>,
+    /// The container a path names (`/var/lib/docker/containers/<id>/<id>-json.log`,
+    /// `/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log`).
+    pub container: Option<String>,
+    /// Year of year-less syslog stamps: (year, month) of a reference stamp, and where it came
+    /// from (said in a diagnostic).
+    pub year_ref: Option<(i32, u32, &'static str)>,
 }
 
 /// A malformed line kept as an example.
@@ -64,6 +116,12 @@ pub struct FileStats {
     pub parsed: u64,
     pub malformed: u64,
     pub skipped: u64,
+    /// Of `skipped`: lines of other programs or of no log kind upcause reads (other daemons
+    /// in a syslog file, a container's start-up messages).
+    pub other: u64,
+    /// Of `parsed`: access lines that fit their format only because fields follow its end
+    /// (those fields are not read).
+    pub prefix_fit: u64,
     /// First malformed lines (capped).
     pub malformed_samples: Vec<Sample>,
 }
@@ -77,6 +135,8 @@ impl FileStats {
         self.parsed += o.parsed;
         self.malformed += o.malformed;
         self.skipped += o.skipped;
+        self.other += o.other;
+        self.prefix_fit += o.prefix_fit;
         for s in &o.malformed_samples {
             if self.malformed_samples.len() < MAX_SAMPLES {
                 self.malformed_samples.push(s.clone());

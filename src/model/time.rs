@@ -161,6 +161,78 @@ pub fn parse_iso8601(b: &[u8]) -> Option<(i64, i32)> {
     Some((wall_secs(y as i64, mo, d, h, mi, s) - off as i64, off))
 }
 
+/// An RFC 3339 / ISO 8601 stamp at the start of `b`: `2026-11-22T03:14:42`, an optional
+/// fraction of any length (milliseconds kept), an optional offset (`Z`, `+01:00`, `+0100`).
+/// Returns (wall-clock milliseconds read as UTC, the offset if any, bytes consumed).
+pub fn iso_prefix(b: &[u8]) -> Option<(Ts, Option<i32>, usize)> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits::<4>(b)?, digits::<2>(&b[5..])?, digits::<2>(&b[8..])?);
+    let (h, mi, s) = (digits::<2>(&b[11..])?, digits::<2>(&b[14..])?, digits::<2>(&b[17..])?);
+    if b[16] != b':' || !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        for k in 0..3 {
+            ms = ms * 10 + b.get(i + 1 + k).filter(|_| k < n).map_or(0, |c| (c - b'0') as i64);
+        }
+        i += 1 + n;
+    }
+    let off = match b.get(i) {
+        Some(b'Z') => {
+            i += 1;
+            Some(0)
+        }
+        Some(b'+' | b'-') => {
+            let o = parse_offset(&b[i..])?;
+            i += if b.get(i + 3) == Some(&b':') { 6 } else { 5 };
+            Some(o)
+        }
+        _ => None,
+    };
+    Some((wall_secs(y as i64, mo, d, h, mi, s) * MS + ms, off, i))
+}
+
+/// A BSD syslog stamp at the start of `b`: `Nov 22 04:14:42` (day padded with a space or a
+/// zero), with an optional fraction (`journalctl -o short-precise`). No year: returns (month,
+/// day, wall-clock milliseconds of the day, bytes consumed).
+pub fn bsd_prefix(b: &[u8]) -> Option<(u32, u32, i64, usize)> {
+    if b.len() < 15 || b[3] != b' ' || b[6] != b' ' || b[9] != b':' || b[12] != b':' {
+        return None;
+    }
+    let mo = month_abbr(b)?;
+    let d = match (b[4], b[5]) {
+        (b' ', c) => digits::<1>(&[c])?,
+        _ => digits::<2>(&b[4..])?,
+    };
+    let (h, mi, s) = (digits::<2>(&b[7..])?, digits::<2>(&b[10..])?, digits::<2>(&b[13..])?);
+    if !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let mut i = 15;
+    let mut ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        for k in 0..3 {
+            ms = ms * 10 + b.get(i + 1 + k).filter(|_| k < n).map_or(0, |c| (c - b'0') as i64);
+        }
+        i += 1 + n;
+    }
+    Some((mo, d, (h * 3600 + mi * 60 + s) as i64 * MS + ms, i))
+}
+
+/// Wall-clock milliseconds (read as UTC) of a date and a time of day.
+pub fn wall_ms(y: i64, mo: u32, d: u32, ms_of_day: i64) -> Ts {
+    days_from_civil(y, mo, d) * 86_400 * MS + ms_of_day
+}
+
 /// nginx `$msec`: `1700000000.123` as milliseconds.
 pub fn parse_msec(b: &[u8]) -> Option<Ts> {
     let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
@@ -446,6 +518,21 @@ mod tests {
         assert_eq!(parse_msec(b"1700000000.123"), Some(1_700_000_000_123));
         assert_eq!(parse_msec(b"1700000000"), Some(1_700_000_000_000));
         assert_eq!(parse_msec(b"17x"), None);
+    }
+
+    #[test]
+    fn envelope_stamps() {
+        let (w, off, n) = iso_prefix(b"2026-11-22T03:14:42.123456789Z stdout").unwrap();
+        assert_eq!((w, off, n), (1_795_317_282_123, Some(0), 30));
+        let (w2, off2, n2) = iso_prefix(b"2026-11-22T04:14:42+0100 web1").unwrap();
+        assert_eq!((w2 - off2.unwrap() as i64 * 1000, n2), (1_795_317_282_000, 24));
+        assert_eq!(iso_prefix(b"2026-11-22T04:14:42.5+01:00").map(|x| (x.0 % 1000, x.2)), Some((500, 27)));
+        assert_eq!(iso_prefix(b"2026-11-22 04:14:42 x").map(|x| (x.1, x.2)), Some((None, 19)));
+        assert_eq!(iso_prefix(b"2026/11/22 04:14:42"), None);
+        assert_eq!(bsd_prefix(b"Nov  2 04:14:42 web1"), Some((11, 2, 15_282_000, 15)));
+        assert_eq!(bsd_prefix(b"Nov 22 04:14:42.657608 web1"), Some((11, 22, 15_282_657, 22)));
+        assert_eq!(bsd_prefix(b"Nov 32 04:14:42 web1"), None);
+        assert_eq!(wall_ms(2026, 11, 22, 15_282_657) / 1000, parse_nginx_error_wall(b"2026/11/22 04:14:42").unwrap());
     }
 
     #[test]

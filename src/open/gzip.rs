@@ -9,7 +9,7 @@
 //! decoding resumes at the next gzip header after it; nothing decoded is withheld.
 
 use super::MAX_BLOCK;
-use crate::chunk::last_record_start;
+use crate::chunk::{last_record_start, StartRule};
 use flate2::bufread::GzDecoder;
 use std::io::Read;
 
@@ -46,17 +46,17 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.len() >= 3 && head[..3] == MAGIC
 }
 
-struct Blocks<'s, F: FnMut(&[u8])> {
+struct Blocks<'s, 'r, F: FnMut(&[u8])> {
     buf: Vec<u8>,
     filled: usize,
     multiline: bool,
-    is_start: fn(&[u8]) -> bool,
+    is_start: StartRule<'r>,
     sink: &'s mut F,
     oversized_at: Option<u64>,
     decoded: u64,
 }
 
-impl<F: FnMut(&[u8])> Blocks<'_, F> {
+impl<F: FnMut(&[u8])> Blocks<'_, '_, F> {
     /// Make room for more output: hand over everything up to the last record boundary, or
     /// grow the buffer if one record fills it.
     fn make_room(&mut self) {
@@ -98,7 +98,7 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
     data: &[u8],
     block: usize,
     multiline: bool,
-    is_start: fn(&[u8]) -> bool,
+    is_start: StartRule,
     sink: &mut F,
     progress: &mut dyn FnMut(u64),
 ) -> GzReport {
@@ -227,7 +227,7 @@ mod tests {
             data,
             block,
             false,
-            |_| true,
+            &|_, _| true,
             &mut |b: &[u8]| {
                 sizes.push(b.len());
                 out.extend_from_slice(b)

@@ -120,8 +120,8 @@ impl Haystack {
     }
 
     /// Split into chunks of about `target` bytes that start at record starts
-    /// (`is_start(line)`), so no record (multi-line entries included) spans two chunks.
-    pub fn plan_chunks(&self, target: usize, is_start: fn(&[u8]) -> bool) -> io::Result<Vec<Range<u64>>> {
+    /// (`is_start`), so no record (multi-line entries included) spans two chunks.
+    pub fn plan_chunks(&self, target: usize, is_start: crate::chunk::StartRule) -> io::Result<Vec<Range<u64>>> {
         let len = self.len();
         let mut out = Vec::new();
         let mut start = 0u64;

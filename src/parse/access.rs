@@ -12,6 +12,7 @@
 //! and the `$upstream_*` lists are items joined by `, ` (next server) and ` : ` (internal
 //! redirect), so a list followed by a space is not cut at its first space.
 
+use super::access_json::JsonKeys;
 use memchr::memmem;
 
 macro_rules! vars {
@@ -21,7 +22,7 @@ macro_rules! vars {
         #[repr(u8)]
         pub enum Var { $($var),+, Other }
         impl Var {
-            fn from_name(n: &str) -> Var {
+            pub(crate) fn from_name(n: &str) -> Var {
                 match n {
                     $($name => Var::$var,)+
                     // $upstream_response_length, $upstream_bytes_received, ...: lists too.
@@ -29,8 +30,15 @@ macro_rules! vars {
                     _ => Var::Other,
                 }
             }
+            /// nginx's name of the variable (`upstream_other` for the other `$upstream_*`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Var::$var => $name,)+
+                    Var::Other => "other",
+                }
+            }
         }
-        const NVARS: usize = [$(Var::$var),+].len() + 1;
+        pub(crate) const NVARS: usize = [$(Var::$var),+].len() + 1;
     };
 }
 
@@ -93,6 +101,8 @@ pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $
 pub struct AccessFormat {
     pub name: String,
     pub source: String,
+    /// A JSON format (`escape=json` templates, the built-in `json`): read by key.
+    json: Option<JsonKeys>,
     toks: Vec<Tok>,
     /// For each token, a finder for the literal that follows it (variables only).
     next_lit: Vec<Option<memmem::Finder<'static>>>,
@@ -125,8 +135,43 @@ impl AccessFormat {
         Ok(f)
     }
 
+    /// A JSON access log read by key: `json` (the keys of a `log_format ... escape=json`
+    /// template, or none: the common names, `access_json::alias`).
+    pub fn json(name: &str, source: &str, keys: JsonKeys) -> AccessFormat {
+        let mut has = [false; NVARS];
+        for v in [Var::TimeLocal, Var::TimeIso8601, Var::Msec, Var::Status] {
+            has[v as usize] = true;
+        }
+        AccessFormat { name: name.into(), source: source.into(), json: Some(keys), toks: vec![], next_lit: vec![], has }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json.is_some()
+    }
+
+    /// Any line: a template's fields, or a JSON object's by key (values with JSON escapes are
+    /// decoded into `scratch`). `out` must be fresh.
+    #[inline]
+    pub fn parse_with<'a>(&self, line: &'a [u8], scratch: &'a mut Vec<u8>, out: &mut AccessLine<'a>) -> bool {
+        match &self.json {
+            Some(k) => super::access_json::parse_json(k, line, scratch, out),
+            None => self.parse_into(line, out),
+        }
+    }
+
+    /// Does `line` fit: `Some(false)` entirely, `Some(true)` with fields after the end of the
+    /// format, `None` not at all.
+    pub fn fits(&self, line: &[u8]) -> Option<bool> {
+        let mut scratch = Vec::new();
+        let mut out = AccessLine::default();
+        self.parse_with(line, &mut scratch, &mut out).then_some(out.trailing)
+    }
+
     /// Compile a format only to split lines into fields (no time or status required).
     pub fn compile_fields(name: &str, source: &str) -> Result<AccessFormat, FormatError> {
+        if let Some(keys) = JsonKeys::from_template(source) {
+            return Ok(AccessFormat::json(name, source, keys));
+        }
         let mut toks: Vec<Tok> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let b = source.as_bytes();
@@ -185,7 +230,7 @@ impl AccessFormat {
                 _ => None,
             })
             .collect();
-        Ok(AccessFormat { name: name.into(), source: source.into(), toks, next_lit, has })
+        Ok(AccessFormat { name: name.into(), source: source.into(), json: None, toks, next_lit, has })
     }
 
     pub fn has(&self, v: Var) -> bool {
@@ -285,6 +330,11 @@ pub struct AccessLine<'a> {
 }
 
 impl<'a> AccessLine<'a> {
+    /// Set the value of the variable with index `i` (`Var as usize`).
+    pub(crate) fn set_index(&mut self, i: usize, v: &'a [u8]) {
+        self.vals[i] = Some(v);
+    }
+
     /// The raw value, `None` when absent from the format.
     #[inline]
     pub fn raw(&self, v: Var) -> Option<&'a [u8]> {

@@ -5,6 +5,9 @@
 //! `None` means malformed.
 
 pub mod access;
+pub mod access_json;
+pub mod formats;
 pub mod fpm;
 pub mod nginx_conf;
 pub mod nginx_error;
+pub mod record;

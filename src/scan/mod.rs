@@ -10,17 +10,17 @@
 //! result is identical whatever the thread count.
 
 mod cursor;
+pub mod framing;
+mod mixed;
+mod records;
 pub mod series;
 pub mod traffic;
 
 use crate::classify::Classifier;
 use crate::model::span::{HourCell, Profile};
-use crate::model::{
-    Diagnostic, ErrorEvent, FileStats, FpmEvent, LogKind, LogSource, RequestEvent, Sample, Severity, Ts, Zone,
-};
+use crate::model::{Diagnostic, ErrorEvent, FileStats, FpmEvent, LogSource, RequestEvent, Sample, Severity, Ts, Zone};
 use crate::open::{gzip, Haystack};
 use crate::parse::access::AccessFormat;
-use crate::parse::{fpm, nginx_error};
 use cursor::Cursor;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -58,13 +58,20 @@ pub struct Partial {
     offsets: BTreeMap<i32, u64>,
     /// Per source: stamped lines per hour, with the (chunk, relative line) of the first.
     stamps: Vec<HourCells<(u32, u64)>>,
+    /// Per source: the time ranges of its nginx error and FPM records.
+    kind_ranges: Vec<KindRanges>,
     /// Zone-less stamps that fell in a repeated hour / a skipped hour.
     wall_fits: [u64; 2],
 }
 
 impl Partial {
     fn new(n: usize) -> Partial {
-        Partial { stats: vec![FileStats::default(); n], stamps: vec![BTreeMap::new(); n], ..Default::default() }
+        Partial {
+            stats: vec![FileStats::default(); n],
+            stamps: vec![BTreeMap::new(); n],
+            kind_ranges: vec![KindRanges::default(); n],
+            ..Default::default()
+        }
     }
 
     fn merge(mut self, o: Partial) -> Partial {
@@ -80,6 +87,9 @@ impl Partial {
         self.diags.extend(o.diags);
         for (k, v) in o.offsets {
             *self.offsets.entry(k).or_insert(0) += v;
+        }
+        for (a, b) in self.kind_ranges.iter_mut().zip(o.kind_ranges) {
+            a.merge(&b);
         }
         for (a, b) in self.stamps.iter_mut().zip(o.stamps) {
             for (h, (c, first)) in b {
@@ -110,6 +120,9 @@ pub struct ScanOutput {
     pub ranges: Vec<Option<(Ts, Ts)>>,
     /// Per source: stamped lines per hour, with the line number of the first.
     pub stamps: Vec<HourCells<u64>>,
+    /// Per source: the time ranges of its nginx error and FPM records (a mixed file holds
+    /// both; correlation asks whether those logs cover a moment).
+    pub kind_ranges: Vec<KindRanges>,
     pub ambiguous_stamps: u64,
     pub gap_stamps: u64,
 }
@@ -119,13 +132,23 @@ enum Task {
     Gzip { src: u32 },
 }
 
-/// Record-start rule and whether records span lines, per kind.
-pub fn record_rule(kind: LogKind) -> (fn(&[u8]) -> bool, bool) {
-    match kind {
-        LogKind::NginxError => (nginx_error::is_entry_start, true),
-        LogKind::FpmMaster => (fpm::is_stamped, true),
-        LogKind::FpmSlow => (fpm::is_slow_block_start, true),
-        LogKind::NginxAccess | LogKind::Unknown => (|_| true, false),
+/// Time ranges of the nginx error and the FPM master records of one source.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KindRanges {
+    pub error: Option<(Ts, Ts)>,
+    pub fpm: Option<(Ts, Ts)>,
+}
+
+impl KindRanges {
+    fn merge(&mut self, o: &KindRanges) {
+        let m = |a: &mut Option<(Ts, Ts)>, b: Option<(Ts, Ts)>| {
+            *a = match (*a, b) {
+                (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
+                (x, None) | (None, x) => x,
+            }
+        };
+        m(&mut self.error, o.error);
+        m(&mut self.fpm, o.fpm);
     }
 }
 
@@ -145,8 +168,8 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
                 if s.compression == crate::model::Compression::Gzip {
                     gz_tasks.push((h.len(), Task::Gzip { src: s.id }));
                 } else {
-                    let (is_start, _) = record_rule(s.kind);
-                    match h.plan_chunks(ctx.chunk_size.max(1 << 12), is_start) {
+                    let framing = framing::Framing::new(s, ctx.formats);
+                    match h.plan_chunks(ctx.chunk_size.max(1 << 12), &|p, l| framing.is_start(p, l)) {
                         Ok(ranges) => {
                             for (i, r) in ranges.into_iter().enumerate() {
                                 tasks.push(Task::Plain { src: s.id, chunk: i as u32, range: r });
@@ -243,13 +266,16 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
         Task::Gzip { src } => {
             let Some(h) = &hay[*src as usize] else { return };
             let data = h.mapped().unwrap_or(&[]);
-            let kind = ctx.sources[*src as usize].kind;
-            let (is_start, multiline) = record_rule(kind);
+            let framing = framing::Framing::new(&ctx.sources[*src as usize], ctx.formats);
             let mut cur = Cursor::new(ctx, part, *src, 0);
-            let report =
-                gzip::decode_blocks(data, 1 << 20, multiline, is_start, &mut |b: &[u8]| cur.feed(b), &mut |d| {
-                    (ctx.progress)(d)
-                });
+            let report = gzip::decode_blocks(
+                data,
+                1 << 20,
+                framing.multiline(),
+                &|p, l| framing.is_start(p, l),
+                &mut |b: &[u8]| cur.feed(b),
+                &mut |d| (ctx.progress)(d),
+            );
             for p in report.problems {
                 let sev = match p.kind {
                     gzip::GzProblemKind::TrailingData => Severity::Warning,
@@ -369,6 +395,7 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
         offsets: part.offsets,
         ranges,
         stamps,
+        kind_ranges: part.kind_ranges,
         ambiguous_stamps: part.wall_fits[0],
         gap_stamps: part.wall_fits[1],
     }

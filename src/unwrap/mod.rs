@@ -1,0 +1,495 @@
+//! Envelopes: what a log line was wrapped in on its way to the file, and the line inside.
+//!
+//! Input: one physical line (without its newline) and the envelope its file mostly carries
+//! (tried first). Output: `Unwrapped`: the envelope (if any), the inner line (borrowed from
+//! the input, or decoded into the caller's scratch buffer when the envelope escapes it), the
+//! envelope's time, the container stream, the program or container name, the host, and
+//! whether the record continues in the next one (Docker splits lines over 16 KiB, CRI writes
+//! `P` pieces). Invariants: recognition is by content only (never by file name); no
+//! allocation but the scratch buffer's growth; no panic on any bytes; a line no envelope
+//! fits is returned as it is (`envelope: None`).
+//!
+//! Recognised (README, Inputs): Docker json-file records, CRI lines, `docker compose logs`
+//! prefixes, `docker logs -t` stamps, syslog as rsyslog and syslog-ng write it (RFC 3164 with
+//! or without `<PRI>`, rsyslog's RFC 3339 stamps, `journalctl -o short`, `short-iso`,
+//! `short-precise`), RFC 5424, and `journalctl -o json` records. rsyslog writes control
+//! characters of a message as `#ooo` (a multi-line nginx entry arrives as one line with
+//! `#012` between its lines): they are decoded.
+
+pub mod json;
+
+use crate::model::time::{bsd_prefix, iso_prefix};
+use crate::model::{Envelope, Stream, Ts};
+use memchr::memmem;
+
+/// The time an envelope gives a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvTime {
+    None,
+    /// An instant (milliseconds, UTC).
+    Utc(Ts),
+    /// Wall-clock milliseconds (read as UTC), to be placed in the analysis zone.
+    Wall(Ts),
+    /// A BSD syslog stamp, which has no year: (month, day, milliseconds of the day).
+    NoYear(u32, u32, Ts),
+}
+
+/// One line with its envelope taken off.
+#[derive(Clone, Copy, Debug)]
+pub struct Unwrapped<'a> {
+    pub envelope: Option<Envelope>,
+    pub inner: &'a [u8],
+    pub time: EnvTime,
+    /// The record continues in the next one of the same stream (Docker's 16 KiB pieces
+    /// without a final `\n`, CRI's `P`).
+    pub partial: bool,
+    pub stream: Option<Stream>,
+    /// Program (syslog tag, journal identifier) or compose service; empty if none.
+    pub name: &'a [u8],
+    pub host: &'a [u8],
+    pub pid: Option<u32>,
+    /// Bytes before the message (`journalctl` indents a message's further lines by this).
+    pub header_len: usize,
+    /// No envelope, but the line starts with spaces: with a journal or syslog envelope around
+    /// it, a further line of the previous message (`journalctl` prints them indented).
+    pub indented: usize,
+}
+
+impl<'a> Unwrapped<'a> {
+    fn bare(line: &'a [u8]) -> Self {
+        Unwrapped {
+            envelope: None,
+            inner: line,
+            time: EnvTime::None,
+            partial: false,
+            stream: None,
+            name: &[],
+            host: &[],
+            pid: None,
+            header_len: 0,
+            indented: line.iter().take_while(|&&c| c == b' ').count(),
+        }
+    }
+}
+
+/// How the inner bytes are escaped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Esc {
+    No,
+    /// A JSON string's raw bytes.
+    Json,
+    /// rsyslog's `#ooo` control-character escapes.
+    Octal,
+    /// A journal export's `[104,105]` byte array (messages that are not UTF-8).
+    ByteArray,
+}
+
+struct Parts<'a> {
+    u: Unwrapped<'a>,
+    esc: Esc,
+}
+
+/// Take the envelope off `line`. `first`: the envelope its file mostly carries, tried first
+/// (the others are tried after it, so files that mix envelopes are read too).
+pub fn unwrap<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>, first: Option<Envelope>) -> Unwrapped<'a> {
+    let parts = first.and_then(|e| parse_as(line, e)).or_else(|| {
+        let c = *line.first()?;
+        let order: &[Envelope] = match c {
+            b'{' => &[Envelope::DockerJson, Envelope::JournalJson],
+            b'<' => &[Envelope::Syslog5424, Envelope::Syslog],
+            b'0'..=b'9' => &[Envelope::Cri, Envelope::Syslog, Envelope::DockerTimestamps],
+            b'A'..=b'Z' => &[Envelope::Syslog, Envelope::Compose],
+            _ => &[Envelope::Compose],
+        };
+        order.iter().filter(|e| Some(**e) != first).find_map(|e| parse_as(line, *e))
+    });
+    let Some(Parts { mut u, esc }) = parts else { return Unwrapped::bare(line) };
+    match esc {
+        Esc::No => {}
+        Esc::Json | Esc::ByteArray => {
+            scratch.clear();
+            let ok =
+                if esc == Esc::Json { json::unescape_into(u.inner, scratch) } else { bytes_into(u.inner, scratch) };
+            if !ok {
+                return Unwrapped::bare(line);
+            }
+            u.inner = finish_json_log(u.envelope, scratch, &mut u.partial);
+        }
+        Esc::Octal => {
+            scratch.clear();
+            octal_into(u.inner, scratch);
+            u.inner = &scratch[..];
+        }
+    }
+    u
+}
+
+/// A Docker record's `log` ends in `\n` unless Docker split the line (then the next record
+/// of the stream continues it); the newline (and a `\r` before it) is not part of the line.
+fn finish_json_log<'s>(env: Option<Envelope>, s: &'s [u8], partial: &mut bool) -> &'s [u8] {
+    if env != Some(Envelope::DockerJson) {
+        return s;
+    }
+    match s.strip_suffix(b"\n") {
+        Some(l) => {
+            *partial = false;
+            l.strip_suffix(b"\r").unwrap_or(l)
+        }
+        None => {
+            *partial = true;
+            s
+        }
+    }
+}
+
+fn parse_as(line: &[u8], e: Envelope) -> Option<Parts<'_>> {
+    match e {
+        Envelope::DockerJson => docker_json(line),
+        Envelope::JournalJson => journal_json(line),
+        Envelope::Cri => cri(line),
+        Envelope::Compose => compose(line),
+        Envelope::DockerTimestamps => docker_ts(line),
+        Envelope::Syslog => syslog(line),
+        Envelope::Syslog5424 => rfc5424(line),
+    }
+}
+
+fn parts<'a>(line: &'a [u8], envelope: Envelope, inner: &'a [u8], esc: Esc) -> Parts<'a> {
+    let mut u = Unwrapped::bare(line);
+    u.envelope = Some(envelope);
+    u.inner = inner;
+    u.indented = 0;
+    Parts { u, esc }
+}
+
+fn iso_time(b: &[u8]) -> Option<(EnvTime, usize)> {
+    let (wall, off, n) = iso_prefix(b)?;
+    Some((off.map_or(EnvTime::Wall(wall), |o| EnvTime::Utc(wall - o as i64 * 1000)), n))
+}
+
+fn stream_of(b: &[u8]) -> Option<Stream> {
+    match b {
+        b"stdout" => Some(Stream::Stdout),
+        b"stderr" => Some(Stream::Stderr),
+        _ => None,
+    }
+}
+
+fn docker_json(line: &[u8]) -> Option<Parts<'_>> {
+    if !line.starts_with(b"{\"log\":") {
+        return None;
+    }
+    let (mut log, mut stream, mut time) = (None, None, None);
+    let ok = json::members(line, |k, v| match (k, v) {
+        (b"log", json::Value::Str { raw, escaped }) => log = Some((raw, escaped)),
+        (b"stream", json::Value::Str { raw, .. }) => stream = stream_of(raw),
+        (b"time", json::Value::Str { raw, .. }) => time = iso_time(raw).map(|t| t.0),
+        _ => {}
+    });
+    let (raw, escaped) = log.filter(|_| ok)?;
+    let mut p = parts(line, Envelope::DockerJson, raw, if escaped { Esc::Json } else { Esc::No });
+    p.u.stream = stream;
+    p.u.time = time.unwrap_or(EnvTime::None);
+    // Without a backslash the value cannot end in `\n`: a piece of a split line.
+    p.u.partial = !escaped;
+    Some(p)
+}
+
+fn journal_json(line: &[u8]) -> Option<Parts<'_>> {
+    if !line.starts_with(b"{") || memmem::find(line, b"\"__REALTIME_TIMESTAMP\"").is_none() {
+        return None;
+    }
+    let mut msg: Option<(&[u8], Esc)> = None;
+    let (mut time, mut ident, mut unit, mut comm, mut host, mut pid) = (None, None, None, None, None, None);
+    let ok = json::members(line, |k, v| {
+        let s = match v {
+            json::Value::Str { raw, .. } => Some(raw),
+            _ => None,
+        };
+        match k {
+            b"MESSAGE" => {
+                msg = match v {
+                    json::Value::Str { raw, escaped } => Some((raw, if escaped { Esc::Json } else { Esc::No })),
+                    json::Value::Array(a) => Some((a, Esc::ByteArray)),
+                    _ => None,
+                }
+            }
+            b"__REALTIME_TIMESTAMP" => time = s.and_then(|s| std::str::from_utf8(s).ok()?.parse::<i64>().ok()),
+            b"SYSLOG_IDENTIFIER" => ident = s,
+            b"_SYSTEMD_UNIT" => unit = s,
+            b"_COMM" => comm = s,
+            b"_HOSTNAME" => host = s,
+            b"_PID" => pid = s.and_then(|s| std::str::from_utf8(s).ok()?.parse().ok()),
+            _ => {}
+        }
+    });
+    let (raw, esc) = msg.filter(|_| ok)?;
+    let mut p = parts(line, Envelope::JournalJson, raw, esc);
+    p.u.time = time.map_or(EnvTime::None, |us| EnvTime::Utc(us.div_euclid(1000)));
+    p.u.name = ident.or_else(|| unit.map(|u| u.strip_suffix(b".service").unwrap_or(u))).or(comm).unwrap_or(&[]);
+    p.u.host = host.unwrap_or(&[]);
+    p.u.pid = pid;
+    Some(p)
+}
+
+/// `2026-11-22T03:14:42.123456789Z stdout F <line>` (`P`: a piece; the line continues).
+fn cri(line: &[u8]) -> Option<Parts<'_>> {
+    let (time, n) = iso_time(line)?;
+    let rest = line.get(n..)?.strip_prefix(b" ")?;
+    let sp = memchr::memchr(b' ', rest)?;
+    let stream = stream_of(&rest[..sp])?;
+    let rest = &rest[sp + 1..];
+    let tag_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let tag = &rest[..tag_end];
+    let partial = match tag.split(|&c| c == b':').next()? {
+        b"F" => false,
+        b"P" => true,
+        _ => return None,
+    };
+    let inner = rest.get(tag_end + 1..).unwrap_or(&[]);
+    let mut p = parts(line, Envelope::Cri, inner, Esc::No);
+    p.u.time = time;
+    p.u.stream = Some(stream);
+    p.u.partial = partial;
+    p.u.header_len = line.len() - inner.len();
+    Some(p)
+}
+
+/// `docker compose logs`: `nginx-1    | <line>` (compose v1: `nginx_1  | `), optionally with
+/// `-t`'s stamp after the bar.
+fn compose(line: &[u8]) -> Option<Parts<'_>> {
+    let name_len = line.iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')).count();
+    if name_len == 0 || !line[0].is_ascii_alphanumeric() {
+        return None;
+    }
+    let spaces = line[name_len..].iter().take_while(|&&c| c == b' ').count();
+    let bar = name_len + spaces;
+    if spaces == 0 || line.get(bar) != Some(&b'|') {
+        return None;
+    }
+    let mut inner = &line[bar + 1..];
+    inner = inner.strip_prefix(b" ").unwrap_or(inner);
+    let mut time = EnvTime::None;
+    if let Some((t, n)) = iso_time(inner).filter(|(t, n)| matches!(t, EnvTime::Utc(_)) && inner.get(*n) == Some(&b' '))
+    {
+        time = t;
+        inner = &inner[n + 1..];
+    }
+    let mut p = parts(line, Envelope::Compose, inner, Esc::No);
+    p.u.name = &line[..name_len];
+    p.u.time = time;
+    p.u.header_len = line.len() - inner.len();
+    Some(p)
+}
+
+/// `docker logs -t`: `2026-11-22T03:14:42.123456789Z <line>`.
+fn docker_ts(line: &[u8]) -> Option<Parts<'_>> {
+    let (time, n) = iso_time(line)?;
+    if !matches!(time, EnvTime::Utc(_)) {
+        return None;
+    }
+    let inner = match line.get(n) {
+        Some(b' ') => &line[n + 1..],
+        None => &line[n..],
+        _ => return None,
+    };
+    let mut p = parts(line, Envelope::DockerTimestamps, inner, Esc::No);
+    p.u.time = time;
+    p.u.header_len = n + 1;
+    Some(p)
+}
+
+/// A syslog host name: letters, digits, `.`, `-`, `_`, `:` (an IPv6 address).
+fn is_host(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 255
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'))
+}
+
+/// `tag[pid]: ` or `tag: ` at the start of `b`: (tag, pid, bytes up to the message).
+fn tag_prefix(b: &[u8]) -> Option<(&[u8], Option<u32>, usize)> {
+    let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'@')).count();
+    if n == 0 || n > 64 || b[..n].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let tag = &b[..n];
+    let mut i = n;
+    let mut pid = None;
+    if b.get(i) == Some(&b'[') {
+        let d = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if d == 0 || b.get(i + 1 + d) != Some(&b']') {
+            return None;
+        }
+        pid = std::str::from_utf8(&b[i + 1..i + 1 + d]).ok().and_then(|s| s.parse().ok());
+        i += d + 2;
+    }
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    match b.get(i) {
+        Some(b' ') => Some((tag, pid, i + 1)),
+        None => Some((tag, pid, i)),
+        _ => None,
+    }
+}
+
+/// RFC 3164 as files keep it, with or without `<PRI>`, with a BSD stamp (`journalctl -o
+/// short`, `short-precise`) or an RFC 3339 one (rsyslog's high-precision template,
+/// `journalctl -o short-iso`): `<stamp> <host> <tag>[<pid>]: <message>`.
+fn syslog(line: &[u8]) -> Option<Parts<'_>> {
+    let mut i = pri_len(line).unwrap_or(0);
+    let (time, n) = match bsd_prefix(&line[i..]) {
+        Some((mo, d, ms, n)) => (EnvTime::NoYear(mo, d, ms), n),
+        None => iso_time(&line[i..])?,
+    };
+    i += n;
+    if line.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let hl = line[i..].iter().take_while(|&&c| c != b' ').count();
+    let host = &line[i..i + hl];
+    if !is_host(host) {
+        return None;
+    }
+    i += hl + 1;
+    let (tag, pid, m) = tag_prefix(line.get(i..)?)?;
+    i += m;
+    let msg = &line[i..];
+    let esc = if has_octal_escape(msg) { Esc::Octal } else { Esc::No };
+    let mut p = parts(line, Envelope::Syslog, msg, esc);
+    p.u.time = time;
+    p.u.name = tag;
+    p.u.host = host;
+    p.u.pid = pid;
+    p.u.header_len = i;
+    Some(p)
+}
+
+/// `<N>` at the start (1 to 3 digits).
+fn pri_len(b: &[u8]) -> Option<usize> {
+    let d = b.strip_prefix(b"<")?.iter().take_while(|c| c.is_ascii_digit()).count();
+    ((1..=3).contains(&d) && b.get(d + 1) == Some(&b'>')).then_some(d + 2)
+}
+
+/// RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG]`.
+fn rfc5424(line: &[u8]) -> Option<Parts<'_>> {
+    let mut i = pri_len(line)?;
+    if !line.get(i..)?.starts_with(b"1 ") {
+        return None;
+    }
+    i += 2;
+    let mut field = |line: &[u8]| -> Option<(usize, usize)> {
+        let n = line.get(i..)?.iter().take_while(|&&c| c != b' ').count();
+        let r = (i, i + n);
+        i += n + 1;
+        Some(r)
+    };
+    let ts = field(line)?;
+    let host = field(line)?;
+    let app = field(line)?;
+    let procid = field(line)?;
+    let _msgid = field(line)?;
+    let time = match &line[ts.0..ts.1] {
+        b"-" => EnvTime::None,
+        t => iso_time(t).filter(|x| x.1 == t.len())?.0,
+    };
+    // Structured data: `-` or one or more `[...]` (`\]` escapes a bracket inside).
+    let mut j = i.min(line.len());
+    let sd_start = j;
+    if line.get(j) == Some(&b'-') {
+        j += 1;
+    } else {
+        while line.get(j) == Some(&b'[') {
+            j += 1;
+            loop {
+                match line.get(j)? {
+                    b'\\' => j += 2,
+                    b']' => {
+                        j += 1;
+                        break;
+                    }
+                    _ => j += 1,
+                }
+            }
+        }
+        if j == sd_start {
+            return None;
+        }
+    }
+    let msg = match line.get(j) {
+        None => &line[j..],
+        Some(b' ') => &line[j + 1..],
+        _ => return None,
+    };
+    let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+    let dash = |r: (usize, usize)| -> &[u8] {
+        match &line[r.0..r.1] {
+            b"-" => &[],
+            v => v,
+        }
+    };
+    let esc = if has_octal_escape(msg) { Esc::Octal } else { Esc::No };
+    let mut p = parts(line, Envelope::Syslog5424, msg, esc);
+    p.u.time = time;
+    p.u.host = dash(host);
+    p.u.name = dash(app);
+    p.u.pid = std::str::from_utf8(dash(procid)).ok().and_then(|s| s.parse().ok());
+    p.u.header_len = line.len() - msg.len();
+    Some(p)
+}
+
+/// rsyslog escapes control characters as `#` and three octal digits (`#012` for a newline,
+/// `#011` for a tab); `#` itself is not escaped, so only `#000`..`#037` and `#177` are read
+/// as escapes (nginx's `2711#2711` must stay as it is).
+fn octal_escape(b: &[u8]) -> Option<u8> {
+    if b.len() < 4 || b[0] != b'#' || !b[1..4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        return None;
+    }
+    let v = (b[1] - b'0') as u32 * 64 + (b[2] - b'0') as u32 * 8 + (b[3] - b'0') as u32;
+    (v < 0o40 || v == 0o177).then_some(v as u8)
+}
+
+fn has_octal_escape(msg: &[u8]) -> bool {
+    memchr::memchr_iter(b'#', msg).any(|p| octal_escape(&msg[p..]).is_some())
+}
+
+fn octal_into(raw: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'#', &raw[i..]) {
+        let at = i + p;
+        out.extend_from_slice(&raw[i..at]);
+        match octal_escape(&raw[at..]) {
+            Some(c) => {
+                out.push(c);
+                i = at + 4;
+            }
+            None => {
+                out.push(b'#');
+                i = at + 1;
+            }
+        }
+    }
+    out.extend_from_slice(&raw[i..]);
+}
+
+/// A journal export's byte array `[104,105,10]` onto `out`.
+fn bytes_into(arr: &[u8], out: &mut Vec<u8>) -> bool {
+    let inner = arr.strip_prefix(b"[").and_then(|a| a.strip_suffix(b"]"));
+    let Some(inner) = inner else { return false };
+    for item in inner.split(|&c| c == b',') {
+        let t = item.trim_ascii();
+        if t.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(t).ok().and_then(|s| s.parse::<u8>().ok()) {
+            Some(v) => out.push(v),
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;
