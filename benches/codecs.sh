@@ -155,11 +155,11 @@ names = sorted({os.path.basename(x) for x in files})
 total = next(iter(check.values()))[1] if check else 0
 print(f"Files ({len(names)}, {total/1e6:.0f} MB decompressed): {' '.join(names)}")
 print("Compressed: " + ", ".join(f"{c} {int(n)/1e6:.1f} MB" for c, n in comp.items()))
-print(f"\n{'codec':<6} {'backend':<11} {'KiB':>5} {'MB/s med':>8} {'runs':>4}  build needs")
+print(f"\n{'codec':<6} {'backend':<11} {'KiB':>5} {'MB/s med':>8} {'min-max':>9}  build needs")
 for codec in ("zstd", "xz", "bzip2"):
     for (c, b, kib), v in sorted(rows.items(), key=lambda kv: -statistics.median(kv[1])):
         if c == codec:
-            print(f"{c:<6} {b:<11} {kib:>5} {statistics.median(v):>8.0f} {len(v):>4}  {need.get(b, '')}")
+            print(f"{c:<6} {b:<11} {kib:>5} {statistics.median(v):>8.0f} {f'{min(v):.0f}-{max(v):.0f}':>9}  {need.get(b, '')}")
 print(f"\n{'codec':<6} {'backend':<11} {'bytes':>11} {'lines':>9}  fnv1a-64          same as codec's first?")
 first = {}
 for b, (c, n, lines, h) in check.items():

@@ -87,6 +87,9 @@ pub struct LogSource {
     pub age: u64,
     /// Index into the run's compiled access-log formats (access logs only).
     pub format: Option<usize>,
+    /// Mixed files: further formats some of its access lines fit (two vhosts logging in
+    /// different formats to one container stream), tried after `format`.
+    pub more_formats: Vec<usize>,
     /// Why the kind was chosen (content sniff, name hint, format mapping).
     pub kind_reason: String,
     /// For `Mixed` files: the envelope most records carry (tried first on each line).
@@ -97,6 +100,9 @@ pub struct LogSource {
     /// Year of year-less syslog stamps: (year, month) of a reference stamp, and where it came
     /// from (said in a diagnostic).
     pub year_ref: Option<(i32, u32, &'static str)>,
+    /// Access logs whose lines fit their format only as a prefix: how many fields follow it
+    /// (said in a diagnostic: those fields are not read).
+    pub extra_fields: u32,
 }
 
 /// A malformed line kept as an example.

@@ -79,12 +79,20 @@ pub fn parse_line(line: &[u8]) -> Option<FpmLine<'_>> {
     out.level = level;
     let mut body = body.strip_prefix(b" ").unwrap_or(body);
     body = body.strip_prefix(b" ").unwrap_or(body);
-    // Debug layout: `pid 1, fpm_event_loop(), line 383: ...`.
+    // Debug layout: `pid 1, fpm_event_loop(), line 383: ...`; through syslog (which has the
+    // pid) `fpm_event_loop(), line 383: ...`.
     if let Some(r) = body.strip_prefix(b"pid ") {
         if let Some(p) = memmem::find(r, b", line ") {
             if let Some(c) = memmem::find(&r[p..], b": ") {
                 body = &r[p + c + 2..];
             }
+        }
+    } else if let Some(p) = memmem::find(body, b"(), line ") {
+        let func_ok = p > 0 && body[..p].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let rest = &body[p + 9..];
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if func_ok && digits > 0 && rest[digits..].starts_with(b": ") {
+            body = &rest[digits + 2..];
         }
     }
     out.body = body;

@@ -71,7 +71,7 @@ pub struct Cursor<'c, 'p> {
     /// Values of a JSON access line that had escapes to undo.
     pub(super) json: Vec<u8>,
     /// The state of a mixed file's reader.
-    pub(super) mixed: Option<Box<mixed::State>>,
+    pub(super) mixed: Option<Box<mixed::State<'c>>>,
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
@@ -95,7 +95,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             hour_run: None,
             origin: None,
             json: Vec::new(),
-            mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s))),
+            mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s, ctx.formats))),
         }
     }
 

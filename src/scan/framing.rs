@@ -91,16 +91,22 @@ pub fn starts(prev: Option<&LineInfo>, cur: &LineInfo, u: &Unwrapped, kind: Reco
     !p.partial && has_time && (cur.origin != p.origin || kind.starts() || (kind == RecordKind::Other && foreign(u)))
 }
 
+/// The access formats of a source, in the order they are tried.
+pub fn access_formats<'a>(src: &LogSource, formats: &'a [AccessFormat]) -> Vec<&'a AccessFormat> {
+    src.format.iter().chain(&src.more_formats).filter_map(|&i| formats.get(i)).collect()
+}
+
 /// The record-start rule of one source.
 pub struct Framing<'a> {
     kind: LogKind,
-    format: Option<&'a AccessFormat>,
+    /// The access formats of the file, in the order they are tried.
+    formats: Vec<&'a AccessFormat>,
     envelope: Option<Envelope>,
 }
 
 impl<'a> Framing<'a> {
     pub fn new(src: &LogSource, formats: &'a [AccessFormat]) -> Self {
-        Framing { kind: src.kind, format: src.format.and_then(|f| formats.get(f)), envelope: src.envelope }
+        Framing { kind: src.kind, formats: access_formats(src, formats), envelope: src.envelope }
     }
 
     /// Can a record span several lines?
@@ -131,7 +137,7 @@ impl<'a> Framing<'a> {
                 let cu = unwrap(strip_nuls(line), &mut s2, self.envelope);
                 let info = line_info(&cu, Some(&pinfo));
                 let msg = message(&cu, Some(&pinfo));
-                let kind = kind_of(msg, |l| self.format.and_then(|f| f.fits(l)).is_some());
+                let kind = kind_of(msg, |l| self.formats.iter().any(|f| f.fits(l).is_some()));
                 starts(Some(&pinfo), &info, &cu, kind)
             }
         }

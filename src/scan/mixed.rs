@@ -15,7 +15,7 @@ use super::cursor::{Cursor, MAX_ENTRY_LINES};
 use super::framing::{line_info, message, starts, LineInfo};
 use crate::model::time::{parse_fpm_wall, parse_nginx_error_wall, wall_ms};
 use crate::model::{Envelope, LogSource, Origin, Stream, Ts};
-use crate::parse::access::AccessLine;
+use crate::parse::access::{AccessFormat, AccessLine};
 use crate::parse::nginx_error;
 use crate::parse::record::{kind_of, RecordKind};
 use crate::unwrap::{unwrap, EnvTime, Unwrapped};
@@ -46,7 +46,9 @@ struct Open {
     arc: Option<Arc<Origin>>,
 }
 
-pub(super) struct State {
+pub(super) struct State<'c> {
+    /// The file's access formats, in the order they are tried.
+    formats: Vec<&'c AccessFormat>,
     envelope: Option<Envelope>,
     container: Option<String>,
     /// (year, month) of a reference stamp, for year-less syslog stamps.
@@ -61,9 +63,10 @@ pub(super) struct State {
     wall: Option<(i64, Ts)>,
 }
 
-impl State {
-    pub(super) fn new(s: &LogSource) -> Self {
+impl<'c> State<'c> {
+    pub(super) fn new(s: &LogSource, formats: &'c [AccessFormat]) -> Self {
         State {
+            formats: super::framing::access_formats(s, formats),
             envelope: s.envelope,
             container: s.container.clone(),
             year: s.year_ref.map(|(y, m, _)| (y, m)),
@@ -110,7 +113,7 @@ impl Cursor<'_, '_> {
         }
     }
 
-    fn env_time(&mut self, st: &mut State, t: EnvTime) -> Option<Ts> {
+    fn env_time(&mut self, st: &mut State<'_>, t: EnvTime) -> Option<Ts> {
         let wall = match t {
             EnvTime::None => return None,
             EnvTime::Utc(t) => return Some(t),
@@ -175,7 +178,7 @@ impl Cursor<'_, '_> {
         let is_record_file = matches!(st.envelope, Some(Envelope::DockerJson | Envelope::JournalJson | Envelope::Cri));
         if u.partial {
             // Whether it starts a record is decided on its first piece, as the planner does.
-            let kind = kind_of(msg, |l| self.format.and_then(|f| f.fits(l)).is_some());
+            let kind = kind_of(msg, |l| st.formats.iter().any(|f| f.fits(l).is_some()));
             let start = starts(st.prev.as_ref(), &info, &u, kind);
             st.pending = Some(Pending {
                 buf: msg.to_vec(),
@@ -210,7 +213,24 @@ impl Cursor<'_, '_> {
     fn mixed_record(&mut self, st: &mut State, msg: &[u8], at: Place, starts: impl FnOnce(RecordKind) -> bool) {
         let mut json = std::mem::take(&mut self.json);
         let mut al = AccessLine::default();
-        let access = self.format.is_some_and(|f| f.parse_with(msg, &mut json, &mut al));
+        // The file's formats in order (a JSON one last: it needs the scratch buffer).
+        let mut access = false;
+        let mut json_format = None;
+        for f in &st.formats {
+            if f.is_json() {
+                json_format.get_or_insert(*f);
+                continue;
+            }
+            al = AccessLine::default();
+            if f.parse_into(msg, &mut al) {
+                access = true;
+                break;
+            }
+        }
+        if let (false, Some(f)) = (access, json_format) {
+            al = AccessLine::default();
+            access = f.parse_with(msg, &mut json, &mut al);
+        }
         let kind = kind_of(msg, |_| access);
         let start = starts(kind);
         if start {

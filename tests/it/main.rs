@@ -9,3 +9,4 @@ mod peer_vectors;
 mod props;
 mod real_logs;
 mod reports;
+mod wrapped;

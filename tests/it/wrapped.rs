@@ -1,0 +1,141 @@
+//! Issue 13: the captured scenarios as production ships them (`testdata/wrap.py`: Docker
+//! json-file, CRI, compose, `docker logs -t`, rsyslog, RFC 5424, journald, JSON access logs,
+//! zstd/xz/bzip2 rotations), analysed with no format hint, must give every failing request
+//! the cause the plain logs give it.
+
+use crate::common::*;
+use crate::real_logs::scenarios;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The shapes, written once per test run into target/test-out/wrapped.
+fn wrapped() -> &'static Path {
+    static W: OnceLock<PathBuf> = OnceLock::new();
+    W.get_or_init(|| {
+        let out = tmp("wrapped");
+        let o = std::process::Command::new("python3")
+            .arg(root().join("testdata/wrap.py"))
+            .arg(&out)
+            .output()
+            .expect("python3 testdata/wrap.py");
+        assert!(o.status.success(), "wrap.py: {}", String::from_utf8_lossy(&o.stderr));
+        out
+    })
+}
+
+/// Failing requests by rid: (status, cause).
+fn causes(out: &Path) -> BTreeMap<String, (String, String)> {
+    read_csv(&out.join("requests.csv"))
+        .into_iter()
+        .filter_map(|r| Some((rid(&r["uri"])?.to_string(), (r["status"].clone(), r["cause"].clone()))))
+        .collect()
+}
+
+/// The inputs of one shape of one scenario (journald's three renderings are read one at a
+/// time, each with the slow log).
+fn runs(shape: &str, dir: &Path) -> Vec<(String, Vec<String>)> {
+    let s = |p: PathBuf| p.to_string_lossy().into_owned();
+    if shape == "journald" {
+        let slow = dir.join("www-slow.log");
+        return ["journal-short-iso.log", "short-precise.log", "journal.json"]
+            .iter()
+            .map(|f| {
+                let mut v = vec![s(dir.join(f))];
+                if slow.exists() {
+                    v.push(s(slow.clone()));
+                }
+                (format!("journald/{f}"), v)
+            })
+            .collect();
+    }
+    vec![(shape.to_string(), vec![s(dir.to_path_buf())])]
+}
+
+#[test]
+fn every_shape_gives_the_causes_of_the_plain_logs() {
+    let shapes = [
+        "docker-json",
+        "docker-json-split",
+        "cri",
+        "cri-split",
+        "compose",
+        "docker-t",
+        "syslog",
+        "syslog-rfc3339",
+        "syslog-5424",
+        "journald",
+        "json-access",
+    ];
+    let mut table = Vec::new();
+    let mut bad = Vec::new();
+    for sc in scenarios() {
+        let plain = causes(&sc.run.out);
+        for shape in shapes {
+            let dir = wrapped().join(shape).join(&sc.name);
+            if !dir.exists() {
+                continue;
+            }
+            for (label, inputs) in runs(shape, &dir) {
+                let out = tmp(&format!("wrapped-out/{}/{}", label.replace('/', "-"), sc.name));
+                let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                let r = analyze(&args, &out);
+                assert!(r.code == 0 || r.code == 2, "{label}/{}: exit {} {}", sc.name, r.code, r.stderr);
+                let sum = read_json(&out.join("summary.json"));
+                for f in sum["inputs"].as_array().unwrap() {
+                    assert_eq!(
+                        f["malformed"].as_u64(),
+                        Some(0),
+                        "{label}/{}: {} {}",
+                        sc.name,
+                        f["path"],
+                        f["malformed_samples"]
+                    );
+                }
+                let got = causes(&out);
+                let same = plain.iter().filter(|(k, v)| got.get(*k) == Some(v)).count();
+                table.push(format!("{:<28} {:<26} {same:>4} of {:>4}", label, sc.name, plain.len()));
+                if same != plain.len() || got.len() != plain.len() {
+                    let diff: Vec<String> = plain
+                        .iter()
+                        .filter(|(k, v)| got.get(*k) != Some(v))
+                        .take(3)
+                        .map(|(k, v)| format!("{k}: {v:?} -> {:?}", got.get(k)))
+                        .collect();
+                    bad.push(format!("{label}/{}: {same} of {} ({} rows): {diff:?}", sc.name, plain.len(), got.len()));
+                }
+            }
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    assert!(bad.is_empty(), "{} runs differ:\n{}", bad.len(), bad.join("\n"));
+}
+
+#[test]
+fn mixed_files_read_the_same_in_small_chunks_on_two_threads() {
+    for (shape, scen) in [
+        ("compose", "mixed"),
+        ("syslog", "php_fatal"),
+        ("docker-json-split", "mixed"),
+        ("cri-split", "fpm_debug_layout"),
+        ("journald", "php_fatal"),
+    ] {
+        let dir = wrapped().join(shape).join(scen);
+        for (label, inputs) in runs(shape, &dir) {
+            let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let whole = tmp(&format!("wrapped-whole/{}", label.replace('/', "-")));
+            let r = analyze(&[&args[..], &["-j", "1"]].concat(), &whole);
+            assert!(r.code == 0, "{label}: {}", r.stderr);
+            let cut = tmp(&format!("wrapped-cut/{}", label.replace('/', "-")));
+            let r = analyze(&[&args[..], &["-j", "2", "--chunk-bytes", "4096"]].concat(), &cut);
+            assert!(r.code == 0, "{label}: {}", r.stderr);
+            for f in ["requests.csv", "errors.csv", "fpm.csv"] {
+                let a = std::fs::read_to_string(whole.join(f)).unwrap();
+                let b = std::fs::read_to_string(cut.join(f)).unwrap();
+                assert_eq!(a, b, "{label}: {f} differs when read in 4 KiB chunks");
+            }
+            let (a, b) = (read_json(&whole.join("summary.json")), read_json(&cut.join("summary.json")));
+            assert_eq!(a["inputs"], b["inputs"], "{label}: accounting differs");
+        }
+    }
+}
