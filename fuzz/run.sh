@@ -18,7 +18,13 @@ for t in "${TARGETS[@]}"; do
     gzip) seeds=(testdata/real/rotated testdata/hostile/gzip); len=262144 ;;
     # chunk starts a rayon pool per input; glibc's per-thread exit list of those threads shows
     # up in LeakSanitizer as a 32-byte "leak" (__cxa_thread_atexit_impl), not ours: no leak check.
-    chunk) seeds=(testdata/real/mixed testdata/real/php_fatal testdata/real/fpm_debug_layout testdata/hostile/lines testdata/hostile/nul); len=65536; extra=(-detect_leaks=0) ;;
+    chunk)
+      # Mixed files too: the captures wrapped as containers, syslog and the journal ship them.
+      wrapped=$(mktemp -d)
+      python3 testdata/wrap.py "$wrapped" --scenario php_fatal --scenario fpm_debug_layout --shape compose \
+        --shape docker-json-split --shape cri-split --shape syslog --shape journald > /dev/null
+      seeds=(testdata/real/mixed testdata/real/php_fatal testdata/real/fpm_debug_layout testdata/hostile/lines testdata/hostile/nul "$wrapped")
+      len=65536; extra=(-detect_leaks=0) ;;
     *) seeds=(testdata/real testdata/hostile/lines); len=16384 ;;
   esac
   # Inputs that once crashed a target (each also has a unit test) are replayed first.

@@ -1,7 +1,8 @@
 //! The whole read path on one file: discovery, kind detection, mmap, chunk planning at
 //! record boundaries, parallel scan, accounting. The input is written as a rotated log
-//! (mapped and chunked), the first byte choosing the name (access, error, FPM, slow log, or a
-//! gzip copy). Read with 4 KiB chunks on 2 threads and as one chunk on 1 thread, the
+//! (mapped and chunked), the first byte choosing the name (access, error, FPM, slow log, a
+//! container's or syslog's mixed stream, or a gzip copy; the kind comes from the content, the
+//! name only breaks ties). Read with 4 KiB chunks on 2 threads and as one chunk on 1 thread, the
 //! accounting must reconcile and the two reads must agree line for line.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -23,10 +24,10 @@ fn read(dir: &std::path::Path, chunk: usize, jobs: usize) -> Option<String> {
         s += &format!("{} {} {}\n", r.ts, r.line, r.status);
     }
     for e in &a.scan.errors {
-        s += &format!("{} {} {}\n", e.ts, e.line, e.message);
+        s += &format!("{} {} {} {:?}\n", e.ts, e.line, e.message, e.origin);
     }
     for f in &a.scan.fpm {
-        s += &format!("{} {}\n", f.ts, f.line);
+        s += &format!("{} {} {} {:?}\n", f.ts, f.line, f.ts_exact, f.origin);
     }
     Some(s)
 }
@@ -35,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
     }
-    let names = ["access.log.1", "error.log.1", "php-fpm.log.1", "www-slow.log.1", "access.log.2.gz"];
+    let names =
+        ["access.log.1", "error.log.1", "php-fpm.log.1", "www-slow.log.1", "access.log.2.gz", "syslog.1", "0.log.1"];
     let name = names[data[0] as usize % names.len()];
     let body = &data[1..];
     let dir = tempfile::tempdir().unwrap();

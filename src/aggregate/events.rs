@@ -60,6 +60,10 @@ const STR_COLS: &[&str] = &[
     "pool",
     "event",
     "script",
+    "envelope",
+    "container",
+    "stream",
+    "log_host",
 ];
 const INT_COLS: &[&str] = &[
     "ts_ms",
@@ -415,6 +419,15 @@ fn verdict_cols(c: &mut EventCols, a: &Analysis, v: &crate::correlate::Verdict) 
     c.s("detail", Some(v.detail.clone()));
 }
 
+/// The columns of a record's envelope (empty for lines read from plain files).
+fn origin_cols(c: &mut EventCols, o: Option<&std::sync::Arc<crate::model::Origin>>) {
+    let Some(o) = o else { return };
+    c.s("envelope", Some(o.envelope.as_str().into()));
+    c.s("container", o.name.clone());
+    c.s("stream", o.stream.map(|s| s.as_str().into()));
+    c.s("log_host", o.host.clone());
+}
+
 fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
     let z = &a.zone.zone;
     let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.clone());
@@ -454,6 +467,7 @@ fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
             // carry no upstream fields).
             let primary = t.lines.iter().rev().find(|&&li| a.scan.errors[li].failure);
             c.s("upstream", primary.and_then(|&li| a.scan.errors[li].upstream.clone()));
+            origin_cols(c, r.origin.as_ref());
         }
         Rec::Error(i) => {
             let (e, v) = (&a.scan.errors[i], &a.corr.lines[i]);
@@ -480,6 +494,7 @@ fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
             c.s("referrer", e.referrer.clone());
             c.s("message", Some(e.message.clone()));
             c.i("entry_lines", Some(e.lines as i64));
+            origin_cols(c, e.origin.as_ref());
         }
         Rec::Fpm(i) => {
             let e = &a.scan.fpm[i];
@@ -495,6 +510,7 @@ fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
             c.f("elapsed_s", e.elapsed_s);
             c.s("message", Some(e.message.clone()));
             c.b("time_exact", e.ts_exact);
+            origin_cols(c, e.origin.as_ref());
         }
     }
 }

@@ -36,6 +36,15 @@ pub struct InputMeta {
     pub parsed: u64,
     pub malformed: u64,
     pub skipped: u64,
+    /// Of `skipped`: lines of other programs (mixed files).
+    #[serde(default)]
+    pub other: u64,
+    /// Of `parsed`: access lines that fit their format only as a prefix.
+    #[serde(default)]
+    pub prefix_fit: u64,
+    /// The envelope most records of a mixed file carry.
+    #[serde(default)]
+    pub envelope: Option<String>,
     pub first: Option<String>,
     pub last: Option<String>,
     pub malformed_samples: Vec<Sample>,
@@ -141,6 +150,10 @@ pub const EVENT_COLUMNS: &[&str] = &[
     "script",
     "elapsed_s",
     "time_exact",
+    "envelope",
+    "container",
+    "stream",
+    "log_host",
 ];
 
 impl Run {
@@ -175,6 +188,9 @@ impl Run {
                 parsed: st.parsed,
                 malformed: st.malformed,
                 skipped: st.skipped,
+                other: st.other,
+                prefix_fit: st.prefix_fit,
+                envelope: s.envelope.map(|e| e.as_str().to_string()),
                 first: r.map(|r| f.time(r.0)),
                 last: r.map(|r| f.time(r.1)),
                 malformed_samples: st.malformed_samples.clone(),

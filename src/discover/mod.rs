@@ -16,7 +16,7 @@ pub use formats::FormatSet;
 pub use rotation::{container_of, rotation};
 
 use crate::model::{Compression, Diagnostic, LogKind, LogSource, Severity};
-use crate::open::gzip;
+use crate::open::stream;
 use sniff::{sniff, DEEP_HEAD, HEAD};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -24,20 +24,22 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The first `limit` decompressed bytes of a file, and whether it is compressed.
-fn read_head(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+/// The first `limit` decompressed bytes of a file, and its compression (by magic bytes).
+fn read_head(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, Compression, Option<&'static str>)> {
     let mut f = std::fs::File::open(path)?;
     let mut raw = Vec::with_capacity(limit.min(HEAD));
     (&mut f).take(limit as u64).read_to_end(&mut raw)?;
-    if gzip::is_gzip(&raw) {
-        // Compressed heads may need more input than `limit` to give `limit` bytes; read more.
-        let mut more = Vec::new();
-        (&mut f).take(4 * limit as u64).read_to_end(&mut more)?;
-        raw.extend(more);
-        Ok((gzip::head(&raw, limit), true))
-    } else {
-        Ok((raw, false))
+    let codec = stream::codec_of(&raw);
+    if codec == Compression::Plain {
+        let other = stream::unsupported(&raw);
+        return Ok((raw, codec, other));
     }
+    // Compressed heads may need more input than `limit` to give `limit` bytes (xz and bzip2
+    // compress logs 15 to 20 times); read more.
+    let mut more = Vec::new();
+    (&mut f).take(32 * limit as u64).read_to_end(&mut more)?;
+    raw.extend(more);
+    Ok((stream::head(codec, &raw, limit), codec, None))
 }
 
 /// (year, month) of a file's modification time.
@@ -159,7 +161,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
     let mut head_offsets = BTreeMap::new();
     let mut by_inode: HashMap<(u64, u64), String> = HashMap::new();
     // Files sharing the pre-check key: (path, display) of each, compared in full on a match.
-    let mut by_content: HashMap<(u64, bool), Vec<(PathBuf, String)>> = HashMap::new();
+    let mut by_content: HashMap<(u64, Compression), Vec<(PathBuf, String)>> = HashMap::new();
     for path in files {
         let display = path.display().to_string();
         let meta = match std::fs::metadata(&path) {
@@ -174,7 +176,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             continue;
         }
         by_inode.insert((meta.dev(), meta.ino()), display.clone());
-        let (head, is_gz) = match read_head(&path, HEAD) {
+        let (head, codec, other_codec) = match read_head(&path, HEAD) {
             Ok(h) => h,
             Err(e) => {
                 diags.push(diag(Severity::Error, &display, format!("cannot read: {e}")));
@@ -182,7 +184,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             }
         };
         if !head.is_empty() {
-            let key = (content_key(&head, meta.len()), is_gz);
+            let key = (content_key(&head, meta.len()), codec);
             let same = by_content.get(&key).into_iter().flatten().find(|(p, _)| {
                 // A file that cannot be read again is not called a copy (the scan reports it).
                 same_content(p, &path).unwrap_or(false)
@@ -197,6 +199,10 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             }
             by_content.entry(key).or_default().push((path.clone(), display.clone()));
         }
+        if let Some(c) = other_codec {
+            skipped.push((display, format!("compressed with {c}, which upcause does not read; decompress it first")));
+            continue;
+        }
         let (set, age) = rotation(&path);
         let deep = || read_head(&path, DEEP_HEAD).map(|h| h.0).unwrap_or_else(|_| head.clone());
         let s = sniff(&head, &deep, &path, &set, fs, &candidates, mtime_month(&meta));
@@ -207,17 +213,23 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
         for o in s.offsets {
             *head_offsets.entry(o).or_insert(0) += 1;
         }
-        let name_gz = display.ends_with(".gz");
-        if name_gz != is_gz {
-            diags.push(diag(
-                Severity::Warning,
-                &display,
-                if is_gz {
-                    "gzip data under a plain name; read as gzip".into()
-                } else {
-                    "plain text under a .gz name; read as plain".into()
-                },
-            ));
+        // The name's compression suffix against the content's magic bytes.
+        let named = [(".gz", Compression::Gzip), (".zst", Compression::Zstd), (".zstd", Compression::Zstd)]
+            .into_iter()
+            .chain([(".xz", Compression::Xz), (".bz2", Compression::Bzip2)])
+            .find(|(sfx, _)| display.ends_with(sfx));
+        match (named, codec) {
+            (Some((_, n)), c) if n == c => {}
+            (Some((sfx, _)), Compression::Plain) => {
+                diags.push(diag(Severity::Warning, &display, format!("plain text under a {sfx} name; read as plain")))
+            }
+            (Some((sfx, _)), c) => {
+                diags.push(diag(Severity::Warning, &display, format!("{c} data under a {sfx} name; read as {c}")))
+            }
+            (None, Compression::Plain) => {}
+            (None, c) => {
+                diags.push(diag(Severity::Warning, &display, format!("{c} data under a plain name; read as {c}")))
+            }
         }
         let container = (s.kind == LogKind::Mixed).then(|| container_of(&path)).flatten();
         sources.push(LogSource {
@@ -225,7 +237,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             path,
             display,
             kind: s.kind,
-            compression: if is_gz { Compression::Gzip } else { Compression::Plain },
+            compression: codec,
             size: meta.len(),
             set,
             age,

@@ -66,6 +66,9 @@ string_enum! {
     pub enum Compression {
         Plain => "plain",
         Gzip => "gzip",
+        Zstd => "zstd",
+        Xz => "xz",
+        Bzip2 => "bzip2",
     }
 }
 
@@ -79,7 +82,7 @@ pub struct LogSource {
     pub display: String,
     pub kind: LogKind,
     pub compression: Compression,
-    /// Size on disk (compressed size for gzip).
+    /// Size on disk (compressed size for compressed files).
     pub size: u64,
     /// Rotation set (the current file's name, e.g. `error.log`) and age rank within it
     /// (0 = current, higher = older).

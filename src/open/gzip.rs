@@ -2,94 +2,22 @@
 //!
 //! Input: the compressed bytes of one file (mapped), the block size, and the record-start
 //! rule of its log kind. Output: calls `sink(block)` with decoded blocks that end on record
-//! boundaries, then returns `GzReport` (members decoded, bytes out, problems with the
+//! boundaries, then returns a `Report` (members decoded, bytes out, problems with the
 //! compressed byte offset). Invariants: memory is one block buffer (grown only to hold one
 //! over-long record, at most `MAX_BLOCK`); every member of a multi-member file is decoded; a
 //! truncated stream yields what was decoded plus a problem; a corrupt member is reported and
 //! decoding resumes at the next gzip header after it; nothing decoded is withheld.
 
-use super::MAX_BLOCK;
-use crate::chunk::{last_record_start, StartRule};
+use super::blocks::Blocks;
+pub use super::blocks::{Problem, ProblemKind, Report};
+use crate::chunk::StartRule;
 use flate2::bufread::GzDecoder;
 use std::io::Read;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum GzProblemKind {
-    /// The stream ends inside a member (rotation or copy in progress, disk full).
-    Truncated,
-    /// A member could not be decoded; the bytes up to the next header were skipped.
-    Corrupt,
-    /// Bytes after the last member that are not a gzip member.
-    TrailingData,
-    /// A record longer than `MAX_BLOCK` was split.
-    Oversized,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct GzProblem {
-    pub kind: GzProblemKind,
-    /// Offset in the compressed file.
-    pub offset: u64,
-    pub message: String,
-}
-
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct GzReport {
-    pub members: u32,
-    pub decoded: u64,
-    pub problems: Vec<GzProblem>,
-}
 
 const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 
 pub fn is_gzip(head: &[u8]) -> bool {
     head.len() >= 3 && head[..3] == MAGIC
-}
-
-struct Blocks<'s, 'r, F: FnMut(&[u8])> {
-    buf: Vec<u8>,
-    filled: usize,
-    multiline: bool,
-    is_start: StartRule<'r>,
-    sink: &'s mut F,
-    oversized_at: Option<u64>,
-    decoded: u64,
-}
-
-impl<F: FnMut(&[u8])> Blocks<'_, '_, F> {
-    /// Make room for more output: hand over everything up to the last record boundary, or
-    /// grow the buffer if one record fills it.
-    fn make_room(&mut self) {
-        if self.filled < self.buf.len() {
-            return;
-        }
-        match last_record_start(&self.buf[..self.filled], self.multiline, self.is_start) {
-            Some(p) if p > 0 => {
-                (self.sink)(&self.buf[..p]);
-                self.buf.copy_within(p..self.filled, 0);
-                self.filled -= p;
-            }
-            _ if self.buf.len() < MAX_BLOCK => {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n.min(MAX_BLOCK), 0);
-            }
-            _ => {
-                // One record longer than MAX_BLOCK: cut at its last newline (or anywhere).
-                let p = memchr::memrchr(b'\n', &self.buf[..self.filled]).map(|i| i + 1).unwrap_or(self.filled);
-                self.oversized_at.get_or_insert(self.decoded);
-                (self.sink)(&self.buf[..p]);
-                self.buf.copy_within(p..self.filled, 0);
-                self.filled -= p;
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.filled > 0 {
-            (self.sink)(&self.buf[..self.filled]);
-            self.filled = 0;
-        }
-    }
 }
 
 /// Decode every member of `data`, calling `sink` with record-aligned blocks and `progress`
@@ -101,10 +29,9 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
     is_start: StartRule,
     sink: &mut F,
     progress: &mut dyn FnMut(u64),
-) -> GzReport {
-    let mut report = GzReport::default();
-    let mut b =
-        Blocks { buf: vec![0; block.max(4096)], filled: 0, multiline, is_start, sink, oversized_at: None, decoded: 0 };
+) -> Report {
+    let mut report = Report::default();
+    let mut b = Blocks::new(block, multiline, is_start, sink);
     let mut pos = 0usize;
     while pos < data.len() {
         if !data[pos..].starts_with(&MAGIC) {
@@ -114,7 +41,7 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
             } else {
                 format!("{} bytes after the last gzip member are not gzip data (ignored)", rest.len())
             };
-            report.problems.push(GzProblem { kind: GzProblemKind::TrailingData, offset: pos as u64, message: msg });
+            report.problems.push(Problem { kind: ProblemKind::TrailingData, offset: pos as u64, message: msg });
             break;
         }
         let member_start = pos;
@@ -148,8 +75,8 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
                 b.flush();
                 let at = (pos + consumed) as u64;
                 if remaining == 0 {
-                    report.problems.push(GzProblem {
-                        kind: GzProblemKind::Truncated,
+                    report.problems.push(Problem {
+                        kind: ProblemKind::Truncated,
                         offset: at,
                         message: format!(
                             "gzip stream truncated at byte {at} (member starting at byte {member_start}): {e}; {} decoded bytes kept",
@@ -169,11 +96,7 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
                         data.len() - member_start
                     ),
                 };
-                report.problems.push(GzProblem {
-                    kind: GzProblemKind::Corrupt,
-                    offset: member_start as u64,
-                    message: msg,
-                });
+                report.problems.push(Problem { kind: ProblemKind::Corrupt, offset: member_start as u64, message: msg });
                 match resume {
                     Some(r) => pos = r,
                     None => break,
@@ -182,13 +105,7 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
         }
     }
     b.flush();
-    if let Some(at) = b.oversized_at {
-        report.problems.push(GzProblem {
-            kind: GzProblemKind::Oversized,
-            offset: at,
-            message: format!("a record longer than {} MiB was split", MAX_BLOCK >> 20),
-        });
-    }
+    report.problems.extend(b.oversized());
     report.decoded = b.decoded;
     report
 }
@@ -220,7 +137,7 @@ mod tests {
         e.finish().unwrap()
     }
 
-    fn decode(data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, GzReport) {
+    fn decode(data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, Report) {
         let mut out = Vec::new();
         let mut sizes = Vec::new();
         let rep = decode_blocks(
@@ -268,7 +185,7 @@ mod tests {
         assert!(!out.is_empty() && out.len() < a.len());
         assert!(a.starts_with(&out));
         assert_eq!(rep.problems.len(), 1);
-        assert_eq!(rep.problems[0].kind, GzProblemKind::Truncated);
+        assert_eq!(rep.problems[0].kind, ProblemKind::Truncated);
     }
 
     #[test]
@@ -284,7 +201,7 @@ mod tests {
         data.extend(gz(&b));
         let (out, _, rep) = decode(&data, 1 << 16);
         assert!(out.ends_with(&b));
-        assert!(rep.problems.iter().any(|p| p.kind == GzProblemKind::Corrupt));
+        assert!(rep.problems.iter().any(|p| p.kind == ProblemKind::Corrupt));
     }
 
     #[test]
@@ -293,7 +210,7 @@ mod tests {
         data.extend([0u8; 100]);
         let (out, _, rep) = decode(&data, 4096);
         assert_eq!(out, b"x\n");
-        assert_eq!(rep.problems[0].kind, GzProblemKind::TrailingData);
+        assert_eq!(rep.problems[0].kind, ProblemKind::TrailingData);
         assert_eq!(head(&gz(&text(100)), 10), b"line 0 som");
     }
 }

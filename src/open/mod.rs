@@ -7,8 +7,10 @@
 //! block size (blocks grow only to hold one over-long record, up to `MAX_BLOCK`); every
 //! problem becomes an `OpenError` or a diagnostic naming the file and byte offset.
 
+mod blocks;
 pub mod gzip;
 mod mmap;
+pub mod stream;
 
 use crate::model::{Compression, LogSource};
 use std::fs::File;

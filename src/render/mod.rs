@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
 /// column or file changes meaning, checked by `compare`, `history` and `merge`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug)]
 pub struct RenderOptions {

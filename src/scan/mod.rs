@@ -3,7 +3,7 @@
 //! Input: discovered sources, compiled formats, the classifier, the zone and the time
 //! window. Output: `ScanOutput`: per-file accounting, the event rows (sorted), the traffic
 //! counters and diagnostics. Invariants: work units are plain-file chunks (in parallel
-//! within a file) and whole gzip files (decoded as streams, several files at once); each
+//! within a file) and whole compressed files (decoded as streams, several files at once); each
 //! rayon worker folds into its own `Partial`, partials are merged by addition and
 //! concatenation (no locks on the hot path); line numbers are fixed up from per-chunk
 //! counts after the merge and every event list is sorted by (time, file, line), so the
@@ -19,7 +19,7 @@ pub mod traffic;
 use crate::classify::Classifier;
 use crate::model::span::{HourCell, Profile};
 use crate::model::{Diagnostic, ErrorEvent, FileStats, FpmEvent, LogSource, RequestEvent, Sample, Severity, Ts, Zone};
-use crate::open::{gzip, Haystack};
+use crate::open::{stream, Haystack};
 use crate::parse::access::AccessFormat;
 use cursor::Cursor;
 use rayon::prelude::*;
@@ -37,7 +37,7 @@ pub struct ScanCtx<'a> {
     pub zone: &'a Zone,
     pub since: Option<Ts>,
     pub until: Option<Ts>,
-    /// Called with input bytes done (compressed bytes for gzip).
+    /// Called with input bytes done (compressed bytes for compressed files).
     pub progress: &'a (dyn Fn(u64) + Sync),
     pub chunk_size: usize,
 }
@@ -129,7 +129,7 @@ pub struct ScanOutput {
 
 enum Task {
     Plain { src: u32, chunk: u32, range: std::ops::Range<u64> },
-    Gzip { src: u32 },
+    Compressed { src: u32 },
 }
 
 /// Time ranges of the nginx error and the FPM master records of one source.
@@ -160,13 +160,14 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
     let mut gz_tasks = Vec::new();
     for s in ctx.sources {
         let opened = match s.compression {
-            crate::model::Compression::Gzip => Haystack::map_path(&s.path, &s.display),
             crate::model::Compression::Plain => Haystack::open(s),
+            // Compressed files are never appended to: mapped whatever their place.
+            _ => Haystack::map_path(&s.path, &s.display),
         };
         match opened {
             Ok(h) => {
-                if s.compression == crate::model::Compression::Gzip {
-                    gz_tasks.push((h.len(), Task::Gzip { src: s.id }));
+                if s.compression != crate::model::Compression::Plain {
+                    gz_tasks.push((h.len(), Task::Compressed { src: s.id }));
                 } else {
                     let framing = framing::Framing::new(s, ctx.formats);
                     match h.plan_chunks(ctx.chunk_size.max(1 << 12), &|p, l| framing.is_start(p, l)) {
@@ -198,7 +199,7 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
             }
         }
     }
-    // Long gzip streams first, so a big file does not start last and run alone.
+    // Long compressed streams first, so a big file does not start last and run alone.
     gz_tasks.sort_by_key(|t| std::cmp::Reverse(t.0));
     let mut all: Vec<Task> = gz_tasks.into_iter().map(|t| t.1).collect();
     all.extend(tasks);
@@ -263,12 +264,13 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
             }
             BUF.with_borrow_mut(|buf| plain_task(ctx, h, part, *src, *chunk, range, buf));
         }
-        Task::Gzip { src } => {
+        Task::Compressed { src } => {
             let Some(h) = &hay[*src as usize] else { return };
             let data = h.mapped().unwrap_or(&[]);
             let framing = framing::Framing::new(&ctx.sources[*src as usize], ctx.formats);
             let mut cur = Cursor::new(ctx, part, *src, 0);
-            let report = gzip::decode_blocks(
+            let report = stream::decode_blocks(
+                ctx.sources[*src as usize].compression,
                 data,
                 1 << 20,
                 framing.multiline(),
@@ -278,7 +280,7 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
             );
             for p in report.problems {
                 let sev = match p.kind {
-                    gzip::GzProblemKind::TrailingData => Severity::Warning,
+                    stream::ProblemKind::TrailingData => Severity::Warning,
                     _ => Severity::Error,
                 };
                 cur.diag(sev, Some(p.offset), p.message);
@@ -355,8 +357,32 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
     pd.dedup_by(|b, a| a.file == b.file && a.message == b.message && a.message.starts_with(SHRANK));
     diags.extend(pd);
     for (i, st) in stats.iter().enumerate() {
+        let s = &ctx.sources[i];
+        if st.prefix_fit > 0 {
+            let name = s.format.and_then(|f| ctx.formats.get(f)).map_or("?", |f| f.name.as_str());
+            diags.push(Diagnostic {
+                severity: Severity::Warning,
+                file: s.display.clone(),
+                line: None,
+                offset: None,
+                message: format!(
+                    "{} lines fit `{name}` with {} more fields after its end, which are not read; pass --log-format or --nginx-conf to use them",
+                    st.prefix_fit, s.extra_fields
+                ),
+            });
+        }
+        if let Some((y, m, from)) = s.year_ref {
+            diags.push(Diagnostic {
+                severity: Severity::Warning,
+                file: s.display.clone(),
+                line: None,
+                offset: None,
+                message: format!(
+                    "syslog stamps carry no year: read as {y}-{m:02} and the six months either side of it (the year from {from})"
+                ),
+            });
+        }
         if st.malformed > 0 {
-            let s = &ctx.sources[i];
             let first = st.malformed_samples.first().map(|x| x.line);
             diags.push(Diagnostic {
                 severity: Severity::Warning,

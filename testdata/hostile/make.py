@@ -86,6 +86,25 @@ d = case("dst")
 walls = [("02:30:00", "+0200"), ("02:59:00", "+0200"), ("02:10:00", "+0100"), ("02:30:00", "+0100")]
 w(f"{d}/access.log", "".join(access(31 + k, 502, f"25/Oct/2026:{t} {o}") for k, (t, o) in enumerate(walls)))
 w(f"{d}/error.log", "".join(error(31 + k, f"2026/10/25 {t}") for k, (t, _) in enumerate(walls)))
+# zstd, xz and bzip2 (issue 13): truncated mid-stream, a corrupt frame between two good ones,
+# a zstd file under a .gz name, and a compressor upcause does not read (lz4, by its magic).
+import bz2, lzma, subprocess
+def zst(data: bytes) -> bytes:
+    return subprocess.run(["zstd", "-q", "-3", "-c"], input=data, capture_output=True, check=True).stdout
+codecs = {"zst": zst, "xz": lambda d: lzma.compress(d, preset=6), "bz2": lambda d: bz2.compress(d, 9)}
+d = case("codecs")
+for n, (sfx, comp) in enumerate(codecs.items()):
+    body = "".join(access(i, 502 if i % 10 == 0 else 200) for i in range(6000)).encode()
+    full = comp(body)
+    w(f"{d}/truncated.access.log.{n + 2}.{sfx}", full[: len(full) * 2 // 3])
+    m1, m2, m3 = (comp("".join(access(i) for i in range(k, k + 1500)).encode()) for k in (0, 1500, 3000))
+    m2 = bytearray(m2)
+    for j in range(len(m2) // 3, len(m2) // 3 + 40):
+        m2[j] ^= 0xA5
+    w(f"{d}/corrupt-middle.access.log.{n + 5}.{sfx}", m1 + bytes(m2) + m3)
+w(f"{d}/zstd-named.access.log.9.gz", zst("".join(access(i) for i in range(100)).encode()))
+w(f"{d}/packed.access.log.10.lz4", bytes([0x04, 0x22, 0x4d, 0x18]) + b"\x64\x40\xa7" + b"x" * 64)
+
 # Stamps far from the rest (issue 12): 100 failing requests with their error lines on
 # 2026-11-20 14:00, plus one access line stamped 1970 and one stamped 9999.
 d = case("farstamp")

@@ -1,10 +1,10 @@
 //! Same input, same bytes: whatever the thread count and chunk size, and whether a log is
-//! read plain or gzip-compressed.
+//! read plain or compressed (gzip, zstd, xz, bzip2).
 
 use crate::common::*;
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every output file, with `generated_at` (the one documented run-dependent field) removed.
 fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -57,18 +57,39 @@ fn identical_reports_with_one_or_two_threads_and_any_chunk_size() {
     assert!(req.len() > 900, "{} requests", req.len());
 }
 
-fn gzip_file(src: &Path, dst: &Path) {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(&std::fs::read(src).unwrap()).unwrap();
-    std::fs::write(dst, e.finish().unwrap()).unwrap();
+/// A codec's name, its file suffix and a compressor.
+type Codec = (&'static str, &'static str, fn(&[u8]) -> Vec<u8>);
+
+/// The codecs upcause reads.
+fn codecs() -> Vec<Codec> {
+    vec![
+        ("gzip", "gz", |d| {
+            let mut e = GzEncoder::new(Vec::new(), Compression::default());
+            e.write_all(d).unwrap();
+            e.finish().unwrap()
+        }),
+        ("zstd", "zst", |d| zstd::stream::encode_all(d, 3).unwrap()),
+        ("xz", "xz", |d| {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(d).unwrap();
+            e.finish().unwrap()
+        }),
+        ("bzip2", "bz2", |d| {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            e.write_all(d).unwrap();
+            e.finish().unwrap()
+        }),
+    ]
 }
 
-/// Replace the file column's names so a log and its `.gz` copy compare equal.
-fn normalise(rows: Vec<Row>) -> Vec<Vec<(String, String)>> {
+/// Replace the file column's names so a log and its compressed copy compare equal.
+fn normalise(rows: Vec<Row>, sfx: &str) -> Vec<Vec<(String, String)>> {
     rows.into_iter()
         .map(|r| {
-            let mut v: Vec<(String, String)> =
-                r.into_iter().map(|(k, v)| (k, v.replace(".gz", "").replace("/gz/", "/plain/"))).collect();
+            let mut v: Vec<(String, String)> = r
+                .into_iter()
+                .map(|(k, v)| (k, v.replace(&format!(".{sfx}"), "").replace(&format!("/{sfx}/"), "/plain/")))
+                .collect();
             v.sort();
             v
         })
@@ -76,39 +97,47 @@ fn normalise(rows: Vec<Row>) -> Vec<Vec<(String, String)>> {
 }
 
 #[test]
-fn a_log_and_its_gzip_copy_give_identical_results() {
+fn a_log_and_its_compressed_copies_give_identical_results() {
     for scenario in ["worker_segfault", "php_fatal", "max_children_unix", "timeouts_misaligned"] {
         let src = real().join(scenario);
-        let base = tmp(&format!("gz-{scenario}"));
-        let (plain, gz) = (base.join("plain"), base.join("gz"));
+        let base = tmp(&format!("codecs-{scenario}"));
+        let plain = base.join("plain");
         std::fs::create_dir_all(&plain).unwrap();
-        std::fs::create_dir_all(&gz).unwrap();
-        for e in std::fs::read_dir(&src).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.contains(".log") {
-                continue;
-            }
-            std::fs::copy(&p, plain.join(&name)).unwrap();
-            gzip_file(&p, &gz.join(format!("{name}.gz")));
-        }
         let c = src.join("nginx.conf").to_string_lossy().into_owned();
-        let (o1, o2) = (base.join("out-plain"), base.join("out-gz"));
-        let r1 = analyze(&[plain.to_str().unwrap(), "--nginx-conf", &c], &o1);
-        let r2 = analyze(&[gz.to_str().unwrap(), "--nginx-conf", &c], &o2);
-        assert_eq!((r1.code, r2.code), (0, 0), "{scenario}: {} {}", r1.stderr, r2.stderr);
-        for f in ["requests.csv", "errors.csv", "fpm.csv", "incidents.csv", "causes.csv"] {
-            let (a, b) = (read_csv(&o1.join(f)), read_csv(&o2.join(f)));
-            if f == "requests.csv" || f == "errors.csv" {
-                assert!(!a.is_empty(), "{scenario}/{f} is empty");
-            }
-            assert_eq!(normalise(a), normalise(b), "{scenario}/{f}: plain and gzip differ");
+        let logs: Vec<PathBuf> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".log"))
+            .collect();
+        for p in &logs {
+            std::fs::copy(p, plain.join(p.file_name().unwrap())).unwrap();
         }
-        let (s1, s2) = (read_json(&o1.join("summary.json")), read_json(&o2.join("summary.json")));
-        for (x, y) in s1["inputs"].as_array().unwrap().iter().zip(s2["inputs"].as_array().unwrap()) {
-            assert_eq!(y["compression"], "gzip");
-            for k in ["bytes", "lines", "parsed", "malformed", "skipped"] {
-                assert_eq!(x[k], y[k], "{scenario}: {k} of {}", x["path"]);
+        let o1 = base.join("out-plain");
+        let r1 = analyze(&[plain.to_str().unwrap(), "--nginx-conf", &c], &o1);
+        assert_eq!(r1.code, 0, "{scenario}: {}", r1.stderr);
+        for (codec, sfx, compress) in codecs() {
+            let dir = base.join(sfx);
+            std::fs::create_dir_all(&dir).unwrap();
+            for p in &logs {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                std::fs::write(dir.join(format!("{name}.{sfx}")), compress(&std::fs::read(p).unwrap())).unwrap();
+            }
+            let o2 = base.join(format!("out-{sfx}"));
+            let r2 = analyze(&[dir.to_str().unwrap(), "--nginx-conf", &c], &o2);
+            assert_eq!(r2.code, 0, "{scenario} {codec}: {}", r2.stderr);
+            for f in ["requests.csv", "errors.csv", "fpm.csv", "incidents.csv", "causes.csv"] {
+                let (a, b) = (read_csv(&o1.join(f)), read_csv(&o2.join(f)));
+                if f == "requests.csv" || f == "errors.csv" {
+                    assert!(!a.is_empty(), "{scenario}/{f} is empty");
+                }
+                assert_eq!(normalise(a, sfx), normalise(b, sfx), "{scenario}/{f}: plain and {codec} differ");
+            }
+            let (s1, s2) = (read_json(&o1.join("summary.json")), read_json(&o2.join("summary.json")));
+            for (x, y) in s1["inputs"].as_array().unwrap().iter().zip(s2["inputs"].as_array().unwrap()) {
+                assert_eq!(y["compression"], codec);
+                for k in ["bytes", "lines", "parsed", "malformed", "skipped"] {
+                    assert_eq!(x[k], y[k], "{scenario} {codec}: {k} of {}", x["path"]);
+                }
             }
         }
     }

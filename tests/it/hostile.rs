@@ -532,3 +532,37 @@ fn issue12_one_client_address_behind_a_load_balancer() {
         assert_eq!(line_of(&x["evidence"]), x["line"].parse::<u64>().unwrap(), "{x:?}");
     }
 }
+
+#[test]
+fn issue13_zstd_xz_bzip2_truncated_corrupt_and_misnamed() {
+    let (r, sum) = run_case("codecs", &[hostile("codecs").to_str().unwrap()]);
+    assert_eq!(r.code, 2, "problems must give exit code 2");
+    let dg = diags(&sum);
+    for (sfx, codec, unit, n) in
+        [("zst", "zstd", "frame", "2"), ("xz", "xz", "stream", "3"), ("bz2", "bzip2", "stream", "4")]
+    {
+        let t = input(&sum, &format!("truncated.access.log.{n}.{sfx}"));
+        assert_eq!(t["compression"], codec);
+        assert!(
+            dg.iter().any(|x| x.contains(&format!("truncated.access.log.{n}.{sfx}"))
+                && x.contains(&format!("{codec} file truncated at byte"))),
+            "{dg:?}"
+        );
+        // The frames or streams before and after a corrupt one are read (1,500 lines each).
+        let c = input(&sum, &format!("corrupt-middle.access.log.{}.{sfx}", n.parse::<u32>().unwrap() + 3));
+        assert_eq!(c["parsed"].as_u64(), Some(3000), "{codec}");
+        assert!(
+            dg.iter()
+                .any(|x| x.contains(&format!("corrupt {codec} {unit} at byte")) && x.contains("resumed at the next")),
+            "{dg:?}"
+        );
+    }
+    // zstd and xz keep what decoded before the cut; bzip2 decodes whole 900 kB blocks only.
+    assert!(input(&sum, "truncated.access.log.2.zst")["parsed"].as_u64().unwrap() > 1000);
+    assert!(input(&sum, "truncated.access.log.3.xz")["parsed"].as_u64().unwrap() > 1000);
+    let named = input(&sum, "zstd-named.access.log.9.gz");
+    assert_eq!((named["compression"].as_str(), named["parsed"].as_u64()), (Some("zstd"), Some(100)));
+    assert!(dg.iter().any(|x| x.contains("zstd data under a .gz name")), "{dg:?}");
+    let skipped = sum["skipped_files"].as_array().unwrap();
+    assert!(skipped.iter().any(|s| s["reason"].as_str().unwrap().contains("compressed with lz4")), "{skipped:?}");
+}
