@@ -290,13 +290,14 @@ impl Cursor<'_, '_> {
                 o.count < MAX_ENTRY_LINES
             };
             if takes {
-                o.count += at.lines;
                 if o.slow && kind == RecordKind::Blank {
-                    // FPM ends every block with a blank line.
+                    // FPM ends every block with a blank line (counted as skipped, as in a
+                    // slow log of its own).
                     self.stats.skipped += at.lines;
                     self.close_open(st);
                     return;
                 }
+                o.count += at.lines;
                 o.lines.push((at.first, msg.to_vec()));
                 if !o.slow && nginx_error::has_context(msg) {
                     self.close_open(st);
