@@ -203,7 +203,15 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
         if !joinable(e) {
             continue;
         }
-        let Some(k) = line_key(e) else { continue };
+        let Some(mut k) = line_key(e) else { continue };
+        if !keys.contains_key(&k) {
+            // Access logs that log `$uri` (ingress-nginx's `upstreaminfo`) have no query
+            // string: the error log's request line without its query may match.
+            match k.1.split_once('?') {
+                Some((path, _)) => k.1 = path.to_string(),
+                None => continue,
+            }
+        }
         let Some(st) = keys.get_mut(&k) else { continue };
         let t = e.ts;
         while let Some(&ri) = st.by_start.get(st.next) {
@@ -278,6 +286,14 @@ mod tests {
         assert_eq!(unescape("bad \\xZZ"), "bad \\xZZ");
         assert!(host_eq("Shop.test:8080", "shop.test"));
         assert_eq!(target("GET /x?y HTTP/1.1"), "GET /x?y");
+    }
+
+    #[test]
+    fn a_uri_without_its_query_joins_the_request_line_with_it() {
+        let mut r = request(1_000_000, "c", "/x", vec![502]);
+        r.request = None;
+        let e = line(1_000_000, "c", "/x?a=1");
+        assert_eq!(join(&[r], &[e]).lines_of, vec![vec![0]]);
     }
 
     #[test]

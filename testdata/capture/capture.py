@@ -113,6 +113,10 @@ def finalize(ctx: Ctx, sc, started: float) -> dict:
         checks.append(("error.log", rx, bool(re.search(rx, alltext, re.M))))
     for rx in sc.expect_fpm:
         checks.append(("php-fpm.log", rx, bool(re.search(rx, fpmtext, re.M))))
+    for fn, rx in sc.expect_files:
+        checks.append((fn, rx, bool(re.search(rx, _read(tmp, fn), re.M))))
+    for fn, rx in sc.absent_files:
+        checks.append((f"{fn} (must not match)", rx, not re.search(rx, _read(tmp, fn), re.M)))
     mism = []
     for r in reqs:
         a = acc.get(r.rid)
@@ -157,8 +161,14 @@ def finalize(ctx: Ctx, sc, started: float) -> dict:
         n += [f"- `{s}` x{c}" for s, c in fsig[:40]] or ["- none"]
         if len(fsig) > 40:
             n.append(f"- ... {len(fsig) - 40} more")
+    if os.path.exists(os.path.join(tmp, "php-error.log")):
+        heads, cont = php_error_signatures(tmp, ctx.wd.root)
+        n += ["", "php-error.log (PHP's own error_log) messages (normalised; count):", ""]
+        n += [f"- `{s}` x{c}" for s, c in heads] or ["- none"]
+        if cont:
+            n.append(f"- plus {cont} continuation lines without a stamp (stack traces)")
     n += ["", "## Checks", ""]
-    n += [f"- {'OK' if ok else 'MISSING'} {where}: `{rx}`" for where, rx, ok in checks]
+    n += [f"- {_verdict(where, ok)} {where}: `{rx}`" for where, rx, ok in checks]
     if retried:
         n += [f"- requests whose first upstream attempt failed (access log `ustatus` has several values): "
               f"{len(retried)}: " + ", ".join(f"{rid} ({acc[rid]['ustatus']})" for rid in sorted(retried))]
@@ -191,6 +201,37 @@ def finalize(ctx: Ctx, sc, started: float) -> dict:
     return res
 
 
+def _read(d: str, fn: str) -> str:
+    try:
+        with open(os.path.join(d, fn), encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _verdict(where: str, ok: bool) -> str:
+    if ok:
+        return "OK"
+    return "FOUND" if where.endswith("(must not match)") else "MISSING"
+
+
+PHP_ERR_HEAD = re.compile(r"^\[(\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d)(?: ([\w/+-]+))?\] (.*)$")
+
+
+def php_error_signatures(d: str, root: str) -> tuple[list[tuple[str, int]], int]:
+    """PHP error_log lines: `[DD-Mon-YYYY HH:MM:SS Zone] PHP Fatal error:  ...`, stamp replaced by its shape."""
+    heads, cont = [], 0
+    for line in _read(d, "php-error.log").splitlines():
+        m = PHP_ERR_HEAD.match(line)
+        if not m:
+            cont += 1 if line.strip() else 0
+            continue
+        msg = m.group(3).replace(root, "<tmp>")
+        msg = re.sub(r"\d+", "N", msg)
+        heads.append(f"[DD-Mon-YYYY HH:MM:SS {m.group(2) or ''}] {msg}".replace(" ]", "]"))
+    return count(heads), cont
+
+
 def run_one(name: str) -> dict:
     sc = SCENARIOS[name]
     log(f"=== {name}: {sc.summary[:100]}")
@@ -211,7 +252,7 @@ def run_one(name: str) -> dict:
             log(f"      nginx {c:4d}  {s[:160]}")
     for where, rx, ok in res["checks"]:
         if not ok:
-            log(f"      MISSING in {where}: {rx}")
+            log(f"      {_verdict(where, ok)} in {where}: {rx}")
     if res["mismatch"]:
         log(f"      {len(res['mismatch'])} client/access status mismatches")
     if res["unexpected"]:
@@ -250,6 +291,7 @@ def write_readme() -> None:
 Every directory below was produced by really running Debian 12's nginx ({NGINX_VERSION or '1.22.1'}) and
 php-fpm ({FPM_VERSION or 'PHP 8.2'}) on loopback, injecting one fault (or a few, in `mixed` and `rotated`) and
 driving traffic with traceable request ids (`?rid=<scenario>-NNNN`). Nothing here is hand-edited.
+Cause `RL` (`rate_limited`, `conn_limited`) is not an upstream failure: nginx's own limit_req/limit_conn 503s.
 
 ## Layout of a scenario directory
 
@@ -260,6 +302,7 @@ driving traffic with traceable request ids (`?rid=<scenario>-NNNN`). Nothing her
 | `error.log` | nginx error log at level `info` (zone-less local time, Europe/Berlin) |
 | `php-fpm.log` | FPM master log (zone-less local time); absent in proxy-only scenarios (no FPM there) |
 | `php-fpm-slow.log` | FPM slow log, where the scenario enables it |
+| `php-error.log` | (`php_error_log` only) PHP's own error log (pool `php_admin_value[error_log]`), written by the workers: `[DD-Mon-YYYY HH:MM:SS Europe/Berlin] PHP Fatal error:  ...`, stack traces on continuation lines |
 | `*.1`, `*.2.gz`, `*-YYYYMMDD.gz` | rotated generations (`rotated` only) |
 | `nginx.conf`, `php-fpm.conf`, `php-fpm-pool-*.conf` | the exact configs used (paths point into the temp dir of the run) |
 | `labels.tsv` | `rid fault client_status cause_class cause`: one row per request sent. `fault` = the injected fault the request was sent into (`-` = healthy traffic); `client_status` = what the client got (`000` = the client closed the connection itself); `cause_class`/`cause` = the expected root cause when the request failed because of that fault (5xx, 000, or a truncated 200), else `-` |
@@ -267,6 +310,7 @@ driving traffic with traceable request ids (`?rid=<scenario>-NNNN`). Nothing her
 | `NOTES.md` | what was injected, config values that matter, timeline, all distinct nginx/FPM log signatures with counts, checks, observations |
 
 Times: access logs carry `+0100`; nginx error log and FPM logs are local time without a zone (Europe/Berlin);
+php-error.log is local time followed by the zone name (`Europe/Berlin`, PHP's date.timezone);
 labels/windows are client-side times with offset.
 
 ## Scenarios
@@ -306,7 +350,10 @@ def _runtime_hint() -> str:
         with open(p) as f:
             return f"{int(float(f.read().strip()) / 60 + 0.5)} minutes on 2 cores"
     except OSError:
-        return "15 minutes"
+        pass
+    # no full run on this machine yet: keep what the current README says
+    m = re.search(r"all scenarios \(~([^)]+)\)", _read(OUT, "README.md"))
+    return m.group(1) if m else "15 minutes"
 
 
 def main(argv: list[str]) -> int:

@@ -488,6 +488,22 @@ class Fpm:
         if wait:
             self.wait_ready(off)
 
+    def start_failing(self, needle: str = "FPM initialization failed", timeout: float = 15) -> int:
+        """Start FPM with a config that makes it fail during initialization: wait for `needle` in the
+        log and for the master to exit. Returns its exit code (FPM exits with 78 = EX_CONFIG)."""
+        self.write()
+        off = self._logsize()
+        self.proc = spawn([FPM, "-y", self.conf, "-F"], self.wd.path("php-fpm.stdout"))
+        self.starts += 1
+        self.ctx.mark(f"php-fpm started (master pid {self.proc.pid}), expected to fail")
+        self._wait_log(needle, off, timeout, proc_must_live=False)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CaptureError(f"php-fpm logged '{needle}' but did not exit:\n{tail(self.log)}")
+        self.ctx.mark(f"php-fpm failed to start: '{needle}' logged, master exited with code {rc}")
+        return rc
+
     def wait_ready(self, off: int = 0) -> None:
         self._wait_log("ready to handle connections", off, 15)
         self.ctx.mark(f"php-fpm ready (master pid {self.proc.pid})")
@@ -635,6 +651,75 @@ class HttpBackend:
                 conn.close()
             except OSError:
                 pass
+
+
+SQUATTER_PY = r"""
+import signal, socket, sys
+# Another program holding a TCP port: accepts, reads what the peer sends, closes (FIN).
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(128)
+print("listening", port, flush=True)
+n = 0
+while True:
+    c, addr = s.accept()
+    c.settimeout(2)
+    try:
+        got = len(c.recv(65536))
+    except OSError:
+        got = -1
+    c.close()
+    n += 1
+    print("conn", n, addr[0], "read", got, flush=True)
+"""
+
+
+class PortSquatter:
+    """A separate Python process (own process group) that binds 127.0.0.1:port and accepts, reads the
+    request bytes and closes every connection without answering."""
+
+    def __init__(self, ctx: "Ctx", port: int):
+        self.ctx = ctx
+        self.port = port
+        self.script = ctx.wd.path("squatter.py")
+        self.out = ctx.wd.path("squatter.stdout")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "PortSquatter":
+        with open(self.script, "w") as f:
+            f.write(SQUATTER_PY)
+        open(self.out, "w").close()
+        self.proc = spawn([sys.executable, self.script, str(self.port)], self.out)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.out) as f:
+                if "listening" in f.read():
+                    break
+            if self.proc.poll() is not None:
+                raise CaptureError(f"squatter exited with {self.proc.returncode}:\n{tail(self.out)}")
+            time.sleep(0.05)
+        else:
+            raise CaptureError("squatter did not start listening within 10 s")
+        self.ctx.mark(f"squatter process (pid {self.proc.pid}) listening on 127.0.0.1:{self.port}")
+        return self
+
+    def connections(self) -> int:
+        with open(self.out) as f:
+            return sum(1 for l in f if l.startswith("conn "))
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        self.ctx.mark(f"squatter exited after {self.connections()} connections")
 
 
 class FakeDns:
@@ -870,7 +955,7 @@ class Ctx:
 
     # -- traffic -------------------------------------------------------------
     def send(self, host: str, path: str, fault: Fault | None = None, abort_after: float | None = None,
-             timeout: float = 60.0) -> Req:
+             timeout: float = 60.0, src: str | None = None) -> Req:
         with self.lock:
             self.seq += 1
             n = self.seq
@@ -882,7 +967,7 @@ class Ctx:
         r = Req(rid, host, full, fault)
         with self.lock:
             self.reqs.append(r)
-        src = f"127.0.0.{10 + n % 7}"
+        src = src or f"127.0.0.{10 + n % 7}"
         ua = UAS[n % len(UAS)]
         referer = f"https://{host}/" if n % 3 == 0 else None
 
@@ -991,6 +1076,7 @@ def nginx_signature(level: str, msg: str, root: str | None = None) -> str:
     s = re.sub(r"(signal \d+ \(\w+\) received from )\d+", r"\1N", s)
     s = re.sub(r"(process |worker process |exit code |pid )\d+", r"\1N", s)
     s = re.sub(r"\d+ worker_connections", "N worker_connections", s)
+    s = re.sub(r"excess: \d+\.\d+ by zone", "excess: N by zone", s)
     return f"[{level}] {s}"
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from infra import (Ctx, Fault, FakeDns, HttpBackend, free_port, make_certs, now, server_tls)
+from infra import (Ctx, Fault, FakeDns, HttpBackend, PortSquatter, free_port, make_certs, now, server_tls)
 
 
 @dataclass
@@ -23,14 +23,19 @@ class Scenario:
     expect_nginx: list[str] = field(default_factory=list)
     expect_fpm: list[str] = field(default_factory=list)
     obs: str = ""
+    # (file in the scenario dir, regex) that must match / must NOT match (multi-line search)
+    expect_files: list[tuple[str, str]] = field(default_factory=list)
+    absent_files: list[tuple[str, str]] = field(default_factory=list)
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name, summary, causes, config, expect_nginx=(), expect_fpm=(), obs=""):
+def scenario(name, summary, causes, config, expect_nginx=(), expect_fpm=(), obs="", expect_files=(),
+             absent_files=()):
     def deco(fn):
-        SCENARIOS[name] = Scenario(name, fn, summary, causes, config, list(expect_nginx), list(expect_fpm), obs)
+        SCENARIOS[name] = Scenario(name, fn, summary, causes, config, list(expect_nginx), list(expect_fpm), obs,
+                                   list(expect_files), list(absent_files))
         return fn
     return deco
 
@@ -180,6 +185,79 @@ def startup_race(ctx: Ctx):
     ph.fault = None
     time.sleep(4)
     bg.stop()
+
+
+# --------------------------------------------------------------------------
+# FPM does not come back: start failures (issue 14, "why FPM was down")
+# --------------------------------------------------------------------------
+@scenario("fpm_bad_user",
+          "after warm-up FPM (unix socket) is restarted with a pool whose `user` does not exist "
+          "(`user = upcause-nosuchuser`): the new master fails during initialization, the socket is gone; ~6 s "
+          "later FPM is started again with the good pool and traffic recovers",
+          "C15 / fpm_start_failure",
+          "fastcgi_pass unix socket; bad pool: `user = upcause-nosuchuser` (see php-fpm-pool-www.bad-user.conf); "
+          "good pool user www-data; no `php-fpm -t` before the bad start",
+          [r"\[crit\].*connect\(\) to unix:.*failed \(2: No such file or directory\) while connecting to upstream"],
+          [r"ERROR: \[pool www\] cannot get uid for user 'upcause-nosuchuser'", r"ERROR: FPM initialization failed",
+           r"exiting, bye-bye!", r"ready to handle connections"])
+def fpm_bad_user(ctx: Ctx):
+    sock = ctx.sock("www")
+    fpm = ctx.new_fpm({"www": {"listen": sock}})
+    ng = ctx.new_nginx()
+    ng.php_server("shop.test", f"unix:{sock}")
+    ng.php_server("api.test", f"unix:{sock}")
+    fpm.start()
+    ng.start()
+    F = Fault("fpm_start_failed_bad_user", "C15", "fpm_start_failure")
+    hosts = ["shop.test", "shop.test", "api.test"]
+    traffic(ctx, 4, 8, hosts)
+    # a config change (pool user) followed by a restart: stop, start with the bad pool
+    fpm.stop()
+    fpm.pools["www"]["user"] = "upcause-nosuchuser"
+    rc = fpm.start_failing("FPM initialization failed")
+    bad = ctx.wd.path("php-fpm-pool-www.bad-user.conf")
+    shutil.copy2(ctx.wd.path("fpm.d", "www.conf"), bad)
+    ctx.extra_confs["php-fpm-pool-www.bad-user.conf"] = bad
+    ctx.notes.append(f"the failed FPM master exited with code {rc}; its two ERROR lines also went to its stderr")
+    ctx.mark(f"socket file present after the failed start: {os.path.exists(sock)}")
+    traffic(ctx, 6, 8, hosts, fault=F)
+    fpm.pools["www"]["user"] = "www-data"
+    fpm.start()
+    traffic(ctx, 3, 8, hosts)
+
+
+@scenario("fpm_port_taken",
+          "FPM's pool listens on TCP 127.0.0.1:PORT; after warm-up FPM is stopped, another process (a Python server "
+          "that accepts, reads the request and closes without answering) binds the port, FPM is started again and "
+          "fails to bind; ~6 s later the squatter exits and FPM is started again",
+          "C15 / fpm_start_failure",
+          "fastcgi_pass 127.0.0.1:PORT; fastcgi_connect_timeout 2s; fastcgi_read_timeout 3s; the squatter sets "
+          "SO_REUSEADDR, listen backlog 128, reads up to 64 KiB (2 s timeout) then close() (FIN)",
+          [r"\[error\].*upstream prematurely closed connection while reading response header from upstream"],
+          [r"ERROR: unable to bind listening socket for address '127\.0\.0\.1:\d+': Address already in use \(98\)",
+           r"ERROR: FPM initialization failed"])
+def fpm_port_taken(ctx: Ctx):
+    port = free_port()
+    fpm = ctx.new_fpm({"www": {"listen": f"127.0.0.1:{port}"}})
+    ng = ctx.new_nginx()
+    loc = "fastcgi_connect_timeout 2s;\nfastcgi_read_timeout 3s;"
+    ng.php_server("shop.test", f"127.0.0.1:{port}", loc_extra=loc)
+    ng.php_server("api.test", f"127.0.0.1:{port}", loc_extra=loc)
+    fpm.start()
+    ng.start()
+    F = Fault("fpm_start_failed_port_taken", "C15", "fpm_start_failure")
+    hosts = ["shop.test", "api.test"]
+    traffic(ctx, 4, 8, hosts)
+    fpm.stop()
+    sq = PortSquatter(ctx, port).start()
+    rc = fpm.start_failing("FPM initialization failed")
+    ctx.notes.append(f"the failed FPM master exited with code {rc}; its two ERROR lines also went to its stderr")
+    traffic(ctx, 6, 8, hosts, fault=F)
+    n = sq.connections()
+    sq.stop()
+    ctx.notes.append(f"the squatter accepted {n} connections from nginx (one per failing request)")
+    fpm.start()
+    traffic(ctx, 3, 8, hosts)
 
 
 # ==========================================================================
@@ -552,6 +630,74 @@ def php_fatal(ctx: Ctx):
     _php_worker_fault(ctx, {}, [(6, "/fatal.php", Fault("uncaught_exception", "C11", "php_fatal"))])
 
 
+LOOP_PHP = r"""<?php
+// interruptible CPU loop: max_execution_time (1 s of CPU time) stops it between two opcodes
+// with "PHP Fatal error:  Maximum execution time of 1 second exceeded"
+ini_set('max_execution_time', '1');
+function rebuild_search_index(): string {
+    $h = '';
+    while (true) {
+        $h = md5($h . 'token');
+    }
+    return $h;
+}
+rebuild_search_index();
+echo "not reached\n";
+"""
+
+
+@scenario("php_error_log",
+          "the pool sends PHP's errors to its own file (`php_admin_value[error_log] = <logs>/php-error.log`, the "
+          "RHEL-family `www-error.log` shape) instead of to nginx: memory.php exhausts memory_limit (32M), fatal.php "
+          "throws an uncaught RuntimeException, loop.php runs a CPU loop past max_execution_time 1 s; warn.php adds "
+          "warnings to the file under 200s. Saved as php-error.log",
+          "memory: C10 / php_memory_limit; uncaught exception and max_execution_time: C11 / php_fatal",
+          "php_admin_value[error_log]=<tmp>/logs/php-error.log (file pre-created, owner www-data, 0644); "
+          "php_admin_flag[log_errors]=on; display_errors off; date.timezone=Europe/Berlin (the PHP stamps carry "
+          "the zone name); memory_limit 32M; loop.php: ini_set('max_execution_time', '1'); catch_workers_output=no",
+          [], [],
+          expect_files=[
+              ("php-error.log", r"^\[\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d Europe/Berlin\] PHP Fatal error:  Allowed memory size of "
+                                r"33554432 bytes exhausted"),
+              ("php-error.log", r"^\[[^\]]+ Europe/Berlin\] PHP Fatal error:  Uncaught RuntimeException: order 4711"),
+              ("php-error.log", r"^\[[^\]]+ Europe/Berlin\] PHP Fatal error:  Maximum execution time of 1 second "
+                                r"exceeded"),
+              ("php-error.log", r"^\[[^\]]+ Europe/Berlin\] PHP Warning:  Undefined variable"),
+              ("access.log", r'"GET /memory\.php\?rid=\S+ HTTP/1\.1" 500 ')],
+          absent_files=[("error.log", r"FastCGI sent in stderr")])
+def php_error_log(ctx: Ctx):
+    sock = ctx.sock("www")
+    plog = ctx.wd.path("logs", "php-error.log")
+    open(plog, "w").close()
+    shutil.chown(plog, "www-data", "www-data")
+    os.chmod(plog, 0o644)
+    with open(ctx.wd.path("www", "loop.php"), "w") as f:
+        f.write(LOOP_PHP)
+    fpm = ctx.new_fpm({"www": {"listen": sock, "php_admin_value[error_log]": plog,
+                               "php_admin_flag[log_errors]": "on"}})
+    ng = ctx.new_nginx()
+    ng.php_server("shop.test", f"unix:{sock}")
+    fpm.start()
+    ng.start()
+    kinds = [("/memory.php", Fault("memory_limit", "C10", "php_memory_limit")),
+             ("/fatal.php", Fault("uncaught_exception", "C11", "php_fatal")),
+             ("/loop.php", Fault("max_execution_time", "C11", "php_fatal"))]
+    ctx.drive(4, 6, lambda i: ctx.send("shop.test", "/warn.php" if i % 8 == 3 else "/ok.php"))
+    ctx.wait_all()
+
+    def fn(i):
+        if i % 6 == 0:
+            path, f = kinds[(i // 6) % len(kinds)]
+            ctx.send("shop.test", path, f)
+        elif i % 8 == 3:
+            ctx.send("shop.test", "/warn.php")
+        else:
+            ctx.send("shop.test", "/ok.php")
+    ctx.drive(9, 6, fn)
+    ctx.wait_all()
+    traffic(ctx, 3, 6, ["shop.test"])
+
+
 @scenario("fpm_debug_layout",
           "FPM with log_level=debug (microsecond timestamps, pid/function/line prefix), catch_workers_output=yes and "
           "decorate_workers_output=no (raw worker lines); warn.php raises PHP warnings; one crash.php",
@@ -845,6 +991,93 @@ def tls_failure(ctx: Ctx):
         ctx.drive(3, 6, lambda i, h=host, f=f: ctx.send(h, "/v1/items", f) if i % 2 else ctx.send("secure.test", "/v1/items"))
     ctx.wait_all()
     traffic(ctx, 3, 6, ["secure.test"], "/v1/items")
+
+
+# ==========================================================================
+# nginx's own refusals (not upstream failures)
+# ==========================================================================
+LOGIN_PHP = r"""<?php
+header('Content-Type: text/plain');
+echo "login form rid=", $_GET['rid'] ?? '-', "\n";
+"""
+
+EXPORT_PHP = r"""<?php
+// a slow download: the location has limit_conn addr 1
+usleep((int)((float)($_GET['sleep'] ?? 1) * 1000000));
+header('Content-Type: text/csv');
+for ($i = 0; $i < 200; $i++) { echo "$i,order-$i,42.00\n"; }
+"""
+
+
+@scenario("nginx_limit_req",
+          "limit_req (zone login, rate 2r/s, burst 2 nodelay) on /login.php and limit_conn (zone addr, 1 connection "
+          "per address) on /export.php: one client (127.0.0.66) hammers /login.php at 8 req/s for 2.5 s, twice; "
+          "another (127.0.0.77) opens 5 concurrent slow /export.php downloads (2 s), twice; healthy traffic "
+          "from other addresses to ok.php, login.php and export.php throughout. nginx answers the rejected ones "
+          "503 itself",
+          "RL / rate_limited (limit_req), RL / conn_limited (limit_conn)",
+          "limit_req_zone $binary_remote_addr zone=login:1m rate=2r/s; limit_req zone=login burst=2 nodelay; "
+          "limit_conn_zone $binary_remote_addr zone=addr:1m; limit_conn addr 1; limit_req_status / "
+          "limit_conn_status default (503), limit_*_log_level default (error)",
+          [r"\[error\].*limiting requests, excess: [\d.]+ by zone \"login\"",
+           r"\[error\].*limiting connections by zone \"addr\""],
+          [r"ready to handle connections"])
+def nginx_limit_req(ctx: Ctx):
+    sock = ctx.sock("www")
+    for name, body in (("login.php", LOGIN_PHP), ("export.php", EXPORT_PHP)):
+        with open(ctx.wd.path("www", name), "w") as f:
+            f.write(body)
+    fpm = ctx.new_fpm({"www": {"listen": sock, "pm.max_children": "10", "pm.start_servers": "3",
+                               "pm.max_spare_servers": "5"}})
+    ng = ctx.new_nginx()
+    ng.http_extra = ("limit_req_zone $binary_remote_addr zone=login:1m rate=2r/s;\n"
+                     "limit_conn_zone $binary_remote_addr zone=addr:1m;")
+    fcgi = ("include /etc/nginx/fastcgi_params;\n"
+            "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+            f"fastcgi_pass unix:{sock};")
+    extra = ("location = /login.php {\n    limit_req zone=login burst=2 nodelay;\n"
+             + "\n".join("    " + l for l in fcgi.splitlines()) + "\n}\n"
+             "location = /export.php {\n    limit_conn addr 1;\n"
+             + "\n".join("    " + l for l in fcgi.splitlines()) + "\n}")
+    ng.php_server("shop.test", f"unix:{sock}", extra=extra)
+    fpm.start()
+    ng.start()
+    FR = Fault("login_burst", "RL", "rate_limited")
+    FC = Fault("concurrent_downloads", "RL", "conn_limited")
+
+    def healthy(i):
+        k = i % 8
+        if k == 2:
+            ctx.send("shop.test", "/login.php")
+        elif k == 5:
+            ctx.send("shop.test", "/export.php?sleep=0.3")
+        else:
+            ctx.send("shop.test", "/ok.php")
+    bg = Background(ctx, 4, healthy)
+    time.sleep(4)
+
+    def login_burst():
+        ctx.mark("login burst: 127.0.0.66 -> /login.php at 8 req/s for 2.5 s")
+        ctx.drive(2.5, 8, lambda i: ctx.send("shop.test", "/login.php", FR, src="127.0.0.66"))
+
+    def downloads():
+        ctx.mark("5 concurrent /export.php?sleep=2 from 127.0.0.77")
+        rs = []
+        for _ in range(5):
+            rs.append(ctx.send("shop.test", "/export.php?sleep=2", FC, src="127.0.0.77"))
+            time.sleep(0.05)
+        while any(r.done_t is None for r in rs):
+            time.sleep(0.1)
+
+    login_burst()
+    time.sleep(2)
+    downloads()
+    time.sleep(2)
+    login_burst()
+    time.sleep(1)
+    downloads()
+    time.sleep(3)
+    bg.stop()
 
 
 # ==========================================================================
