@@ -18,15 +18,20 @@ NAME-YYYYMMDD[.gz] by date, then NAME.N[.gz] by N descending, then the live NAME
   error    = error.log*            nginx error log, zone-less local stamps (Europe/Berlin)
   fpm      = php-fpm.log*          FPM master log, zone-less local stamps
   slow     = php-fpm-slow.log*     FPM slow log
+  php      = php-error.log*        PHP's own error_log: `[DD-Mon-YYYY HH:MM:SS <zone>] PHP ...`, the
+                                   zone is the identifier PHP writes (date('e'): Europe/Berlin, UTC, ...)
 Records: an error entry is its stamped line plus the following lines without a `YYYY/MM/DD `
-stamp (multi-line `FastCGI sent in stderr: "...` entries); a slow-log record is the blank line
-FPM writes before each block, the `[stamp]  [pool x] pid N` header and the lines up to the next
-blank line; every other line is a record of its own. Unstamped FPM lines (blank lines, the raw
-worker lines of the debug layout) take the time of the previous stamped line of their source.
-The sources are merged by k-way merge on (UTC second, source rank access<combined<error<fpm<slow),
-which keeps every source's lines in their original order and each record contiguous.
+stamp (multi-line `FastCGI sent in stderr: "...` entries); a PHP record likewise is its
+`[... <zone>] ` line plus the following unstamped lines (`Stack trace:`, `#0 ...`, `  thrown in`);
+a slow-log record is the blank line FPM writes before each block, the `[stamp]  [pool x] pid N`
+header and the lines up to the next blank line; every other line is a record of its own.
+Unstamped FPM lines (blank lines, the raw worker lines of the debug layout) take the time of the
+previous stamped line of their source. The sources are merged by k-way merge on (UTC second,
+source rank fpm<slow<php<error<access<combined: causes before effects), which keeps every source's lines in their
+original order and each record contiguous.
 Envelope times: the second is the line's own stamp converted to UTC (error/FPM stamps are
-Europe/Berlin local: +01:00 in winter, +02:00 between the last Sundays of March and October);
+Europe/Berlin local: +01:00 in winter, +02:00 between the last Sundays of March and October;
+PHP stamps are converted with their own zone via zoneinfo, ambiguous hours -> first occurrence);
 the sub-second part is a seeded random value, strictly increasing over the lines of one second
 in merged order (so increasing within a second in every output file). All pieces of a split
 line share the time of the line.
@@ -34,7 +39,12 @@ line share the time of the line.
 Shapes and the format facts a parser must know:
   docker-json        containers/<id>/<id>-json.log; id = sha256("upcause-wrap/<scen>/<name>")
                      hex (64); container "nginx" (access + combined on stdout, error on stderr)
-                     and "php-fpm" (php-fpm.log + slow log on stderr; absent without FPM).
+                     and "php-fpm" (php-fpm.log + slow log + php-error.log on stderr; absent
+                     without all three). php-error.log models `error_log = /proc/self/fd/2`
+                     relayed by the master with catch_workers_output=yes and
+                     decorate_workers_output=no: every physical line is its own log entry, raw,
+                     PHP's `[... <zone>]` stamp kept; continuation lines carry no stamp and follow
+                     their first line directly (records are never interleaved here).
                      Record {"log":"<bytes>\\n","stream":"stdout","time":"<RFC3339Nano UTC>"}.
                      `log` is encoded like moby's jsonlog.ffjsonWriteJSONBytesAsString (checked
                      against the moby source): `"`->\\"  `\\`->\\\\  LF->\\n  CR->\\r, every other
@@ -74,7 +84,8 @@ Shapes and the format facts a parser must know:
                      (php_syslog splits at \\n): `... php-fpm[PID]: ` with nothing after ": ".
                      PID = `pid N` of a debug-layout line, else the master pid of the last
                      `fpm is running, pid N` (the first one for earlier lines), else 812.
-                     The slow log stays a plain file www-slow.log in the same directory.
+                     The slow log stays a plain file www-slow.log in the same directory, and
+                     PHP's own log a plain file php-error.log (PHP writes it itself, not via syslog).
                      Other daemons are mixed in after about every third message (seeded):
                      CRON[pid], sshd[pid], systemd[1], kernel (with `[uptime]`), dhclient[640],
                      `rsyslogd: [origin ...] rsyslogd was HUPed`.
@@ -112,7 +123,7 @@ Shapes and the format facts a parser must know:
                      ssh.service / init.scope / ifup@eth0.service / rsyslog.service; kernel
                      entries have no _PID (as in a real journal) and no `[uptime]` prefix.
                      The three files hold the SAME entries: read one of them at a time.
-                     www-slow.log as in syslog.
+                     www-slow.log and php-error.log as in syslog.
   json-access        the plain scenario with every access-log generation rewritten as nginx
                      `escape=json` output: access.log* keys (nginx variable names) time_iso8601
                      (scenarios at even index in sorted order) or time_local (odd index),
@@ -125,13 +136,14 @@ Shapes and the format facts a parser must know:
                      empty string (nginx writes nothing for an empty variable under escape=json).
                      ngx_escape_json: `"`->\\"  `\\`->\\\\, \\n \\r \\t \\b \\f short, other bytes
                      < 0x20 as \\u00xx, `/` and non-ASCII not escaped. Compact, no spaces.
-                     .gz generations stay gzip (mtime 0). Error/FPM/slow files unchanged.
+                     .gz generations stay gzip (mtime 0). Error/FPM/slow/PHP files unchanged.
   zst, xz, bz2       the plain scenario, every log file (all generations) recompressed: a live
                      NAME -> NAME.1.EXT, NAME.N[.gz] -> NAME.(N+1).EXT, NAME-YYYYMMDD[.gz] ->
-                     NAME-YYYYMMDD.EXT. The biggest log file of each scenario is written as two
-                     concatenated streams/frames (split at a line boundary near its middle)
-                     for all three codecs (pbzip2 writes multi-stream bzip2 too). zstd via the
-                     `zstd` command (level 3); without it the shape is skipped with a note.
+                     NAME-YYYYMMDD.EXT (so php-error.log -> php-error.log.1.EXT). The biggest
+                     log file of each scenario is written as two concatenated streams/frames
+                     (split at a line boundary near its middle) for all three codecs (pbzip2
+                     writes multi-stream bzip2 too). zstd via the `zstd` command (level 3);
+                     without it the shape is skipped with a note.
 Hosts/ids: hostname web1; boot/machine/invocation ids and cursors derive from sha256 of fixed
 strings and the scenario name.
 """
@@ -140,6 +152,7 @@ import argparse
 import base64
 import bz2
 import calendar
+import datetime
 import gzip
 import hashlib
 import heapq
@@ -151,6 +164,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from time import gmtime  # calendar conversion only, never the wall clock
 
@@ -162,22 +176,28 @@ SHAPES = [
 HOST = "web1"
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 MON = {m: i for i, m in enumerate(MONTHS, 1)}
-RANK = {"access": 0, "combined": 1, "error": 2, "fpm": 3, "slow": 4}
+# Within one second the order of the sources is made up (the plain logs stamp whole seconds):
+# FPM's own lines first, then nginx's error log, then its access log, the order in which one
+# failure is usually written (FPM stops or fails to start, nginx cannot connect and logs it,
+# the request ends and is logged). The other order would invent a failure that preceded its
+# own cause within the second.
+RANK = {"fpm": 0, "slow": 1, "php": 2, "error": 3, "access": 4, "combined": 5}
 BASENAMES = {
     "access.log": "access", "access-combined.log": "combined", "error.log": "error",
-    "php-fpm.log": "fpm", "php-fpm-slow.log": "slow",
+    "php-fpm.log": "fpm", "php-fpm-slow.log": "slow", "php-error.log": "php",
 }
 FILE_RE = re.compile(
-    r"^(access\.log|access-combined\.log|error\.log|php-fpm\.log|php-fpm-slow\.log)"
+    r"^(access\.log|access-combined\.log|error\.log|php-fpm\.log|php-fpm-slow\.log|php-error\.log)"
     r"(?:\.(\d+)|-(\d{8}))?(\.gz)?$")
 NGINX_CONTAINER = {"access": "stdout", "combined": "stdout", "error": "stderr"}
-FPM_CONTAINER = {"fpm": "stderr", "slow": "stderr"}
+FPM_CONTAINER = {"fpm": "stderr", "slow": "stderr", "php": "stderr"}
 
 ACCESS_TIME = re.compile(r"\[(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\]")
 ERROR_STAMP = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) ")
 ERROR_LEVEL = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#")
 FPM_STAMP = re.compile(r"^\[(\d\d)-([A-Z][a-z]{2})-(\d{4}) (\d\d):(\d\d):(\d\d)(?:\.(\d{6}))?\] ")
 FPM_LINE = re.compile(r"^\[[^\]]*\] (DEBUG|NOTICE|WARNING|ERROR|ALERT): (.*)$", re.S)
+PHP_STAMP = re.compile(r"^\[(\d\d)-([A-Z][a-z]{2})-(\d{4}) (\d\d):(\d\d):(\d\d) ([^\]\s]+)\] ")
 SLOW_HEADER = re.compile(r"^\[[^\]]+\]  \[pool [^\]]+\] pid \d+$")
 UPCAUSE_RE = re.compile(
     r'^(?P<remote_addr>\S+) - (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "(?P<request>[^"]*)" '
@@ -213,6 +233,25 @@ def local_to_utc(y, mo, d, h, mi, s):
         if berlin_offset(naive - off) == off:
             return naive - off
     return naive - 3600  # non-existent spring-forward hour
+
+
+def zone_to_utc(zone, y, mo, d, hh, mi, ss):
+    """UTC epoch second of a wall-clock time in the zone PHP wrote (`date('e')`: an IANA identifier,
+    `UTC`, or an offset like `+01:00`). Ambiguous/non-existent local times: fold=0, which matches
+    local_to_utc (first occurrence; the pre-transition offset in the spring gap)."""
+    naive = calendar.timegm((y, mo, d, hh, mi, ss))
+    m = re.match(r"^([+-])(\d\d):?(\d\d)$", zone)
+    if m:
+        return naive - (int(m.group(2)) * 3600 + int(m.group(3)) * 60) * (1 if m.group(1) == "+" else -1)
+    if zone in ("UTC", "Z", "GMT"):
+        return naive
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        if zone == "Europe/Berlin":  # no tz database installed: the built-in EU rules
+            return local_to_utc(y, mo, d, hh, mi, ss)
+        raise
+    return int(datetime.datetime(y, mo, d, hh, mi, ss, tzinfo=tz).timestamp())
 
 
 def gm(utc):
@@ -256,6 +295,12 @@ def line_sec(src, line):
     if src == "error":
         m = ERROR_STAMP.match(line)
         return local_to_utc(*map(int, m.groups())) if m else None
+    if src == "php":
+        m = PHP_STAMP.match(line)
+        if not m:
+            return None
+        dd, mon, yy, hh, mi, ss, zone = m.groups()
+        return zone_to_utc(zone, int(yy), MON[mon], int(dd), int(hh), int(mi), int(ss))
     m = FPM_STAMP.match(line)
     if not m:
         return None
@@ -321,9 +366,10 @@ class Scenario:
     def records(self, src):
         lines = self.lines[src]
         recs = []
-        if src == "error":
+        if src in ("error", "php"):
+            stamp = ERROR_STAMP if src == "error" else PHP_STAMP
             for l in lines:
-                if ERROR_STAMP.match(l) or not recs:
+                if stamp.match(l) or not recs:
                     recs.append(Rec(src, [l], line_sec(src, l)))
                 else:
                     recs[-1].lines.append(l)
@@ -543,7 +589,7 @@ def build_messages(scen):
     state = {"cron": 2211, "sshd": 3021, "session": 42}
     fp = base64.b64encode(bytes.fromhex(h("sshkey"))).decode().rstrip("=")
     msgs = []
-    recs = [r for r in scen.timeline if r.src != "slow"]
+    recs = [r for r in scen.timeline if r.src not in ("slow", "php")]
     for i, r in enumerate(recs):
         if r.src in ("access", "combined"):
             msgs.append(Msg(r.sec, r.ns[0], "nginx", ngx_pid, r.lines[0], 23, 6, "nginx", r.src))
@@ -624,13 +670,18 @@ def shape_syslog(scen, dest, variant):
             out.append("<%d>1 %s %s %s %s - - %s\n" % (m.fac * 8 + m.sev, local_iso_us(m.sec, m.ns // 1000),
                                                         HOST, m.ident, procid, text))
     n = write(dest / "syslog", [enc(s) for s in out])
-    return n + write_slow(scen, dest)
+    return n + write_plain_files(scen, dest)
 
 
-def write_slow(scen, dest):
-    if "slow" not in scen.lines:
-        return 0
-    return write(dest / "www-slow.log", [enc(l) + b"\n" for l in scen.lines["slow"]])
+PLAIN_FILES = {"slow": "www-slow.log", "php": "php-error.log"}  # kept as files next to syslog/journal
+
+
+def write_plain_files(scen, dest):
+    n = 0
+    for src, fname in PLAIN_FILES.items():
+        if src in scen.lines:
+            n += write(dest / fname, [enc(l) + b"\n" for l in scen.lines[src]])
+    return n
 
 
 UNITS = {
@@ -703,7 +754,7 @@ def shape_journald(scen, dest):
     n = write(dest / "journal-short-iso.log", [enc(s) for s in iso])
     n += write(dest / "short-precise.log", [enc(s) for s in precise])
     n += write(dest / "journal.json", [enc(s) for s in js])
-    return n + write_slow(scen, dest)
+    return n + write_plain_files(scen, dest)
 
 
 # ---------------------------------------------------------------- json-access
@@ -884,11 +935,22 @@ def demux_nginx(lines, errors_only=False):
 
 
 def demux_fpm(lines):
-    """Split a php-fpm stream into master-log and slow-log lines (slow block = blank + header + body)."""
-    out = {"fpm": [], "slow": []}
-    in_block = False
+    """Split a php-fpm stream into master-log, slow-log and PHP error-log lines (slow block = blank +
+    header + body; PHP record = `[stamp zone]` line + the following lines up to the next FPM stamp,
+    PHP stamp, slow header or the blank line before one)."""
+    out = {"fpm": [], "slow": [], "php": []}
+    in_block = in_php = False
     for i, l in enumerate(lines):
         nxt = lines[i + 1] if i + 1 < len(lines) else None
+        if PHP_STAMP.match(l):
+            in_php, in_block = True, False
+            out["php"].append(l)
+            continue
+        if in_php and not (FPM_STAMP.match(l) or SLOW_HEADER.match(l)
+                           or (l == "" and nxt is not None and SLOW_HEADER.match(nxt))):
+            out["php"].append(l)
+            continue
+        in_php = False
         if SLOW_HEADER.match(l):
             in_block = True
             out["slow"].append(l)
@@ -941,10 +1003,29 @@ def parse_rfc3339(s):
     return sec, int((frac or "0").ljust(9, "0"))
 
 
+def php_sec_independent(line):
+    """A PHP stamp's UTC second without zoneinfo (Europe/Berlin by the built-in EU rules, UTC and
+    +hh:mm by arithmetic), so --check catches a wrong zone conversion in line_sec; None otherwise."""
+    m = PHP_STAMP.match(line)
+    if not m:
+        return None
+    dd, mon, yy, hh, mi, ss, zone = m.groups()
+    t = (int(yy), MON[mon], int(dd), int(hh), int(mi), int(ss))
+    if zone == "Europe/Berlin":
+        return local_to_utc(*t)
+    o = re.match(r"^(?:UTC|GMT|Z)$|^([+-])(\d\d):?(\d\d)$", zone)
+    if not o:
+        return line_sec("php", line)
+    off = 0
+    if o.group(1):
+        off = (int(o.group(2)) * 3600 + int(o.group(3)) * 60) * (1 if o.group(1) == "+" else -1)
+    return calendar.timegm(t) - off
+
+
 def check_times(pairs, errs, label):
     """pairs: (envelope utc sec, inner line, src). The envelope second must equal the line's stamp."""
     for sec, line, src in pairs:
-        own = line_sec(src, line)
+        own = php_sec_independent(line) if src == "php" else line_sec(src, line)
         if own is not None and own != sec:
             errs.append("%s: envelope second %d != stamp second %d: %.80s" % (label, sec, own, line))
             return
@@ -1030,7 +1111,8 @@ def route_journal(stamp, ident, pid, text_lines, debug, got, fmt):
 def expected(scen, syslogish):
     exp = {k: list(v) for k, v in scen.lines.items()}
     if syslogish:
-        exp.pop("slow", None)
+        for src in PLAIN_FILES:
+            exp.pop(src, None)
         if "fpm" in exp:
             exp["fpm"] = [fpm_norm(l) for l in exp["fpm"]]
     return exp
@@ -1043,6 +1125,17 @@ def compare(exp, got, label, errs):
             i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
             errs.append("%s: source %s differs at line %d (%d vs %d lines): want %.100r got %.100r"
                         % (label, src, i, len(a), len(b), a[i] if i < len(a) else None, b[i] if i < len(b) else None))
+
+
+def check_plain_files(scen, dest, label, errs):
+    """www-slow.log / php-error.log next to syslog and the journal: the source's lines verbatim."""
+    for src, fname in PLAIN_FILES.items():
+        p = dest / fname
+        if src not in scen.lines:
+            if p.exists():
+                errs.append("%s: unexpected %s" % (label, fname))
+        elif not p.exists() or read_text_lines(p) != scen.lines[src]:
+            errs.append("%s: %s differs" % (label, fname))
 
 
 def check_shape(shape, scen, dest):
@@ -1081,7 +1174,8 @@ def check_shape(shape, scen, dest):
                          for s, l, _ in times]
             else:
                 merge_into(got, demux_fpm(streams["stderr"]))
-                times = [(s, l, src or ("fpm" if FPM_STAMP.match(l) else None)) for s, l, src in times]
+                times = [(s, l, src or ("fpm" if FPM_STAMP.match(l) else "php" if PHP_STAMP.match(l) else None))
+                         for s, l, src in times]
         check_times([t for t in times if t[2]], errs, label)
         compare(expected(scen, False), got, label, errs)
     elif shape in ("cri", "cri-split"):
@@ -1103,7 +1197,8 @@ def check_shape(shape, scen, dest):
                     line = buf[0].decode("utf-8", "surrogateescape")
                     streams[stream].append(line)
                     src = ("error" if ERROR_STAMP.match(line) else "access" if is_access(line)
-                           else "fpm" if FPM_STAMP.match(line) and not SLOW_HEADER.match(line) else None)
+                           else "fpm" if FPM_STAMP.match(line) and not SLOW_HEADER.match(line)
+                           else "php" if PHP_STAMP.match(line) else None)
                     times.append((buf[1], line, src))
                     del cur[stream]
             assert not cur
@@ -1133,7 +1228,8 @@ def check_shape(shape, scen, dest):
                 m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)$", l, re.S)
                 assert m, l
                 lines.append(m.group(2))
-                src = "error" if ERROR_STAMP.match(m.group(2)) else "access" if is_access(m.group(2)) else None
+                src = ("error" if ERROR_STAMP.match(m.group(2)) else "access" if is_access(m.group(2))
+                       else "php" if PHP_STAMP.match(m.group(2)) else None)
                 times.append((parse_rfc3339(m.group(1))[0], m.group(2), src))
             merge_into(got, demux_nginx(lines) if name == "nginx" else demux_fpm(lines))
         got = {k: v for k, v in got.items() if v}
@@ -1143,8 +1239,7 @@ def check_shape(shape, scen, dest):
         got, times = unwrap_syslog_family(dest / "syslog", shape, scen.fpm_debug)
         check_times(times, errs, label)
         compare(expected(scen, True), got, label, errs)
-        if "slow" in scen.lines and read_text_lines(dest / "www-slow.log") != scen.lines["slow"]:
-            errs.append("%s: www-slow.log differs" % label)
+        check_plain_files(scen, dest, label, errs)
     elif shape == "journald":
         for fname, fmt in (("journal-short-iso.log", "iso"), ("short-precise.log", "precise")):
             msgs, got = unwrap_journal_short(dest / fname, fmt)
@@ -1165,6 +1260,7 @@ def check_shape(shape, scen, dest):
             route_journal(real // 10 ** 6, e["SYSLOG_IDENTIFIER"], e["_PID"], e["MESSAGE"].split("\n"),
                           scen.fpm_debug, got, "json")
         compare(expected(scen, True), got, "%s[journal.json]" % label, errs)
+        check_plain_files(scen, dest, label, errs)
     elif shape == "json-access":
         for src, gens in scen.files.items():
             for fname, data in gens:

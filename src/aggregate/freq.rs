@@ -220,7 +220,9 @@ fn scoped(c: &Ctx) -> PolarsResult<DataFrame> {
             .or_else(|| line_up[i].as_deref().map(|u| crate::model::event::upstream_peer(u).to_string()))
             .unwrap_or_else(|| "-".into());
         let pattern = uri[i].as_deref().map(|u| normalise_uri(u, &rules)).unwrap_or_else(|| "-".into());
-        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index) {
+        // Requests nginx refused itself count in `all` only: they never belong to an incident.
+        let scopes = if outcome[i].as_deref() == Some("refused") { 1 } else { 2 };
+        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index).take(scopes) {
             rank.push(r);
             tss.push(ts[i]);
             let vals = [
@@ -268,23 +270,26 @@ fn is(c: &str, v: &str) -> Expr {
     col(c).eq(lit(v.to_string())).cast(DataType::UInt64).sum()
 }
 
-/// Per (scope, key): failed, retried, the most frequent cause of the failures.
+/// Per (scope, key): failed, retried, refused, the most frequent cause of the failures.
 fn counts_with_top(s: &DataFrame, key: &str) -> PolarsResult<LazyFrame> {
     let by = [col("scope_rank"), col("scope"), col(key)];
-    let counts = s
-        .clone()
-        .lazy()
-        .group_by(by.clone())
-        .agg([is("outcome", "failed").alias("failed"), is("outcome", "retried").alias("retried")]);
+    let counts = s.clone().lazy().group_by(by.clone()).agg([
+        is("outcome", "failed").alias("failed"),
+        is("outcome", "retried").alias("retried"),
+        is("outcome", "refused").alias("refused"),
+    ]);
     let top = s
         .clone()
         .lazy()
-        .filter(col("outcome").eq(lit("failed")))
+        // The top cause of the failures; of the refusals where nothing failed (a client that
+        // only hit a limit).
+        .filter(col("outcome").neq(lit("retried")))
         .group_by([col("scope_rank"), col("scope"), col(key), col("cause_class"), col("cause")])
         .agg([len().alias("n")])
+        .with_column(col("cause_class").eq(lit(crate::model::CauseClass::RL.as_str())).alias("refusal"))
         .sort_by_exprs(
-            [col("scope_rank"), col(key), col("n"), col("cause_class"), col("cause")],
-            SortMultipleOptions::default().with_order_descending_multi([false, false, true, false, false]),
+            [col("scope_rank"), col(key), col("refusal"), col("n"), col("cause_class"), col("cause")],
+            SortMultipleOptions::default().with_order_descending_multi([false, false, false, true, false, false]),
         )
         .group_by_stable(by.clone())
         .agg([col("cause").first().alias("top_cause"), col("cause_class").first().alias("top_cause_class")]);
@@ -292,11 +297,19 @@ fn counts_with_top(s: &DataFrame, key: &str) -> PolarsResult<LazyFrame> {
 }
 
 fn finish(lf: LazyFrame, key: &str, extra: &[&str]) -> PolarsResult<DataFrame> {
-    let mut sel = vec![col("scope"), col(key), col("failed"), col("retried"), col("top_cause_class"), col("top_cause")];
+    let mut sel = vec![
+        col("scope"),
+        col(key),
+        col("failed"),
+        col("retried"),
+        col("refused"),
+        col("top_cause_class"),
+        col("top_cause"),
+    ];
     sel.extend(extra.iter().map(|e| col(*e)));
     lf.sort_by_exprs(
-        [col("scope_rank"), col("failed"), col("retried"), col(key)],
-        SortMultipleOptions::default().with_order_descending_multi([false, true, true, false]),
+        [col("scope_rank"), col("failed"), col("retried"), col("refused"), col(key)],
+        SortMultipleOptions::default().with_order_descending_multi([false, true, true, true, false]),
     )
     .select(sel)
     .collect()
@@ -315,6 +328,7 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
         .agg([
             is("outcome", "failed").alias("failed"),
             is("outcome", "retried").alias("retried"),
+            is("outcome", "refused").alias("refused"),
             is("confidence", "high").alias("high"),
             is("confidence", "medium").alias("medium"),
             is("confidence", "low").alias("low"),
@@ -327,8 +341,8 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
             .alias("share"),
         )
         .sort_by_exprs(
-            [col("scope_rank"), col("failed"), col("retried"), col("cause_class"), col("cause")],
-            SortMultipleOptions::default().with_order_descending_multi([false, true, true, false, false]),
+            [col("scope_rank"), col("failed"), col("retried"), col("refused"), col("cause_class"), col("cause")],
+            SortMultipleOptions::default().with_order_descending_multi([false, true, true, true, false, false]),
         )
         .select([
             col("scope"),
@@ -336,6 +350,7 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
             col("cause"),
             col("failed"),
             col("retried"),
+            col("refused"),
             col("share"),
             col("high"),
             col("medium"),

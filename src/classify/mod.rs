@@ -28,6 +28,8 @@ enum LevelRule {
 pub struct Signature {
     pub id: &'static str,
     pub class: CauseClass,
+    /// The cause, where the class has more than one (`class:cause` in the table).
+    pub cause: Cause,
     pub failure: bool,
     pub key: &'static str,
     also: Option<&'static str>,
@@ -74,7 +76,7 @@ fn phase_bits(spec: &str) -> Result<u32, String> {
             "ssl" => &[Phase::SslHandshakingUpstream],
             "send" => &[Phase::SendingRequest],
             "header" => &[Phase::ReadingResponseHeader],
-            "body" => &[Phase::ReadingUpstream],
+            "body" => &[Phase::ReadingUpstream, Phase::StreamFromUpstream, Phase::StreamProxying],
             "upgraded" => &[Phase::ProxyingUpgraded],
             "resolving" => &[Phase::Resolving],
             "client" => &[
@@ -84,6 +86,7 @@ fn phase_bits(spec: &str) -> Result<u32, String> {
                 Phase::ReadingClientLine,
                 Phase::ReadingClientBody,
                 Phase::SslHandshakingClient,
+                Phase::StreamFromClient,
                 Phase::ClosingRequest,
             ],
             other => return Err(format!("unknown phase {other:?}")),
@@ -166,9 +169,14 @@ impl Classifier {
             if f.len() != 9 {
                 return Err(err(format!("expected 9 columns, found {}", f.len())));
             }
-            let class = match f[1] {
+            let (class, cause) = f[1].split_once(':').map_or((f[1], None), |(c, k)| (c, Some(k)));
+            let class = match class {
                 "INFO" => CauseClass::Info,
                 c => c.parse::<CauseClass>().map_err(err)?,
+            };
+            let cause = match cause {
+                Some(k) => k.parse::<Cause>().map_err(err)?,
+                None => class.default_cause(),
             };
             let failure = match f[2] {
                 "yes" => true,
@@ -200,6 +208,7 @@ impl Classifier {
             sigs.push(Signature {
                 id: f[0],
                 class,
+                cause,
                 failure,
                 key: f[3],
                 also: (f[4] != "*").then_some(f[4]),
@@ -282,7 +291,7 @@ impl Classifier {
         }
         if let Some((_, r)) = best {
             let s = &self.sigs[r];
-            return Classified { signature: s.id, class: s.class, cause: s.class.default_cause(), failure: s.failure };
+            return Classified { signature: s.id, class: s.class, cause: s.cause, failure: s.failure };
         }
         let upstreamish = memmem::find(l.text, b"upstream").is_some() || phase.is_upstream() || l.upstream.is_some();
         if upstreamish && level.at_least_warn() {
@@ -324,6 +333,54 @@ mod tests {
         assert_eq!(c.classify(&parse(bsd.as_bytes()).unwrap()).class, CauseClass::C1);
         let win = "2026/11/22 03:41:07 [error] 1#0: *1 connect() to 10.0.0.1:80 failed (10061: Unknown error) while connecting to upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"s\"";
         assert_eq!(c.classify(&parse(win.as_bytes()).unwrap()).signature, "connect_refused");
+    }
+
+    #[test]
+    fn lines_users_post_land_in_their_class() {
+        // Issue 14: lines pasted into public issues that used to fall through.
+        let c = Classifier::new().unwrap();
+        let ctx = ", client: 172.18.0.1, server: localhost, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/x.sock:\", host: \"localhost\"";
+        let stream = ", client: 10.0.0.9, server: 0.0.0.0:3306, upstream: \"10.0.0.5:3306\", bytes from/to client:0/0, bytes from/to upstream:0/0";
+        for (line, class, sig) in [
+            (format!("2026/11/22 03:41:07 [error] 7#7: *3 connect() to unix:/run/php/x.sock failed (111: Connection refused) while connecting to upstream{ctx}"), CauseClass::C1, "connect_refused"),
+            ("2026/11/22 03:41:07 [error] 30#30: send() failed (111: Connection refused) while resolving, resolver: 127.0.0.11:53".into(), CauseClass::C21, "resolver_send_failed"),
+            ("2026/11/22 03:41:07 [emerg] 1#1: host not found in resolver \"dns.internal\" in /etc/nginx/nginx.conf:12".into(), CauseClass::C21, "host_not_found_resolver"),
+            ("2026/11/22 03:41:07 [emerg] 1#1: socket() 0.0.0.0:80 failed (24: Too many open files)".into(), CauseClass::C20, "listen_socket_failed"),
+            (format!("2026/11/22 03:41:07 [crit] 7#7: *3 pwritev() \"/var/cache/nginx/proxy_temp/1/00/0000000001\" failed (28: No space left on device) while reading upstream{ctx}"), CauseClass::C29, "temp_file_pwritev"),
+            (format!("2026/11/22 03:41:07 [error] 7#0: *3 kevent() reported about an closed connection (54: Connection reset by peer) while reading response header from upstream{ctx}"), CauseClass::C7, "kevent_closed_upstream"),
+            (format!("2026/11/22 03:41:07 [error] 7#7: *3 upstream timed out (110: Connection timed out) while connecting to upstream{stream}"), CauseClass::C17, "timeout_connect"),
+            (format!("2026/11/22 03:41:07 [error] 7#7: *3 recv() failed (104: Connection reset by peer) while proxying and reading from upstream{stream}"), CauseClass::C7, "recv_reset_body"),
+        ] {
+            let l = parse(line.as_bytes()).unwrap();
+            let got = c.classify(&l);
+            assert_eq!((got.class, got.signature), (class, sig), "{line}");
+            if line.contains("bytes from/to") {
+                assert_eq!(l.upstream, Some(&b"10.0.0.5:3306"[..]), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn nginx_s_own_refusals_are_rl_with_their_cause() {
+        let c = Classifier::new().unwrap();
+        let ctx = ", client: 10.0.0.9, server: shop.test, request: \"POST /login HTTP/1.1\", host: \"shop.test\"";
+        for (msg, class, cause) in [
+            ("[error] 7#7: *3 limiting requests, excess: 12.837 by zone \"login\"", CauseClass::RL, Cause::RateLimited),
+            ("[warn] 7#7: *3 limiting requests, excess: 12.837 by zone \"login\"", CauseClass::RL, Cause::RateLimited),
+            ("[error] 7#7: *3 limiting connections by zone \"addr\"", CauseClass::RL, Cause::ConnLimited),
+            // Not refused: dry runs, and requests limit_req only delayed.
+            (
+                "[error] 7#7: *3 limiting requests, dry run, excess: 1.000 by zone \"login\"",
+                CauseClass::Info,
+                Cause::Info,
+            ),
+            ("[error] 7#7: *3 limiting connections, dry run, by zone \"addr\"", CauseClass::Info, Cause::Info),
+            ("[warn] 7#7: *3 delaying request, excess: 0.500, by zone \"login\"", CauseClass::Info, Cause::Info),
+        ] {
+            let line = format!("2026/11/22 03:41:07 {msg}{ctx}");
+            let got = c.classify(&parse(line.as_bytes()).unwrap());
+            assert_eq!((got.class, got.cause, got.failure), (class, cause, false), "{line}");
+        }
     }
 
     #[test]

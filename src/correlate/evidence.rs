@@ -219,7 +219,8 @@ impl Coverage {
 
 pub const STOPS: &[FpmKind] = &[FpmKind::Terminating, FpmKind::Finishing, FpmKind::Reloading, FpmKind::Exiting];
 pub const STARTS: &[FpmKind] = &[FpmKind::Starting, FpmKind::Ready];
-pub const START_FAILURES: &[FpmKind] = &[FpmKind::StartFailure, FpmKind::BindFailure];
+pub const START_FAILURES: &[FpmKind] =
+    &[FpmKind::StartFailure, FpmKind::BindFailure, FpmKind::ConfigError, FpmKind::ReloadFailed];
 
 /// Answer history of upstream peers, from the access logs' `$upstream_*` lists.
 pub struct Peers<'a> {

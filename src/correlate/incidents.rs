@@ -143,9 +143,10 @@ pub fn detect(
     for (n, inc) in out.iter_mut().enumerate() {
         inc.id = format!("I{}", n + 1);
     }
-    // Every failing request inside an incident's window belongs to it (client aborts too).
+    // Every failing request inside an incident's window belongs to it (client aborts too),
+    // but not the requests nginx refused itself: a limit is not part of an upstream outage.
     let index = IncidentIndex::new(&out);
-    let member_of = rows.iter().map(|r| index.at(r.ts)).collect();
+    let member_of = rows.iter().map(|r| if r.class.is_refusal() { None } else { index.at(r.ts) }).collect();
     (out, member_of)
 }
 

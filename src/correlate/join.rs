@@ -119,11 +119,11 @@ fn window(r: &RequestEvent) -> (Ts, Ts) {
     (start - TOLERANCE_MS, r.ts + TOLERANCE_MS)
 }
 
-/// Lines that can belong to a request: upstream failures and the application/client lines
-/// that explain a 500 or a 499.
+/// Lines that can belong to a request: upstream failures, the application/client lines
+/// that explain a 500 or a 499, and nginx's own refusals (`limit_req`, `limit_conn`).
 pub fn joinable(e: &ErrorEvent) -> bool {
     use crate::model::CauseClass::*;
-    e.failure || matches!(e.class, C10 | C11 | C12 | C28 | C8)
+    e.failure || matches!(e.class, C10 | C11 | C12 | C28 | C8 | RL)
 }
 
 /// Ordered candidates: (time, index).
@@ -323,6 +323,7 @@ mod tests {
             host: Some("h".into()),
             upstream_addr: Some("10.0.0.1:9000".into()),
             upstream_status: None,
+            upstream_logged: true,
             request_time: Some(0.5),
             upstream_response_time: None,
             upstream_connect_time: None,

@@ -45,6 +45,9 @@ pub enum Outcome {
     Failed,
     /// An upstream attempt failed but a retry answered (`502, 200`).
     Retried,
+    /// nginx refused the request itself (`limit_req`, `limit_conn`): the client got an error
+    /// but no upstream failed, so it is counted apart and never starts or swells an incident.
+    Refused,
 }
 
 impl Outcome {
@@ -52,6 +55,7 @@ impl Outcome {
         match self {
             Outcome::Failed => "failed",
             Outcome::Retried => "retried",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -86,7 +90,9 @@ pub fn correlate(input: &Input) -> Correlation {
     let fpm = evidence::FpmIndex::new(&s.fpm, &s.kind_ranges);
     let peers = evidence::Peers::new(&s.traffic.peers);
     let cover = evidence::ErrorCoverage::new(&s.kind_ranges, &s.errors);
-    let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover).with_zone(input.zone.clone());
+    let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover)
+        .with_zone(input.zone.clone())
+        .with_files(input.sources.iter().map(|x| x.display.as_str()).collect());
     let mut lines: Vec<Option<Verdict>> =
         (0..s.errors.len()).map(|i| s.errors[i].failure.then(|| rules.line_verdict(i))).collect();
     // Sources of one nginx error log (its rotation set) share the number of its first file.
@@ -100,12 +106,12 @@ pub fn correlate(input: &Input) -> Correlation {
         .enumerate()
         .map(|(ri, r)| {
             let (proximate, verdict) = rules.request_verdict(r, &joined.lines_of[ri], &lines, joined.loose[ri]);
-            TaggedRequest {
-                outcome: if r.client_facing() { Outcome::Failed } else { Outcome::Retried },
-                proximate,
-                verdict,
-                lines: joined.lines_of[ri].clone(),
-            }
+            let outcome = match (r.client_facing(), verdict.class.is_refusal()) {
+                (true, true) => Outcome::Refused,
+                (true, false) => Outcome::Failed,
+                (false, _) => Outcome::Retried,
+            };
+            TaggedRequest { outcome, proximate, verdict, lines: joined.lines_of[ri].clone() }
         })
         .collect();
     // A request-level refinement (e.g. queued before a slow script ran) also holds for the

@@ -10,6 +10,27 @@ use super::rules::{lower, verdict, Rules, MAX_CHILDREN_LOOKBACK};
 use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, FpmKind, RequestEvent, Ts};
 
+/// The first 160 characters of a message, for a `detail`.
+fn short(m: &str) -> String {
+    match m.char_indices().nth(160) {
+        Some((i, _)) => format!("{}...", &m[..i]),
+        None => m.to_string(),
+    }
+}
+
+/// Why nginx refused a request itself, from its `limiting ...` line: the zone and, for
+/// `limit_req`, the excess over the rate.
+fn refusal_detail(status: u16, cause: Cause, message: &str) -> String {
+    let zone = message.split_once("by zone \"").and_then(|(_, r)| r.split('"').next()).unwrap_or("?");
+    match cause {
+        Cause::ConnLimited => format!("nginx refused it itself ({status}): limit_conn zone \"{zone}\" was at its connection limit; no upstream was contacted"),
+        _ => {
+            let excess = message.split_once("excess: ").map(|(_, r)| r.split([' ', ',']).next().unwrap_or("")).unwrap_or("?");
+            format!("nginx refused it itself ({status}): limit_req zone \"{zone}\" was over its rate and burst (excess {excess}); no upstream was contacted")
+        }
+    }
+}
+
 impl Rules<'_> {
     /// R18: `no live upstreams` takes the dominant per-peer cause of the same vhost in the
     /// same nginx error log (rotation set) just before it (or of the previous such line).
@@ -206,34 +227,55 @@ impl Rules<'_> {
         if let Some(li) = app_line {
             let e = &self.errors[li];
             let d = match e.class {
-                CauseClass::C10 => "the script hit memory_limit; PHP answered 500 itself",
-                CauseClass::C11 => "the script died with a PHP fatal error; PHP answered 500 itself",
-                CauseClass::C12 => "FPM could not find or open the script",
-                _ => "",
+                CauseClass::C10 => "the script hit memory_limit; PHP answered 500 itself".to_string(),
+                CauseClass::C11 => "the script died with a PHP fatal error; PHP answered 500 itself".to_string(),
+                CauseClass::C12 => "FPM could not find or open the script".to_string(),
+                CauseClass::RL => refusal_detail(r.status, e.cause, &e.message),
+                _ => String::new(),
             };
             return (
                 e.signature,
-                verdict(
-                    e.class,
-                    e.class.default_cause(),
-                    if loose { Confidence::Medium } else { Confidence::High },
-                    ev,
-                    d,
-                ),
+                verdict(e.class, e.cause, if loose { Confidence::Medium } else { Confidence::High }, ev, d),
             );
         }
         // No nginx line: what the other logs and the request itself say.
         if r.status == 500 {
-            let near = self.fpm.fatal_in(start - 1_000, r.ts + 2_000).next();
+            // A PHP fatal error FPM relayed or PHP wrote to its own error log (where nginx never
+            // sees it): the one naming this request's script first, then the nearest in time.
+            let path = r.uri.as_deref().map(|u| u.split(['?', '#']).next().unwrap_or(u)).unwrap_or("");
+            let names_script = |i: usize| {
+                let s = self.fpm.events[i].script.as_deref().unwrap_or("");
+                path.len() > 1 && !s.is_empty() && s.ends_with(path)
+            };
+            let near = self
+                .fpm
+                .fatal_in(start - 1_000, r.ts + 2_000)
+                .min_by_key(|&i| (!names_script(i), (self.fpm.events[i].ts - r.ts).abs(), i));
             if let Some(i) = near {
-                let mem = self.fpm.events[i].message.contains("Allowed memory size");
+                let e = &self.fpm.events[i];
+                let mem = e.message.contains("Allowed memory size");
                 ev.push(self.ev_fpm(i));
                 let (c, cause) =
                     if mem { (CauseClass::C10, Cause::PhpMemoryLimit) } else { (CauseClass::C11, Cause::PhpFatal) };
-                return (
-                    "none",
-                    verdict(c, cause, Confidence::Medium, ev, "FPM logged a PHP fatal error for a worker at this time"),
-                );
+                let (conf, d) = if names_script(i) {
+                    (
+                        Confidence::High,
+                        format!(
+                            "PHP logged a fatal error in this request's script {path} at {}: {}",
+                            self.t(e.ts),
+                            short(&e.message)
+                        ),
+                    )
+                } else {
+                    (
+                        Confidence::Medium,
+                        format!(
+                            "PHP logged a fatal error at this time (for another script, or one it does not name): {}",
+                            short(&e.message)
+                        ),
+                    )
+                };
+                return ("none", verdict(c, cause, conf, ev, d));
             }
         }
         let reason = if !self.cover.any() {
@@ -245,6 +287,11 @@ impl Rules<'_> {
                 "the upstream answered {} itself (nginx logs nothing for that){}",
                 r.status,
                 if r.status == 500 { ": the application failed without a log nginx or FPM could see" } else { "" }
+            )
+        } else if r.upstream_logged && r.upstream_addr.is_none() {
+            format!(
+                "no upstream attempt: nginx answered {} itself and logged no limit_req or limit_conn line for it (a `return {}`, a maintenance or error page, or a limit whose log level the error_log hides)",
+                r.status, r.status
             )
         } else if r.upstream_addr.is_none() && r.status == 503 {
             "nginx answered 503 without contacting an upstream (limit_req, limit_conn or `return 503`?)".to_string()

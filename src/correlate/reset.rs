@@ -43,6 +43,12 @@ impl Rules<'_> {
             return verdict(CauseClass::C7, Cause::WorkerCrash, Confidence::Low, ev, format!(
                 "the HTTP backend closed or reset the connection before answering{cut}; upcause reads no backend log, so why is not known"));
         }
+        // FPM was down because it failed to start: whatever closed the connection was not FPM
+        // (a process holding its address, the reason it could not bind).
+        let fastcgi = e.upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://"));
+        if let Some(v) = self.lifecycle_state(t).filter(|_| fastcgi).and_then(|i| self.start_failure(i, e.class, &ev)) {
+            return v;
+        }
         if let Some(i) = self.fpm.kind_in(FpmKind::ConnectionDisallowed, t - KILL_WINDOW, t + KILL_WINDOW).next() {
             ev.push(self.ev_fpm(i));
             return verdict(

@@ -19,6 +19,8 @@ const RESTART_GAP: Ts = 2_000;
 pub(super) const MAX_CHILDREN_LOOKBACK: Ts = 600_000;
 
 pub struct Rules<'a> {
+    /// Display names of the sources (for `file:line` in details).
+    pub files: Vec<&'a str>,
     pub errors: &'a [ErrorEvent],
     pub fpm: FpmIndex<'a>,
     pub peers: Peers<'a>,
@@ -52,7 +54,7 @@ pub(super) fn is_unix(peer: Option<&str>) -> bool {
 impl<'a> Rules<'a> {
     pub fn new(errors: &'a [ErrorEvent], fpm: FpmIndex<'a>, peers: Peers<'a>, cover: ErrorCoverage) -> Self {
         let free_exits = fpm.exits.iter().map(|&i| (fpm.events[i].ts, i)).collect();
-        Rules { errors, fpm, peers, cover, free_exits, zone: Zone::Fixed(0) }
+        Rules { files: Vec::new(), errors, fpm, peers, cover, free_exits, zone: Zone::Fixed(0) }
     }
 
     /// The zone used in `detail` texts.
@@ -63,6 +65,17 @@ impl<'a> Rules<'a> {
 
     pub(super) fn t(&self, ts: Ts) -> String {
         format_rfc3339(ts, &self.zone)
+    }
+
+    /// The source names used in `detail` texts.
+    pub fn with_files(mut self, files: Vec<&'a str>) -> Self {
+        self.files = files;
+        self
+    }
+
+    /// `file:line` of a line of a source.
+    pub(super) fn place(&self, source: u32, line: u64) -> String {
+        format!("{}:{line}", self.files.get(source as usize).copied().unwrap_or("?"))
     }
 
     pub fn ev_err(&self, i: usize) -> Evid {
@@ -82,6 +95,18 @@ impl<'a> Rules<'a> {
         let ev = vec![self.ev_err(li)];
         use CauseClass::*;
         match e.class {
+            C1 if is_unix(e.peer()) && e.errno == Some(111) => {
+                // The socket file is there but nothing listens on it: its master died without
+                // removing it (FPM removes its socket when it stops cleanly; observed.md).
+                let mut v = self.connect_failure(e, ev);
+                if v.class == C1 {
+                    v.detail = format!(
+                        "{}; a stale socket: the file exists but nothing listens on it, so FPM's master died without removing it (SIGKILL, the OOM killer, a crash)",
+                        v.detail
+                    );
+                }
+                v
+            }
             C1 | C2 => self.connect_failure(e, ev),
             C3 => self.permission(e, ev),
             C4 => self.backlog_full(e, ev),
@@ -126,19 +151,10 @@ impl<'a> Rules<'a> {
         let first_ok = hist.and_then(|h| h.first_ok);
         let answered_before = first_ok.is_some_and(|f| f < t);
         let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| l > t);
-        let last = self.fpm.last_lifecycle(t, 6 * 3_600_000).filter(|_| fpm);
+        let last = self.lifecycle_state(t).filter(|_| fpm);
         let last_kind = last.map(|i| self.fpm.events[i].kind);
-        if let (Some(i), Some(k)) = (last, last_kind) {
-            if START_FAILURES.contains(&k) {
-                ev.push(self.ev_fpm(i));
-                return verdict(
-                    CauseClass::C15,
-                    Cause::FpmStartFailure,
-                    Confidence::High,
-                    ev,
-                    "FPM failed to start (see its log line)",
-                );
-            }
+        if let Some(v) = last.and_then(|i| self.start_failure(i, class, &ev)) {
+            return v;
         }
         let fpm_down = last_kind.is_some_and(|k| STOPS.contains(&k));
         if !answered_before {
@@ -226,6 +242,55 @@ impl<'a> Rules<'a> {
         }
         verdict(cls, Cause::SelinuxSuspected, Confidence::Low, ev,
             "permission denied on the socket and no FPM log to show a permission setting: a security policy (SELinux) is suspected")
+    }
+
+    /// FPM's last lifecycle event at a failure at `t`: a start in the same second as the
+    /// failure does not count (the stamps have one-second resolution: the failure most
+    /// likely came first, while FPM was still down), stops and failed starts do.
+    pub(super) fn lifecycle_state(&self, t: Ts) -> Option<usize> {
+        let mut at = t;
+        loop {
+            let i = self.fpm.last_lifecycle(at, 6 * 3_600_000)?;
+            let e = &self.fpm.events[i];
+            if !(STARTS.contains(&e.kind) && e.ts > t - 1_000) {
+                return Some(i);
+            }
+            at = e.ts - 1;
+        }
+    }
+
+    /// When FPM's last lifecycle event `i` is a failed start: the verdict that it was down
+    /// for that reason, naming the most specific error FPM logged for it (`cannot get uid for
+    /// user 'www-data'`, `unable to bind listening socket ...`), with that line as evidence.
+    pub(super) fn start_failure(&self, i: usize, class: CauseClass, ev: &[Evid]) -> Option<Verdict> {
+        let f = &self.fpm.events[i];
+        if !START_FAILURES.contains(&f.kind) {
+            return None;
+        }
+        // The reason is logged just before `FPM initialization failed` (same second).
+        let reason = [FpmKind::ConfigError, FpmKind::BindFailure, FpmKind::FileError, FpmKind::SystemError]
+            .iter()
+            .filter_map(|&k| self.fpm.kind_in(k, f.ts - 5_000, f.ts).next_back())
+            .max()
+            .unwrap_or(i);
+        let r = &self.fpm.events[reason];
+        let mut ev = ev.to_vec();
+        ev.push(self.ev_fpm(reason));
+        if reason != i {
+            ev.push(self.ev_fpm(i));
+        }
+        let how = match class {
+            CauseClass::C2 => "the socket was missing",
+            CauseClass::C1 | CauseClass::C17 => "refused",
+            _ => "something else answered on FPM's address and closed the connection",
+        };
+        let d = format!(
+            "{how}: FPM was down, it failed to start at {}: {} ({})",
+            self.t(r.ts),
+            r.message.trim(),
+            self.place(r.source, r.line)
+        );
+        Some(verdict(CauseClass::C15, Cause::FpmStartFailure, Confidence::High, ev, d))
     }
 
     pub(super) fn max_children_before(&self, t: Ts) -> Option<usize> {

@@ -255,8 +255,9 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
         LogKind::NginxError => 1,
         LogKind::FpmMaster => 2,
         LogKind::FpmSlow => 3,
-        LogKind::Mixed => 4,
-        LogKind::Unknown => 5,
+        LogKind::PhpError => 4,
+        LogKind::Mixed => 5,
+        LogKind::Unknown => 6,
     };
     sources.sort_by(|a, b| {
         (rank(a.kind), &a.set, std::cmp::Reverse(a.age), &a.display).cmp(&(

@@ -143,6 +143,7 @@ pub fn sniff(
             fpm::parse_slow_header(l).is_some() || l.starts_with(b"script_filename = ") || l.starts_with(b"[0x")
         })
         .count();
+    let php = lines.iter().filter(|l| crate::parse::php_error::parse(l).is_some()).count();
     let (best_fmt, fmt_reason, extra) = choose_format(&lines, fs, candidates, assigned);
     let acc = best_fmt.map_or(0, |b| b.1);
     let scores = [
@@ -150,10 +151,11 @@ pub fn sniff(
         (LogKind::NginxError, err),
         (LogKind::FpmSlow, slow),
         (LogKind::FpmMaster, fpm_n),
+        (LogKind::PhpError, php),
     ];
     // Several kinds, each a real share of the lines (a slow log's frames are all of one).
     let real = |s: usize| s >= 2 && s * 10 >= n;
-    let kinds = [acc, err, fpm_n].iter().filter(|s| real(**s)).count();
+    let kinds = [acc, err, fpm_n, php].iter().filter(|s| real(**s)).count();
     if enveloped * 2 > n || kinds >= 2 {
         return sniff_mixed(&deep(), fs, candidates, assigned, mtime);
     }
@@ -283,7 +285,7 @@ fn sniff_mixed(
             RecordKind::Access => counts[0] += 1,
             RecordKind::Error => counts[1] += 1,
             RecordKind::Fpm | RecordKind::FpmSyslog | RecordKind::FpmWorker => counts[2] += 1,
-            RecordKind::SlowHeader => counts[3] += 1,
+            RecordKind::SlowHeader | RecordKind::PhpError => counts[3] += 1,
             _ => {}
         }
     }
@@ -319,7 +321,7 @@ fn sniff_mixed(
         kind: LogKind::Mixed,
         format,
         reason: format!(
-            "content: mixed ({env_name}; {} access, {} error, {} FPM, {} slow-log records of {} sniffed lines){fmt_text}",
+            "content: mixed ({env_name}; {} access, {} error, {} FPM, {} slow-log or PHP records of {} sniffed lines){fmt_text}",
             counts[0],
             counts[1],
             counts[2],

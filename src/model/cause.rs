@@ -44,6 +44,9 @@ string_enum! {
         C14 => "C14", C15 => "C15", C16 => "C16", C17 => "C17", C18 => "C18", C19 => "C19",
         C20 => "C20", C21 => "C21", C22 => "C22", C23 => "C23", C24 => "C24", C25 => "C25",
         C26 => "C26", C27 => "C27", C28 => "C28", C29 => "C29", C30 => "C30",
+        /// nginx refused the request itself (`limit_req`, `limit_conn`): not an upstream
+        /// failure, reported apart from the failures (outcome `refused`).
+        RL => "RL",
         /// Noise or information: not an upstream failure.
         Info => "INFO",
         /// Looks upstream-related but no signature matched: counted and listed, never dropped.
@@ -88,6 +91,7 @@ impl CauseClass {
             C28 => "client_abort",
             C29 => "temp_io",
             C30 => "misconfig_nginx",
+            RL => "request_limited",
             Info => "info",
             Unclassified => "unclassified",
             Unexplained => "unexplained",
@@ -128,13 +132,19 @@ impl CauseClass {
             C28 => Cause::ClientAbort,
             C29 => Cause::TempIo,
             C30 => Cause::MisconfigNginx,
+            RL => Cause::RateLimited,
             Info => Cause::Info,
             Unclassified => Cause::Unclassified,
             Unexplained => Cause::Unexplained,
         }
     }
 
-    /// Sort rank: C1 < C2 < ... < C30 < INFO < UNCLASSIFIED < UNEXPLAINED.
+    /// Requests nginx refused by itself: reported apart from the failures.
+    pub fn is_refusal(self) -> bool {
+        self == CauseClass::RL
+    }
+
+    /// Sort rank: C1 < C2 < ... < C30 < RL < INFO < UNCLASSIFIED < UNEXPLAINED.
     pub fn rank(self) -> usize {
         Self::ALL.iter().position(|c| *c == self).unwrap_or(usize::MAX)
     }
@@ -180,6 +190,10 @@ string_enum! {
         MisconfigNginx => "misconfig_nginx",
         /// The application answered 5xx itself (no upstream failure).
         AppError => "app_error",
+        /// `limit_req` rejected the request (nginx answered 503 or `limit_req_status` itself).
+        RateLimited => "rate_limited",
+        /// `limit_conn` rejected the request.
+        ConnLimited => "conn_limited",
         Info => "info",
         Unclassified => "unclassified",
         Unexplained => "unexplained",

@@ -60,6 +60,10 @@ string_enum! {
         ReadingUpstream => "reading upstream",
         SendingToClient => "sending to client",
         ProxyingUpgraded => "proxying upgraded connection",
+        /// The stream (TCP/UDP) proxy module's actions.
+        StreamFromUpstream => "proxying and reading from upstream",
+        StreamFromClient => "proxying and reading from client",
+        StreamProxying => "proxying connection",
         SendingEarlyHints => "sending early hints to client",
         Resolving => "resolving",
         ReadingClientHeaders => "reading client request headers",
@@ -92,6 +96,8 @@ impl Phase {
                 | Phase::ReadingResponseHeader
                 | Phase::ReadingUpstream
                 | Phase::ProxyingUpgraded
+                | Phase::StreamFromUpstream
+                | Phase::StreamProxying
         )
     }
 }
@@ -181,6 +187,14 @@ string_enum! {
         Exiting => "exiting",
         StartFailure => "start_failure",
         BindFailure => "bind_failure",
+        /// A configuration FPM refuses (a pool, a value, a user, a path, an include).
+        ConfigError => "config_error",
+        /// A file FPM cannot open or write (PID file, error_log, access log, slow log).
+        FileError => "file_error",
+        /// FPM's own machinery failed (event loop, signals, pipes, memory, clock).
+        SystemError => "system_error",
+        /// `failed to reload: execvp() failed`: FPM could not re-execute itself on SIGUSR2.
+        ReloadFailed => "reload_failed",
         ConfigTest => "config_test",
         ChildStarted => "child_started",
         LogReopened => "log_reopened",
@@ -204,6 +218,8 @@ impl FpmKind {
                 | FpmKind::Exiting
                 | FpmKind::StartFailure
                 | FpmKind::BindFailure
+                | FpmKind::ConfigError
+                | FpmKind::ReloadFailed
                 | FpmKind::ConfigTest
                 | FpmKind::FailedProcessesThreshold
         )
@@ -251,6 +267,9 @@ pub struct RequestEvent {
     pub host: Option<String>,
     pub upstream_addr: Option<String>,
     pub upstream_status: Option<String>,
+    /// The layout logs `$upstream_addr` or `$upstream_status`: with both `-`, nginx answered
+    /// without contacting an upstream (a limit, a `return`, a static error page).
+    pub upstream_logged: bool,
     pub request_time: Option<f64>,
     pub upstream_response_time: Option<f64>,
     pub upstream_connect_time: Option<f64>,

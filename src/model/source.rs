@@ -14,6 +14,8 @@ string_enum! {
         NginxError => "nginx_error",
         FpmMaster => "fpm_master",
         FpmSlow => "fpm_slow",
+        /// PHP's own error log (`error_log` in php.ini or the pool).
+        PhpError => "php_error",
         /// Records of several kinds, or records inside envelopes (a container's stdout and
         /// stderr, `/var/log/syslog`, a journal export): the kind is decided per record.
         Mixed => "mixed",

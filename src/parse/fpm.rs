@@ -126,6 +126,28 @@ fn after<'a>(b: &'a [u8], pat: &[u8]) -> Option<&'a [u8]> {
     memmem::find(b, pat).map(|i| &b[i + pat.len()..])
 }
 
+/// Interpret a message body (from `FpmLine::body`) of a line at `level`: the errors table
+/// (`ERRORS`) only reads lines at WARNING or above, where its generic words cannot mislabel a
+/// notice.
+pub fn interpret_at(body: &[u8], level: Option<crate::model::Level>) -> FpmInfo<'_> {
+    let mut info = interpret(body);
+    if info.kind == FpmKind::Other && level.is_some_and(|l| l <= crate::model::Level::Warn) {
+        let m = strip_pool(body);
+        if let Some((_, kind)) = ERRORS.iter().find(|(pat, _)| memmem::find(m, pat).is_some()) {
+            info.kind = *kind;
+        }
+    }
+    info
+}
+
+/// The message after a `[pool x] ` prefix.
+fn strip_pool(body: &[u8]) -> &[u8] {
+    match body.strip_prefix(b"[pool ").and_then(|r| memchr::memchr(b']', r).map(|e| &r[e + 1..])) {
+        Some(m) => m.strip_prefix(b" ").unwrap_or(m),
+        None => body,
+    }
+}
+
 /// Interpret a message body (from `FpmLine::body`).
 pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
     let mut info = FpmInfo {
@@ -146,7 +168,7 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
             m = m.strip_prefix(b" ").unwrap_or(m);
         }
     }
-    if let Some(r) = m.strip_prefix(b"child ") {
+    if let Some(r) = m.strip_prefix(b"child ").filter(|r| r.first().is_some_and(u8::is_ascii_digit)) {
         info.child_pid = num(r);
         let r = &r[r.iter().take_while(|c| c.is_ascii_digit()).count()..];
         if let Some(sig) = r.strip_prefix(b" exited on signal ") {
@@ -176,7 +198,7 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
                     info.elapsed_s = float(x);
                 }
             }
-        } else if r.starts_with(b" said into std") {
+        } else if r.starts_with(b" said into ") {
             // The relayed payload may itself be a known worker message.
             info.kind = if memmem::find(r, b"Connection disallowed: IP address").is_some() {
                 FpmKind::ConnectionDisallowed
@@ -241,6 +263,140 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
     }
     info
 }
+
+/// FPM's errors and alerts (`reference/fpm-messages.tsv`), after `interpret`'s table: what
+/// made it refuse a configuration, fail on a file, or fail inside (a test renders every ERROR
+/// and ALERT message of the catalog and checks that each gets one of these or a more specific
+/// event).
+const ERRORS: &[(&[u8], FpmKind)] = &[
+    (b"failed to reload", FpmKind::ReloadFailed),
+    // A full listen queue: requests wait for a child, as at pm.max_children.
+    (b"listening queue is not empty", FpmKind::MaxChildren),
+    (b"already used in another pool", FpmKind::BindFailure),
+    // Files.
+    (b"PID file", FpmKind::FileError),
+    (b"slowlog(", FpmKind::FileError),
+    (b"open slowlog", FpmKind::FileError),
+    (b"error_log", FpmKind::FileError),
+    (b"access_log", FpmKind::FileError),
+    (b"access log", FpmKind::FileError),
+    (b"re-opened error log", FpmKind::FileError),
+    (b"failed to open configuration file", FpmKind::ConfigError),
+    (b"failed to open ", FpmKind::FileError),
+    // The configuration, the pool's user, its paths and its limits.
+    (b"cannot get uid for user", FpmKind::ConfigError),
+    (b"cannot get gid for group", FpmKind::ConfigError),
+    (b"please specify user and group other than root", FpmKind::ConfigError),
+    (b"user has not been defined", FpmKind::ConfigError),
+    (b"have been defined", FpmKind::ConfigError),
+    (b"No pool defined", FpmKind::ConfigError),
+    (b"configuration file", FpmKind::ConfigError),
+    (b"configuration filename", FpmKind::ConfigError),
+    (b"post process the configuration", FpmKind::ConfigError),
+    (b"nclude", FpmKind::ConfigError),
+    (b"Unable to globalize", FpmKind::ConfigError),
+    (b"must be", FpmKind::ConfigError),
+    (b"must not be", FpmKind::ConfigError),
+    (b"must start with", FpmKind::ConfigError),
+    (b"must contain only", FpmKind::ConfigError),
+    (b"must begin with", FpmKind::ConfigError),
+    (b"must provide", FpmKind::ConfigError),
+    (b"can't be", FpmKind::ConfigError),
+    (b"cannot be greater", FpmKind::ConfigError),
+    (b"is not long enough", FpmKind::ConfigError),
+    (b"does not exist or is not a directory", FpmKind::ConfigError),
+    (b"is missing", FpmKind::ConfigError),
+    (b"is not set", FpmKind::ConfigError),
+    (b"is not defined", FpmKind::ConfigError),
+    (b"wrong format for", FpmKind::ConfigError),
+    (b"Wrong IP address", FpmKind::ConfigError),
+    (b"no allowed addresses", FpmKind::ConfigError),
+    (b"invalid port value", FpmKind::ConfigError),
+    (b"invalid status values", FpmKind::ConfigError),
+    (b"getaddrinfo", FpmKind::ConfigError),
+    (b"ONLY be used", FpmKind::ConfigError),
+    (b"Passing INI directive", FpmKind::ConfigError),
+    (b"Unable to set php_", FpmKind::ConfigError),
+    (b"unknown entry", FpmKind::ConfigError),
+    (b"unknown directive", FpmKind::ConfigError),
+    (b"Unknown INI syntax", FpmKind::ConfigError),
+    (b"empty value", FpmKind::ConfigError),
+    (b"unable to parse value", FpmKind::ConfigError),
+    (b"error while parsing", FpmKind::ConfigError),
+    (b"are not allowed", FpmKind::ConfigError),
+    (b"are ignored", FpmKind::ConfigError),
+    (b"two includes at the same time", FpmKind::ConfigError),
+    (b"for a ZEND_INI_PARSER_ENTRY", FpmKind::ConfigError),
+    (b"Unable to alloc", FpmKind::ConfigError),
+    (b"event mechanism", FpmKind::ConfigError),
+    (b"is not supported on your system", FpmKind::ConfigError),
+    (b"was too low for the ondemand", FpmKind::ConfigError),
+    (b"as a modifier for", FpmKind::ConfigError),
+    (b"access.format", FpmKind::ConfigError),
+    (b"embrace", FpmKind::ConfigError),
+    (b"Found multiple addresses", FpmKind::ConfigError),
+    (b"systemd", FpmKind::SystemError),
+    (b"concurrent reloads", FpmKind::SystemError),
+    (b"socket", FpmKind::BindFailure),
+    (b"no event module", FpmKind::ConfigError),
+    (b"ptrace is denied", FpmKind::ConfigError),
+    // Privileges and confinement of a new child (the pool's user, chroot, ACLs, AppArmor).
+    (b"failed to setuid", FpmKind::ConfigError),
+    (b"failed to setgid", FpmKind::ConfigError),
+    (b"failed to initgroups", FpmKind::ConfigError),
+    (b"failed to chroot", FpmKind::ConfigError),
+    (b"failed to chdir", FpmKind::ConfigError),
+    (b"apparmor", FpmKind::ConfigError),
+    (b"confinement", FpmKind::ConfigError),
+    (b"ACL", FpmKind::SocketPermission),
+    (b"failed to prctl", FpmKind::SystemError),
+    (b"failed to procctl", FpmKind::SystemError),
+    (b"failed to setpflags", FpmKind::SystemError),
+    // FPM's own machinery.
+    (b"epoll", FpmKind::SystemError),
+    (b"kqueue", FpmKind::SystemError),
+    (b"kevent", FpmKind::SystemError),
+    (b"poll:", FpmKind::SystemError),
+    (b"poll()", FpmKind::SystemError),
+    (b"/dev/poll", FpmKind::SystemError),
+    (b"port:", FpmKind::SystemError),
+    (b"select", FpmKind::SystemError),
+    (b"event", FpmKind::SystemError),
+    (b"signal", FpmKind::SystemError),
+    (b"pipe", FpmKind::SystemError),
+    (b"stdio", FpmKind::SystemError),
+    (b"STDERR", FpmKind::SystemError),
+    (b"stderr fd", FpmKind::SystemError),
+    (b"malloc", FpmKind::SystemError),
+    (b"allocate", FpmKind::SystemError),
+    (b"memory", FpmKind::SystemError),
+    (b"mem is NULL", FpmKind::SystemError),
+    (b"clock", FpmKind::SystemError),
+    (b"scoreboard", FpmKind::SystemError),
+    (b"shm", FpmKind::SystemError),
+    (b"SHM", FpmKind::SystemError),
+    (b"spprintf() failed", FpmKind::SystemError),
+    (b"failed to daemonize", FpmKind::SystemError),
+    (b"ptrace(", FpmKind::SystemError),
+    (b"SIGSTOP", FpmKind::SystemError),
+    (b"task_for_pid", FpmKind::SystemError),
+    (b"vm page", FpmKind::SystemError),
+    (b"pread() failed", FpmKind::SystemError),
+    (b"TCP_INFO", FpmKind::SystemError),
+    (b"TCP_CONNECTION_INFO", FpmKind::SystemError),
+    (b"routing table", FpmKind::SystemError),
+    (b"FD_SETSIZE", FpmKind::SystemError),
+    (b"priority", FpmKind::SystemError),
+    (b"new listening socket", FpmKind::BindFailure),
+    (b"fpm_status", FpmKind::SystemError),
+    (b"status shared memory", FpmKind::SystemError),
+    (b"status listener pool", FpmKind::ConfigError),
+    (b"inherit data on parent exec", FpmKind::SystemError),
+    (b"master process didn't send back its status", FpmKind::StartFailure),
+    (b"what child", FpmKind::SystemError),
+    (b"Unable to free", FpmKind::SystemError),
+    (b"Unable to open primary script", FpmKind::PhpMessage),
+];
 
 /// Slow-log block header: `[DD-Mon-YYYY HH:MM:SS]  [pool www] pid 1234`.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,4 +10,5 @@ pub mod formats;
 pub mod fpm;
 pub mod nginx_conf;
 pub mod nginx_error;
+pub mod php_error;
 pub mod record;

@@ -105,6 +105,13 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
         }
     }
     let mut out = ErrorLine { stamp, level, pid, tid, conn, ..Default::default() };
+    // The stream module ends its context with byte counters (`, bytes from/to client:0/0,
+    // bytes from/to upstream:0/0`, ngx_stream_proxy_log_error): not part of what follows.
+    if let Some(b) = memmem::rfind(rest, b", bytes from/to client:") {
+        if rest[b..].iter().all(|c| c.is_ascii_alphanumeric() || b",/: ".contains(c)) {
+            rest = &rest[..b];
+        }
+    }
     let msg_end = match find_context(rest) {
         Some((at, ctx)) => {
             out.client = ctx.client;

@@ -7,7 +7,7 @@
 //! starts a record of its own is told apart from one that can only continue another
 //! (`RecordKind::starts`).
 
-use super::{fpm, nginx_error};
+use super::{fpm, nginx_error, php_error};
 
 /// What one inner line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum RecordKind {
     FpmWorker,
     /// A slow-log block header (`[stamp]  [pool www] pid 12`).
     SlowHeader,
+    /// The first line of a record of PHP's own error log (`[stamp Zone] PHP Fatal error: ...`).
+    PhpError,
     /// A line of a slow-log block (`script_filename = `, `[0x...]` frames).
     SlowBody,
     Blank,
@@ -39,7 +41,12 @@ impl RecordKind {
     pub fn starts(self) -> bool {
         matches!(
             self,
-            RecordKind::Access | RecordKind::Error | RecordKind::Fpm | RecordKind::FpmSyslog | RecordKind::SlowHeader
+            RecordKind::Access
+                | RecordKind::Error
+                | RecordKind::Fpm
+                | RecordKind::FpmSyslog
+                | RecordKind::SlowHeader
+                | RecordKind::PhpError
         )
     }
 }
@@ -51,6 +58,9 @@ pub fn kind_of(line: &[u8], access: impl FnOnce(&[u8]) -> bool) -> RecordKind {
     }
     if nginx_error::is_entry_start(line) {
         return RecordKind::Error;
+    }
+    if php_error::is_start(line) {
+        return RecordKind::PhpError;
     }
     if fpm::is_stamped(line) {
         return if fpm::is_slow_block_start(line) { RecordKind::SlowHeader } else { RecordKind::Fpm };
@@ -88,6 +98,7 @@ mod tests {
         assert_eq!(k(b"/docker-entrypoint.sh: Configuration complete; ready for start up"), RecordKind::Other);
         assert_eq!(k(b"#0 /www/fatal.php(9): OrderRepository->find()"), RecordKind::Other);
         assert_eq!(k(b""), RecordKind::Blank);
+        assert_eq!(k(b"[22-Nov-2026 04:14:42 UTC] PHP Fatal error:  x in /a.php on line 1"), RecordKind::PhpError);
         assert!(RecordKind::Access.starts() && !RecordKind::Other.starts() && !RecordKind::FpmWorker.starts());
     }
 }

@@ -168,7 +168,7 @@ pub fn render(run: &Run, r: &Report) -> String {
         r.range.map(|(a, b)| format!("{} .. {}", format_rfc3339(a, z), format_rfc3339(b, z))).unwrap_or_default();
     let _ = write!(
         h,
-        "<p class=\"meta\">Time range <b>{}</b>; zone <b>{}</b> ({}: {}); machines {}.<br>Read {} files, {} lines ({} parsed, {} malformed, {} skipped); {} files skipped. {} requests, <b>{} failed</b>, {} retried. Confidence of the failing requests: high {}, medium {}, low {}.</p>",
+        "<p class=\"meta\">Time range <b>{}</b>; zone <b>{}</b> ({}: {}); machines {}.<br>Read {} files, {} lines ({} parsed, {} malformed, {} skipped); {} files skipped. {} requests, <b>{} failed</b>, {} retried, {} refused by nginx itself (limit_req/limit_conn, not upstream failures). Confidence of the failing requests: high {}, medium {}, low {}.</p>",
         esc(&range),
         esc(&run.meta.zone.zone),
         esc(&run.meta.zone.chosen_by),
@@ -183,6 +183,7 @@ pub fn render(run: &Run, r: &Report) -> String {
         sum.requests.total,
         sum.requests.failed,
         sum.requests.retried,
+        sum.requests.refused,
         sum.confidence.high,
         sum.confidence.medium,
         sum.confidence.low
@@ -358,7 +359,7 @@ pub fn render(run: &Run, r: &Report) -> String {
             "by_cause.csv",
             "By cause",
             "cause",
-            &["cause_class", "failed", "retried", "share", "high", "medium", "low"][..],
+            &["cause_class", "failed", "retried", "refused", "share", "high", "medium", "low"][..],
         ),
         (
             "by_upstream.csv",
@@ -368,7 +369,7 @@ pub fn render(run: &Run, r: &Report) -> String {
         ),
         ("by_host.csv", "By host", "host", &["failed", "retried", "top_cause", "requests", "error_rate"][..]),
         ("by_uri.csv", "By URI (normalised)", "uri_pattern", &["failed", "retried", "top_cause", "example"][..]),
-        ("by_client.csv", "By client", "client", &["failed", "retried", "top_cause"][..]),
+        ("by_client.csv", "By client", "client", &["failed", "retried", "refused", "top_cause"][..]),
         (
             "by_pool.csv",
             "FPM by pool and script",
@@ -390,11 +391,14 @@ pub fn render(run: &Run, r: &Report) -> String {
         let (meaning, fix) = texts.get(c.cause.as_str()).copied().unwrap_or(("", ""));
         let _ = write!(
             h,
-            "<h3>{} <span class=\"muted\">[{}] &middot; {} failed, {} retried</span></h3><p>{}</p><p><b>Fix:</b> {}</p>",
+            "<h3>{} <span class=\"muted\">[{}] &middot; {}</span></h3><p>{}</p><p><b>Fix:</b> {}</p>",
             esc(&c.cause),
             esc(&c.cause_class),
-            c.failed,
-            c.retried,
+            if c.refused > 0 {
+                format!("{} refused by nginx itself", c.refused)
+            } else {
+                format!("{} failed, {} retried", c.failed, c.retried)
+            },
             esc(meaning),
             esc(fix)
         );

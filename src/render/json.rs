@@ -55,6 +55,8 @@ pub struct RequestTotals {
     pub failed: u64,
     /// Requests the client got an answer for although an upstream attempt failed.
     pub retried: u64,
+    /// Requests nginx refused itself (`limit_req`, `limit_conn`): not upstream failures.
+    pub refused: u64,
 }
 
 #[derive(Serialize)]
@@ -63,6 +65,7 @@ pub struct CauseCount {
     pub cause: String,
     pub failed: u64,
     pub retried: u64,
+    pub refused: u64,
 }
 
 #[derive(Serialize, Default)]
@@ -111,12 +114,13 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
                     cause: k[i].clone().unwrap_or_default(),
                     failed: n[i].unwrap_or(0) as u64,
                     retried: 0,
+                    refused: 0,
                 });
             }
         }
     }
     let mut request_causes = Vec::new();
-    let (mut failed, mut retried) = (0, 0);
+    let (mut failed, mut retried, mut refused) = (0, 0, 0);
     if let Some(df) = table(r, "by_cause.csv") {
         let get = |c: &str| i64s(df, c).unwrap_or_default();
         let (scope, cls, cause) = (
@@ -124,7 +128,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
             strs(df, "cause_class").unwrap_or_default(),
             strs(df, "cause").unwrap_or_default(),
         );
-        let (f, re) = (get("failed"), get("retried"));
+        let (f, re, rf) = (get("failed"), get("retried"), get("refused"));
         for i in 0..df.height() {
             if scope[i].as_deref() != Some("all") {
                 continue;
@@ -135,9 +139,11 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
                 cause: cause[i].clone().unwrap_or_default(),
                 failed: n(&f),
                 retried: n(&re),
+                refused: n(&rf),
             });
             failed += n(&f);
             retried += n(&re);
+            refused += n(&rf);
         }
     }
     // Confidence of the failing requests (by_cause.csv's counts also cover retried rows).
@@ -176,6 +182,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
                     cause: k.as_str().into(),
                     failed: *n,
                     retried: 0,
+                    refused: 0,
                 })
                 .collect(),
             earliest_evidence: x.earliest_evidence.clone(),
@@ -193,7 +200,7 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
             end_ms: e,
         }),
         totals: tot,
-        requests: RequestTotals { total, failed, retried },
+        requests: RequestTotals { total, failed, retried, refused },
         error_line_causes,
         request_causes,
         confidence: conf,

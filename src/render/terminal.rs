@@ -43,8 +43,17 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
         "Failing requests: {} (confidence high {}, medium {}, low {}); hidden failed attempts (retried): {}\n",
         sum.requests.failed, sum.confidence.high, sum.confidence.medium, sum.confidence.low, sum.requests.retried
     );
-    for c in sum.request_causes.iter().take(8) {
+    for c in sum.request_causes.iter().filter(|c| c.failed + c.retried > 0).take(8) {
         s += &format!("  {:<28} {:<12} {:>8} failed {:>8} retried\n", c.cause, c.cause_class, c.failed, c.retried);
+    }
+    if sum.requests.refused > 0 {
+        let by: Vec<String> =
+            sum.request_causes.iter().filter(|c| c.refused > 0).map(|c| format!("{} {}", c.cause, c.refused)).collect();
+        s += &format!(
+            "Refused by nginx itself (limit_req/limit_conn; not upstream failures, in no incident): {} ({})\n",
+            sum.requests.refused,
+            by.join(", ")
+        );
     }
     s += &format!(
         "Read {} files ({} lines, {} malformed), skipped {} files. Reports: {}\n",

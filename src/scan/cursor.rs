@@ -68,13 +68,30 @@ pub struct Cursor<'c, 'p> {
     hour_run: Option<(i64, HourCell, u64)>,
     /// The origin (envelope) of the record being read; events take it.
     pub(super) origin: Option<Arc<Origin>>,
+    /// The envelope's time of the record being read (`finer`).
+    pub(super) env_ts: Option<Ts>,
     /// Values of a JSON access line that had escapes to undo.
     pub(super) json: Vec<u8>,
+    /// The zone of the last PHP error-log stamp (its identifier, and the zone).
+    pub(super) php_zone: Option<(Vec<u8>, crate::model::Zone)>,
     /// The state of a mixed file's reader.
     pub(super) mixed: Option<Box<mixed::State<'c>>>,
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
+    /// A stamp of whole seconds made finer by the record's envelope: a syslog or journal
+    /// receive time, or a runtime's, in the same second is the same moment measured to the
+    /// microsecond. Order within a second then follows the envelope (FPM's failed start
+    /// before the connect() failures it caused), not the order of the files. A stamp with a
+    /// fraction of its own, or an envelope outside its second (a skewed or delayed shipper),
+    /// is left as it is.
+    pub(super) fn finer(&self, ts: Ts) -> Ts {
+        match self.env_ts {
+            Some(e) if ts.rem_euclid(1000) == 0 && e.div_euclid(1000) == ts.div_euclid(1000) => e,
+            _ => ts,
+        }
+    }
+
     pub fn new(ctx: &'c ScanCtx<'c>, part: &'p mut Partial, src: u32, chunk: u32) -> Self {
         let s = &ctx.sources[src as usize];
         Cursor {
@@ -94,7 +111,9 @@ impl<'c, 'p> Cursor<'c, 'p> {
             offset_run: (0, 0),
             hour_run: None,
             origin: None,
+            env_ts: None,
             json: Vec::new(),
+            php_zone: None,
             mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s, ctx.formats))),
         }
     }
@@ -191,6 +210,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             LogKind::NginxError => self.error_block(bytes),
             LogKind::FpmMaster => self.fpm_block(bytes),
             LogKind::FpmSlow => self.slow_block(bytes),
+            LogKind::PhpError => self.php_block(bytes),
             LogKind::Mixed => self.mixed_block(bytes),
             LogKind::Unknown => {
                 let n = crate::chunk::count_lines(bytes);
@@ -280,6 +300,48 @@ impl<'c, 'p> Cursor<'c, 'p> {
             }
             let n = self.line;
             self.fpm_record(line, n, 1, None);
+        }
+    }
+
+    /// PHP's own error log: a record is a stamped line and the unstamped lines after it.
+    fn php_block(&mut self, bytes: &[u8]) {
+        let mut lines = Lines::new(bytes);
+        // The open record: (start offset, end offset, first line number, line count).
+        let mut rec: Option<(usize, usize, u64, u64)> = None;
+        let flush = |cur: &mut Self, (start, end, first, n): (usize, usize, u64, u64)| {
+            let mut text = &bytes[start..end];
+            text = text.strip_suffix(b"\n").unwrap_or(text);
+            text = text.strip_suffix(b"\r").unwrap_or(text);
+            cur.php_record(text, first, n);
+        };
+        loop {
+            let off = lines.offset();
+            let Some(raw) = lines.next() else { break };
+            self.line += 1;
+            self.stats.lines += 1;
+            let end = lines.offset();
+            let line = strip_nuls(raw);
+            if crate::parse::php_error::is_start(line) {
+                if let Some(r) = rec.take() {
+                    flush(self, r);
+                }
+                rec = Some((off + raw.len() - line.len(), end, self.line, 1));
+                continue;
+            }
+            match rec.as_mut() {
+                Some(r) if r.3 < MAX_ENTRY_LINES => {
+                    r.1 = end;
+                    r.3 += 1;
+                }
+                _ if line.is_empty() => self.stats.skipped += 1,
+                _ => {
+                    let n = self.line;
+                    self.malformed(n, line);
+                }
+            }
+        }
+        if let Some(r) = rec {
+            flush(self, r);
         }
     }
 

@@ -86,8 +86,10 @@ pub fn foreign(u: &Unwrapped) -> bool {
 /// The mixed-file rule (module doc), given the kind of the line's message.
 pub fn starts(prev: Option<&LineInfo>, cur: &LineInfo, u: &Unwrapped, kind: RecordKind) -> bool {
     let Some(p) = prev else { return true };
-    let has_time = matches!(kind, RecordKind::Access | RecordKind::Error | RecordKind::Fpm | RecordKind::SlowHeader)
-        || u.time != EnvTime::None;
+    let has_time = matches!(
+        kind,
+        RecordKind::Access | RecordKind::Error | RecordKind::Fpm | RecordKind::SlowHeader | RecordKind::PhpError
+    ) || u.time != EnvTime::None;
     !p.partial && has_time && (cur.origin != p.origin || kind.starts() || (kind == RecordKind::Other && foreign(u)))
 }
 
@@ -121,6 +123,7 @@ impl<'a> Framing<'a> {
             LogKind::NginxError => nginx_error::is_entry_start(line),
             LogKind::FpmMaster => fpm::is_stamped(line),
             LogKind::FpmSlow => fpm::is_slow_block_start(line),
+            LogKind::PhpError => crate::parse::php_error::is_start(line),
             LogKind::NginxAccess | LogKind::Unknown => true,
             LogKind::Mixed => {
                 let Some(prev) = prev else { return false };

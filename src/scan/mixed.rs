@@ -5,7 +5,7 @@
 //! single-kind readers give (`records`), each with its origin (envelope, container or
 //! program, stream, host). Invariants: the kind is decided per record, by content; a Docker
 //! or CRI piece is joined with the pieces after it of the same stream; a multi-line record
-//! (a FastCGI stderr entry, a slow-log block) takes the further lines of its origin until a
+//! (a FastCGI stderr entry, a slow-log block, a PHP error with its stack trace) takes the further lines of its origin until a
 //! record starts (`framing::starts`, the same rule the chunk planner cuts at, so a chunked
 //! read equals a whole one); other programs' lines are skipped (`FileStats::other`), never
 //! malformed; a record without a time of its own takes its envelope's, else that of the
@@ -36,14 +36,27 @@ struct Pending {
 }
 
 /// A multi-line record still taking lines.
+/// The kinds of multi-line record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpenKind {
+    /// An nginx error entry whose FastCGI stderr payload continues.
+    Error,
+    /// A slow-log block.
+    Slow,
+    /// A PHP error-log record (an uncaught exception's stack trace follows it).
+    Php,
+}
+
 struct Open {
-    slow: bool,
+    kind: OpenKind,
     /// (line number, text) of its lines.
     lines: Vec<(u64, Vec<u8>)>,
     /// Physical lines (pieces of split records count each).
     count: u64,
     origin: u64,
     arc: Option<Arc<Origin>>,
+    /// The envelope time of its first line.
+    time: Option<Ts>,
 }
 
 pub(super) struct State<'c> {
@@ -240,6 +253,7 @@ impl Cursor<'_, '_> {
             self.last_ts = None;
         }
         self.origin = at.arc.clone();
+        self.env_ts = at.time;
         match kind {
             RecordKind::Access => {
                 if !self.access_fields(&al, at.first, at.lines) {
@@ -252,11 +266,12 @@ impl Cursor<'_, '_> {
                     // Read when complete; its time counts from now.
                     self.last_ts = self.clock.get(&msg[..19], parse_nginx_error_wall).map(|t| t.0).or(self.last_ts);
                     st.open = Some(Open {
-                        slow: false,
+                        kind: OpenKind::Error,
                         lines: vec![(at.first, msg.to_vec())],
                         count: at.lines,
                         origin: at.origin,
                         arc: at.arc.clone(),
+                        time: at.time,
                     });
                 } else {
                     self.error_record(msg, at.first, at.lines);
@@ -265,16 +280,29 @@ impl Cursor<'_, '_> {
             RecordKind::SlowHeader => {
                 self.last_ts = self.clock.get(&msg[1..21], parse_fpm_wall).map(|t| t.0).or(self.last_ts);
                 st.open = Some(Open {
-                    slow: true,
+                    kind: OpenKind::Slow,
                     lines: vec![(at.first, msg.to_vec())],
                     count: at.lines,
                     origin: at.origin,
                     arc: at.arc.clone(),
+                    time: at.time,
+                });
+            }
+            RecordKind::PhpError => {
+                self.last_ts = crate::parse::php_error::parse(msg).and_then(|p| self.php_ts(&p)).or(self.last_ts);
+                st.open = Some(Open {
+                    kind: OpenKind::Php,
+                    lines: vec![(at.first, msg.to_vec())],
+                    count: at.lines,
+                    origin: at.origin,
+                    arc: at.arc.clone(),
+                    time: at.time,
                 });
             }
             _ => self.continuation(st, msg, kind, &at),
         }
         self.json = json;
+        self.env_ts = None;
         if let Some(t) = at.time {
             self.last_ts = Some(t);
         }
@@ -284,13 +312,11 @@ impl Cursor<'_, '_> {
     /// line of its own.
     fn continuation(&mut self, st: &mut State, msg: &[u8], kind: RecordKind, at: &Place) {
         if let Some(o) = st.open.as_mut().filter(|o| o.origin == at.origin) {
-            let takes = if o.slow {
-                matches!(kind, RecordKind::SlowBody | RecordKind::Blank)
-            } else {
-                o.count < MAX_ENTRY_LINES
-            };
+            let slow = o.kind == OpenKind::Slow;
+            let takes =
+                if slow { matches!(kind, RecordKind::SlowBody | RecordKind::Blank) } else { o.count < MAX_ENTRY_LINES };
             if takes {
-                if o.slow && kind == RecordKind::Blank {
+                if slow && kind == RecordKind::Blank {
                     // FPM ends every block with a blank line (counted as skipped, as in a
                     // slow log of its own).
                     self.stats.skipped += at.lines;
@@ -299,12 +325,12 @@ impl Cursor<'_, '_> {
                 }
                 o.count += at.lines;
                 o.lines.push((at.first, msg.to_vec()));
-                if !o.slow && nginx_error::has_context(msg) {
+                if o.kind == OpenKind::Error && nginx_error::has_context(msg) {
                     self.close_open(st);
                 }
                 return;
             }
-            if o.slow {
+            if slow {
                 self.close_open(st);
             }
         }
@@ -330,16 +356,25 @@ impl Cursor<'_, '_> {
     fn close_open(&mut self, st: &mut State) {
         let Some(o) = st.open.take() else { return };
         let saved = std::mem::replace(&mut self.origin, o.arc.clone());
+        let saved_ts = std::mem::replace(&mut self.env_ts, o.time);
         let extra = o.count - o.lines.len() as u64;
-        if o.slow {
-            let mut block: Vec<(u64, &[u8])> = o.lines.iter().map(|(n, l)| (*n, &l[..])).collect();
-            self.stats.parsed += extra;
-            self.slow_flush(&mut block);
-        } else {
-            let text = o.lines.iter().map(|(_, l)| &l[..]).collect::<Vec<_>>().join(&b'\n');
-            self.error_record(&text, o.lines[0].0, o.count);
+        match o.kind {
+            OpenKind::Slow => {
+                let mut block: Vec<(u64, &[u8])> = o.lines.iter().map(|(n, l)| (*n, &l[..])).collect();
+                self.stats.parsed += extra;
+                self.slow_flush(&mut block);
+            }
+            OpenKind::Error | OpenKind::Php => {
+                let text = o.lines.iter().map(|(_, l)| &l[..]).collect::<Vec<_>>().join(&b'\n');
+                if o.kind == OpenKind::Php {
+                    self.php_record(&text, o.lines[0].0, o.count);
+                } else {
+                    self.error_record(&text, o.lines[0].0, o.count);
+                }
+            }
         }
         self.origin = saved;
+        self.env_ts = saved_ts;
     }
 }
 

@@ -37,7 +37,7 @@ impl Cursor<'_, '_> {
             match self.oclock.time_local(t) {
                 Some((ts, off)) => {
                     self.offset_seen(off);
-                    ts
+                    self.finer(ts)
                 }
                 None => return false,
             }
@@ -45,7 +45,7 @@ impl Cursor<'_, '_> {
             match parse_iso8601(t) {
                 Some((s, off)) => {
                     self.offset_seen(off);
-                    s * 1000
+                    self.finer(s * 1000)
                 }
                 None => return false,
             }
@@ -109,6 +109,7 @@ impl Cursor<'_, '_> {
                 host: opt(l.host()),
                 upstream_addr: opt(l.get(Var::UpstreamAddr)),
                 upstream_status: opt(ustatus),
+                upstream_logged: l.raw(Var::UpstreamAddr).is_some() || l.raw(Var::UpstreamStatus).is_some(),
                 request_time: rt.map(|ms| ms as f64 / 1000.0),
                 upstream_response_time: secs(Var::UpstreamResponseTime),
                 upstream_connect_time: secs(Var::UpstreamConnectTime),
@@ -136,6 +137,7 @@ impl Cursor<'_, '_> {
             self.malformed(first, text);
             return;
         };
+        let ts = self.finer(ts);
         self.last_ts = Some(ts);
         if !self.in_window(ts) {
             self.stats.skipped += nlines;
@@ -195,7 +197,10 @@ impl Cursor<'_, '_> {
             Some(st) => match self.clock.get(st, parse_fpm_wall) {
                 Some((t, fit)) => {
                     self.wall_fit(fit);
-                    let t = t + fl.micros.map(|u| u as i64 / 1000).unwrap_or(0);
+                    let t = match fl.micros {
+                        Some(u) => t + u as i64 / 1000,
+                        None => self.finer(t),
+                    };
                     self.fpm_last = Some(t);
                     self.last_ts = Some(t);
                     (t, true)
@@ -219,7 +224,7 @@ impl Cursor<'_, '_> {
             self.seen(ts, line_no, nlines, RangeKind::Fpm);
         }
         let level = fl.level.unwrap_or(Level::Notice);
-        let info = fpm::interpret(fl.body);
+        let info = fpm::interpret_at(fl.body, Some(level));
         if info.kind == FpmKind::Other && !level.at_least_warn() {
             return;
         }
@@ -241,6 +246,67 @@ impl Cursor<'_, '_> {
             origin: self.origin.clone(),
         };
         self.part.fpm.push((self.chunk, ev));
+    }
+
+    /// One record of PHP's own error log (its stamped line and the lines after it), read in
+    /// the zone its stamp names. Errors and warnings become FPM events (`php_message`), the
+    /// way PHP's messages relayed by FPM do; notices and deprecations are only counted.
+    pub(super) fn php_record(&mut self, text: &[u8], first: u64, nlines: u64) {
+        let Some(p) = crate::parse::php_error::parse(text) else {
+            self.stats.malformed += nlines - 1;
+            self.malformed(first, text);
+            return;
+        };
+        let Some(ts) = self.php_ts(&p) else {
+            self.stats.malformed += nlines - 1;
+            self.malformed(first, text);
+            return;
+        };
+        let ts = self.finer(ts);
+        self.last_ts = Some(ts);
+        if !self.in_window(ts) {
+            self.stats.skipped += nlines;
+            return;
+        }
+        self.stats.parsed += nlines;
+        self.seen(ts, first, nlines, RangeKind::Slow);
+        if !p.level.at_least_warn() {
+            return;
+        }
+        let ev = FpmEvent {
+            ts,
+            ts_exact: true,
+            source: self.src,
+            line: first,
+            level: p.level,
+            pool: None,
+            kind: FpmKind::PhpMessage,
+            child_pid: None,
+            signal: None,
+            exit_code: None,
+            script: opt(p.script),
+            request: None,
+            elapsed_s: None,
+            message: lossy(p.message),
+            origin: self.origin.clone(),
+        };
+        self.part.fpm.push((self.chunk, ev));
+    }
+
+    /// The instant of a PHP error-log stamp, in the zone it names (a zone the tz database
+    /// does not know: the run's zone).
+    pub(super) fn php_ts(&mut self, p: &crate::parse::php_error::PhpErrorLine) -> Option<Ts> {
+        let wall = crate::model::time::parse_fpm_wall(p.stamp)?;
+        let zone = match &self.php_zone {
+            Some((z, zone)) if z[..] == *p.zone => zone.clone(),
+            _ => {
+                let zone = crate::model::Zone::parse(&String::from_utf8_lossy(p.zone))
+                    .unwrap_or_else(|_| self.ctx.zone.clone());
+                self.php_zone = Some((p.zone.to_vec(), zone.clone()));
+                zone
+            }
+        };
+        Some(zone.wall_to_utc(wall).0 * 1000)
     }
 
     /// Every line of a block that cannot be read is malformed, with its own sample.
@@ -268,6 +334,7 @@ impl Cursor<'_, '_> {
             block.clear();
             return;
         };
+        let ts = self.finer(ts);
         self.last_ts = Some(ts);
         if !self.in_window(ts) {
             self.stats.skipped += n;

@@ -226,7 +226,7 @@ def php_error_signatures(d: str, root: str) -> tuple[list[tuple[str, int]], int]
         if not m:
             cont += 1 if line.strip() else 0
             continue
-        msg = m.group(3).replace(root, "<tmp>")
+        msg = m.group(3).replace(root, "<tmp>") if root else m.group(3)
         msg = re.sub(r"\d+", "N", msg)
         heads.append(f"[DD-Mon-YYYY HH:MM:SS {m.group(2) or ''}] {msg}".replace(" ]", "]"))
     return count(heads), cont
@@ -282,6 +282,12 @@ def write_readme() -> None:
         keep = [re.sub(r"<tmp>|/tmp/upcause-[\w-]+", "…", s) for s in keep]
         keep = [s[:200].replace("|", "&#124;") for s in keep[:6]]
         sigtxt = "<br>".join(f"`{s}`" for s in keep)
+        if os.path.exists(os.path.join(d, "php-error.log")):
+            heads, _ = php_error_signatures(d, "")
+            fat = [re.sub(r"/tmp/upcause-[\w-]+", "…", h) for h, _ in heads if "Fatal error" in h]
+            if not keep:
+                sigtxt = "none for the failures;"
+            sigtxt += "<br>php-error.log: " + "<br>".join(f"`{h[:200].replace('|', '&#124;')}`" for h in fat[:4])
         rows.append(f"| `{name}` | {sc.summary} | {sc.causes} | {len(lab)} / {failed} | {sigtxt} |")
     total = 0
     for root, _, files in os.walk(OUT):

@@ -37,6 +37,55 @@ OBS: dict[str, str] = {
   `ready to handle connections`; php-fpm.log has no earlier lines than `fpm is running` (apart from the
   `-t` line).
 """,
+    "fpm_bad_user": """
+- The failed start writes exactly two lines to php-fpm.log (and the same two to its stderr, i.e. the journal
+  under systemd): `ERROR: [pool www] cannot get uid for user 'upcause-nosuchuser'` and `ERROR: FPM
+  initialization failed`; no `fpm is running`, exit code 78 (EX_CONFIG), ~50 ms after the start. They follow
+  the old master's `Terminating ...` / `exiting, bye-bye!` in the same second.
+- The pool user is resolved before any socket is created, so the socket is simply absent: nginx logs the same
+  `[crit] connect() to unix:... failed (2: No such file or directory)` as fpm_stopped_unix. Only php-fpm.log
+  tells a start failure (C15) from a stopped FPM (C2). The bad pool file is kept as
+  php-fpm-pool-www.bad-user.conf; php-fpm-pool-www.conf is the good one used before and after.
+""",
+    "fpm_port_taken": """
+- FPM: `ERROR: unable to bind listening socket for address '127.0.0.1:P': Address already in use (98)` +
+  `ERROR: FPM initialization failed`, exit code 78 (also on its stderr), nothing else.
+- The squatter (a separate Python process, SO_REUSEADDR, accepts, reads the FastCGI request bytes, closes)
+  makes nginx log `[error] upstream prematurely closed connection while reading response header from upstream`
+  with `upstream: "fastcgi://127.0.0.1:P"`, 502 in 0 ms (`uct="0.000" uht="-"`), every time; no 104 resets
+  because the squatter reads the request before closing. The nginx line is the one allowed_clients and
+  http_closes_early produce too: only php-fpm.log's bind failure names the cause. The squatter itself logs
+  nothing (a real squatter would be some other daemon; `ss -ltnp` would show it).
+- Chosen over a squatter that listens without accepting: that gives a mix of connect and read timeouts (504)
+  that look like C4/C5, and takes fastcgi_*_timeout per request.
+""",
+    "php_error_log": """
+- With `php_admin_value[error_log]` set, PHP writes its messages to that file and NOT to the FastCGI stderr:
+  nginx's error.log has no `FastCGI sent in stderr` line at all (checked) and no line of any kind for the 500s;
+  php-fpm.log gets nothing either (catch_workers_output = no). The access log has `500` with `ustatus="500"`.
+- php-error.log line shapes (the stamp is local time + date.timezone name, `Europe/Berlin`, no ms, no pid,
+  no request URI and no rid, so a request can only be matched by second and script):
+  `[DD-Mon-YYYY HH:MM:SS Europe/Berlin] PHP Fatal error:  Allowed memory size of 33554432 bytes exhausted (tried
+  to allocate 2097152 bytes) in .../memory.php on line 6`;
+  `[...] PHP Fatal error:  Uncaught RuntimeException: order 4711 not found: ... in .../fatal.php:5` followed by
+  unstamped `Stack trace:`, `#0 ...` .. `#3 {main}`, `  thrown in .../fatal.php on line 5`;
+  `[...] PHP Fatal error:  Maximum execution time of 1 second exceeded in .../loop.php on line 8` (singular
+  `second`; the request took ~1.0x s, the worker survives: no FPM line, unlike hard_timeout's exit 124).
+- warn.php's warnings (3 per request, answered 200) land in the same file: `PHP Warning:  Undefined variable
+  ...`, `PHP Warning:  Undefined array key ...`, `PHP Warning:  cache backend slow, falling back ...`.
+- The file must be writable by the pool user (the workers open it, not the master): pre-created, www-data, 0644.
+""",
+    "nginx_limit_req": """
+- limit_req: `[error] limiting requests, excess: 2.NNN by zone "login", client: 127.0.0.66, server: shop.test,
+  request: "GET /login.php?rid=... HTTP/1.1", host: "shop.test"`; excess is always just above burst (2.0xx-2.9xx).
+  Per 2.5 s burst at 8 req/s the first 3 pass (1 + burst 2), then about one every 0.5 s (rate 2r/s).
+  With nodelay nothing is logged for the accepted excess (no `delaying request` warn lines).
+- limit_conn: `[error] limiting connections by zone "addr", client: 127.0.0.77, ...` (no excess value); of 5
+  concurrent downloads 1 runs (200 after 2 s), 4 get 503 at once.
+- Both 503s come from nginx itself: access log `uaddr="-" ustatus="-" urt="-" uct="-" uht="-"`, rt=0.000, no
+  `upstream:` field in the error line, nothing in php-fpm.log. Labelled `RL` (rate_limited / conn_limited);
+  the accepted requests of the bursts are labelled `-`.
+""",
     "wrong_port": """
 - Identical nginx line to fpm_stopped_tcp (`connect() failed (111: Connection refused)`); what differs is
   the context: FPM logs nothing and is serving shop.test fine, the failing upstream address never
@@ -248,6 +297,12 @@ capabilities incl. ptrace, ACL-capable filesystem). Deviations from the predicte
   message: ...`.
 - `max_children_*`, `traffic_spike`: FPM's `server reached pm.max_children` is logged 1-2 s AFTER the first
   nginx EAGAIN/timeout line (pm = dynamic spawns on 1 s maintenance ticks), not at or before it.
+- `fpm_bad_user`: the failed start never creates the socket, so nginx logs ENOENT exactly as for a stopped FPM;
+  only php-fpm.log's two ERROR lines show the start failure.
+- `fpm_port_taken`: the squatter reads and closes, so nginx logs only `upstream prematurely closed connection`
+  (no 104 resets, no timeouts).
+- `php_error_log`: with the pool's error_log set there is no nginx line at all for the PHP fatals (500s); the
+  messages are only in php-error.log, which carries no request URI.
 - `upstream_retry`: there is no client-visible failure; labels are `-`, the window in windows.tsv covers the
   requests whose first attempt failed.
 - Scenarios with only HTTP/TLS/DNS backends (`http_*`, `no_live_upstreams`, `upstream_retry`, `dns_failure`,

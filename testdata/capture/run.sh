@@ -3,6 +3,11 @@
 #   testdata/capture/run.sh [scenario...]   (no args = all)   --list   --readme
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+case "${1:-}" in
+    --list|-h|--help)   # no root, no packages needed
+        py=/usr/bin/python3.11; [ -x "$py" ] || py="$(command -v python3)"
+        PYTHONDONTWRITEBYTECODE=1 exec "$py" "$here/capture.py" "$@" ;;
+esac
 if [ "$(id -u)" -ne 0 ]; then
     echo "run.sh: must run as root (nginx 'user www-data', php-fpm pools as www-data)" >&2
     exit 2

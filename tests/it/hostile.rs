@@ -573,7 +573,8 @@ fn the_chunk_fuzz_targets_crashes_read_the_same_in_any_chunking() {
     // the target reads it: the first byte picks the file name, 4 KiB chunks on 2 threads must
     // give what one chunk on 1 thread gives, and the accounting must reconcile. (The latest:
     // a slow-log block's closing blank line in a mixed stream was counted twice.)
-    let names = ["access.log.1", "error.log.1", "php-fpm.log.1", "www-slow.log.1", "access.log.2.gz", "syslog.1", "0.log.1"];
+    let names =
+        ["access.log.1", "error.log.1", "php-fpm.log.1", "www-slow.log.1", "access.log.2.gz", "syslog.1", "0.log.1"];
     let mut n = 0;
     for e in std::fs::read_dir(root().join("fuzz/regressions/chunk")).unwrap() {
         let data = std::fs::read(e.unwrap().path()).unwrap();
@@ -596,7 +597,12 @@ fn the_chunk_fuzz_targets_crashes_read_the_same_in_any_chunking() {
             assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
             let sum = read_json(&o.join("summary.json"));
             check_accounting(&sum);
-            Some((sum["inputs"].clone(), std::fs::read_to_string(o.join("errors.csv")).unwrap(), std::fs::read_to_string(o.join("fpm.csv")).unwrap(), std::fs::read_to_string(o.join("requests.csv")).unwrap()))
+            Some((
+                sum["inputs"].clone(),
+                std::fs::read_to_string(o.join("errors.csv")).unwrap(),
+                std::fs::read_to_string(o.join("fpm.csv")).unwrap(),
+                std::fs::read_to_string(o.join("requests.csv")).unwrap(),
+            ))
         };
         assert_eq!(out("small", &["-j", "2", "--chunk-bytes", "4096"]), out("whole", &["-j", "1"]), "regression {n}");
         n += 1;

@@ -1,6 +1,8 @@
 //! The one integration-test crate (each file in tests/ would be its own binary linking
 //! polars; modules keep it to one).
 
+mod catalog;
+mod chains;
 mod common;
 mod compare;
 mod determinism;

@@ -34,18 +34,17 @@ fn causes(out: &Path) -> BTreeMap<String, (String, String)> {
 }
 
 /// The inputs of one shape of one scenario (journald's three renderings are read one at a
-/// time, each with the slow log).
+/// time, each with the files that stay plain beside the journal: the slow log, PHP's log).
 fn runs(shape: &str, dir: &Path) -> Vec<(String, Vec<String>)> {
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
     if shape == "journald" {
-        let slow = dir.join("www-slow.log");
+        let beside: Vec<PathBuf> =
+            ["www-slow.log", "php-error.log"].iter().map(|f| dir.join(f)).filter(|p| p.exists()).collect();
         return ["journal-short-iso.log", "short-precise.log", "journal.json"]
             .iter()
             .map(|f| {
                 let mut v = vec![s(dir.join(f))];
-                if slow.exists() {
-                    v.push(s(slow.clone()));
-                }
+                v.extend(beside.iter().cloned().map(s));
                 (format!("journald/{f}"), v)
             })
             .collect();
