@@ -268,11 +268,17 @@ impl<'a> Rules<'a> {
             return None;
         }
         // The reason is logged just before `FPM initialization failed` (same second).
-        let reason = [FpmKind::ConfigError, FpmKind::BindFailure, FpmKind::FileError, FpmKind::SystemError]
-            .iter()
-            .filter_map(|&k| self.fpm.kind_in(k, f.ts - 5_000, f.ts).next_back())
-            .max()
-            .unwrap_or(i);
+        let reason = [
+            FpmKind::ConfigError,
+            FpmKind::BindFailure,
+            FpmKind::FileError,
+            FpmKind::SystemError,
+            FpmKind::ResourceLimit,
+        ]
+        .iter()
+        .filter_map(|&k| self.fpm.kind_in(k, f.ts - 5_000, f.ts).next_back())
+        .max()
+        .unwrap_or(i);
         let r = &self.fpm.events[reason];
         let mut ev = ev.to_vec();
         ev.push(self.ev_fpm(reason));

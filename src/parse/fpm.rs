@@ -226,6 +226,10 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
         (b"FPM initialization failed", FpmKind::StartFailure),
         (b"unable to bind listening socket", FpmKind::BindFailure),
         (b"Another FPM instance seems to already listen", FpmKind::BindFailure),
+        // PHP 7.1 to 8.x write "An another FPM instance ...".
+        (b"another FPM instance seems to already listen", FpmKind::BindFailure),
+        // PHP 5.3's bind failure.
+        (b"bind() for address", FpmKind::BindFailure),
         (b"failed to listen to address", FpmKind::BindFailure),
         (b"test is successful", FpmKind::ConfigTest),
         (b"error log file re-opened", FpmKind::LogReopened),
@@ -329,6 +333,9 @@ const ERRORS: &[(&[u8], FpmKind)] = &[
     (b"for a ZEND_INI_PARSER_ENTRY", FpmKind::ConfigError),
     (b"Unable to alloc", FpmKind::ConfigError),
     (b"event mechanism", FpmKind::ConfigError),
+    (b"rlimit", FpmKind::ResourceLimit),
+    (b"Too many open files", FpmKind::ResourceLimit),
+    (b"kill(", FpmKind::SystemError),
     (b"is not supported on your system", FpmKind::ConfigError),
     (b"was too low for the ondemand", FpmKind::ConfigError),
     (b"as a modifier for", FpmKind::ConfigError),
@@ -541,6 +548,35 @@ mod tests {
             interpret(b"Connection disallowed: IP address '127.0.0.1' has been dropped.").kind,
             FpmKind::ConnectionDisallowed
         );
+    }
+
+    #[test]
+    fn lines_users_post_get_specific_events() {
+        // Issue 14: FPM lines of PHP 5.3 to 8.3 as users pasted them, at WARNING or above.
+        for (line, want) in [
+            ("[12-Jan-2013 10:11:12] ERROR: bind() for address '127.0.0.1:9000' failed: Address already in use (98)", FpmKind::BindFailure),
+            ("[12-Jan-2021 10:11:12] ERROR: An another FPM instance seems to already listen on /run/php/php7.4-fpm.sock", FpmKind::BindFailure),
+            ("[12-Jan-2021 10:11:12] ERROR: unable to bind listening socket for address '/run/php/php7.4-fpm.sock': No such file or directory (2)", FpmKind::BindFailure),
+            ("[12-Jan-2021 10:11:12] ERROR: [pool www] cannot get uid for user 'www-data'", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] ERROR: [pool www] cannot get gid for group 'nginx'", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] ERROR: [pool www] please specify user and group other than root", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] ERROR: failed to post process the configuration", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] ERROR: [/etc/php/8.1/fpm/pool.d/www.conf:12] unknown entry 'pm.max_chidren'", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] WARNING: Nothing matches the include pattern '/etc/php/7.4/fpm/pool.d/*.conf' from /etc/php/7.4/fpm/php-fpm.conf at line 143.", FpmKind::ConfigError),
+            ("[12-Jan-2021 10:11:12] ERROR: Unable to create or open slowlog(/var/log/php-fpm/www-slow.log): No such file or directory (2)", FpmKind::FileError),
+            ("[12-Jan-2021 10:11:12] ERROR: failed to open error_log (/var/log/php-fpm/error.log): Permission denied (13)", FpmKind::FileError),
+            ("[12-Jan-2021 10:11:12] ERROR: failed to reload: execvp() failed: No such file or directory (2)", FpmKind::ReloadFailed),
+            ("[12-Jan-2021 10:11:12] ERROR: FPM initialization failed", FpmKind::StartFailure),
+            ("[12-Jan-2013 10:11:12] ERROR: unable to read what child say: Bad file descriptor (9)", FpmKind::SystemError),
+            ("[12-Jan-2021 10:11:12] ERROR: failed to prepare the stderr pipe: Too many open files (24)", FpmKind::ResourceLimit),
+            ("[12-Jan-2021 10:11:12] ERROR: failed to create new listening socket: socket(): Too many open files (24)", FpmKind::ResourceLimit),
+            ("[12-Jan-2021 10:11:12] WARNING: [pool www] listening queue is not empty, #12 requests are waiting to be served, consider raising pm.max_children setting (5)", FpmKind::MaxChildren),
+            ("[12-Jan-2021 10:11:12] ALERT: oops, unknown child (1234) exited on signal 11", FpmKind::UnknownChild),
+            ("[12-Jan-2021 10:11:12] WARNING: [pool www] child 1234 said into stderr: \"zend_mm_heap corrupted\"", FpmKind::SaidIntoStderr),
+        ] {
+            let l = parse_line(line.as_bytes()).unwrap();
+            assert_eq!(interpret_at(l.body, l.level).kind, want, "{line}");
+        }
     }
 
     #[test]
