@@ -30,7 +30,7 @@ pub enum Command {
     Merge(MergeArgs),
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct AnalyzeArgs {
     /// Log files, directories (read recursively) and quoted globs: nginx access and error
     /// logs, PHP-FPM logs and slow logs, plain or gzip, rotated sets included.
@@ -82,9 +82,18 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "WIDTH")]
     pub bucket: Option<String>,
 
-    /// Gap (seconds) without failing requests that ends an incident.
+    /// Gap (seconds) without failing requests that ends a burst of failures.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub incident_gap: u64,
+
+    /// Fewest failing requests that make an incident.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub min_failures: usize,
+
+    /// The chance that the background failure rate alone makes one false incident anywhere
+    /// in the run: lower reports fewer, smaller bursts.
+    #[arg(long, value_name = "P", default_value_t = 0.01)]
+    pub sensitivity: f64,
 
     /// Rows per frequency table in the HTML report before "others".
     #[arg(long, value_name = "N", default_value_t = 15)]
@@ -103,6 +112,19 @@ pub struct AnalyzeArgs {
     /// chunk boundaries).
     #[arg(long, value_name = "BYTES", hide = true)]
     pub chunk_bytes: Option<usize>,
+}
+
+impl Default for AnalyzeArgs {
+    /// The defaults clap gives (a derived `Default` gave 0 for every number: an incident gap
+    /// of 1 s and one row per table in `compare`'s window mode).
+    fn default() -> Self {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: AnalyzeArgs,
+        }
+        Wrap::parse_from(["upcause"]).a
+    }
 }
 
 #[derive(Args, Debug, Clone)]

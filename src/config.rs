@@ -47,6 +47,8 @@ pub struct Config {
     /// Timeline bucket in seconds (None: chosen from the span).
     pub bucket_s: Option<i64>,
     pub incident_gap_s: i64,
+    pub min_failures: usize,
+    pub sensitivity: f64,
     pub top: usize,
     pub uri_rules: Vec<(regex::Regex, String)>,
     pub chunk_bytes: usize,
@@ -157,6 +159,8 @@ impl Config {
             host: a.host.clone().unwrap_or_else(hostname),
             bucket_s,
             incident_gap_s: a.incident_gap.max(1) as i64,
+            min_failures: a.min_failures.max(1),
+            sensitivity: if a.sensitivity > 0.0 && a.sensitivity < 1.0 { a.sensitivity } else { 0.01 },
             top: a.top.max(1),
             uri_rules,
             chunk_bytes: a.chunk_bytes.unwrap_or(crate::open::CHUNK).max(4096),

@@ -153,7 +153,9 @@ fn parse_bound(v: Option<&str>, zone: &Zone, what: &str) -> Result<Option<Ts>, E
 /// Run every stage up to correlation.
 pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error> {
     let classifier = classify::Classifier::new()?;
+    let t = std::time::Instant::now();
     let found = discover::discover(&cfg.inputs, &mut cfg.formats)?;
+    timing("discover", t);
     let mut diags = found.diags;
     if found.sources.is_empty() {
         let why = if found.skipped.is_empty() {
@@ -248,6 +250,8 @@ pub fn render_options(cfg: &Config) -> render::RenderOptions {
         host: cfg.host.clone(),
         bucket_s: cfg.bucket_s,
         incident_gap_s: cfg.incident_gap_s,
+        min_failures: cfg.min_failures,
+        sensitivity: cfg.sensitivity,
         top: cfg.top,
         uri_rules: cfg.uri_rules.clone(),
     }

@@ -54,14 +54,21 @@ fn counts(side: &Side, name: &str, keys: &[&str]) -> PolarsResult<DataFrame> {
     df.lazy().filter(col("scope").eq(lit("all"))).select(sel).collect()
 }
 
-fn change(a: u64, b: u64) -> &'static str {
+/// Rates within this relative difference are the `same`.
+const SAME_WITHIN: f64 = 0.01;
+
+/// `new`, `gone`, or how the rate per request moved from A (`a` of `ra` requests) to B: two
+/// windows of different traffic are compared by rate, not by count (`up +387` while the rate
+/// fell is wrong). Without request counts on both sides, the counts.
+pub fn change(a: u64, b: u64, ra: f64, rb: f64) -> &'static str {
+    let (x, y) = if ra > 0.0 && rb > 0.0 { (a as f64 / ra, b as f64 / rb) } else { (a as f64, b as f64) };
     match (a, b) {
         (0, 0) => "same",
         (0, _) => "new",
         (_, 0) => "gone",
-        (a, b) if b > a => "up",
-        (a, b) if b < a => "down",
-        _ => "same",
+        _ if (y - x).abs() <= SAME_WITHIN * x.max(y) => "same",
+        _ if y > x => "up",
+        _ => "down",
     }
 }
 
@@ -94,7 +101,7 @@ fn joined(a: &Side, b: &Side, name: &str, keys: &[&str], per_1k: bool) -> Polars
         .i64("delta", av.iter().zip(&bv).map(|(x, y)| Some(*y as i64 - *x as i64)).collect())
         .u64("_size", av.iter().zip(&bv).map(|(x, y)| x.abs_diff(*y)).collect())
         .f64("ratio", av.iter().zip(&bv).map(|(x, y)| (*x > 0).then(|| *y as f64 / *x as f64)).collect())
-        .strs("change", av.iter().zip(&bv).map(|(x, y)| change(*x, *y).to_string()).collect());
+        .strs("change", av.iter().zip(&bv).map(|(x, y)| change(*x, *y, ra, rb).to_string()).collect());
     for c in extra.frame()?.columns() {
         out.with_column(c.clone())?;
     }
@@ -264,4 +271,21 @@ pub fn history(sides: &[Side]) -> PolarsResult<DataFrame> {
         .u64("failed", failed)
         .f64("per_1k", per)
         .frame()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::change;
+
+    #[test]
+    fn change_follows_the_rate_not_the_count() {
+        // Issue 15: 2,187 client aborts in 1.71 M requests against 1,800 in 1.41 M: more of
+        // them, but a lower rate (1.28 -> 1.26 per 1,000).
+        assert_eq!(change(1_800, 2_187, 1_406_000.0, 1_736_000.0), "down");
+        assert_eq!(change(100, 300, 1_000.0, 1_000.0), "up");
+        assert_eq!(change(1_000, 1_004, 1_000.0, 1_000.0), "same");
+        assert_eq!((change(0, 5, 1.0, 1.0), change(5, 0, 1.0, 1.0)), ("new", "gone"));
+        // No request counts: the counts decide.
+        assert_eq!(change(3, 5, 0.0, 0.0), "up");
+    }
 }

@@ -130,14 +130,24 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     // Failing requests per bucket and cause (polars group-by over the tagged rows).
     let ts = i64s(c.req, "ts_ms")?;
     let buckets: Vec<Option<i64>> = ts.iter().map(|t| t.map(|t| bucket_of(t, b))).collect();
-    let mut tagged = c.req.select(["outcome", "cause_class", "cause"])?;
+    let mut tagged = c.req.select(["outcome", "cause_class", "cause", "incident"])?;
     tagged.with_column(Column::new("bucket".into(), buckets))?;
     let failed = tagged.lazy().filter(col("outcome").eq(lit("failed")));
-    let per_bucket =
-        failed.clone().group_by([col("bucket")]).agg([len().cast(DataType::UInt64).alias("failed")]).collect()?;
-    let mut failed_by: HashMap<i64, u64> = HashMap::new();
-    for (k, v) in i64s(&per_bucket, "bucket")?.into_iter().zip(per_bucket.column("failed")?.u64()?.iter()) {
-        failed_by.insert(k.unwrap_or(0), v.unwrap_or(0));
+    let per_bucket = failed
+        .clone()
+        .group_by([col("bucket")])
+        .agg([
+            len().cast(DataType::UInt64).alias("failed"),
+            col("incident").is_null().cast(DataType::UInt64).sum().alias("background"),
+        ])
+        .collect()?;
+    let mut failed_by: HashMap<i64, (u64, u64)> = HashMap::new();
+    for ((k, v), b) in i64s(&per_bucket, "bucket")?
+        .into_iter()
+        .zip(per_bucket.column("failed")?.u64()?.iter())
+        .zip(per_bucket.column("background")?.cast(&DataType::UInt64)?.u64()?.iter())
+    {
+        failed_by.insert(k.unwrap_or(0), (v.unwrap_or(0), b.unwrap_or(0)));
     }
     let (lo, hi) = match c.range {
         Some((a, z)) => (bucket_of(a, b), bucket_of(z, b)),
@@ -166,16 +176,19 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     ] {
         t.u64(name, starts.iter().map(|s| get(*s, k)).collect());
     }
-    t.u64("failed", starts.iter().map(|s| failed_by.get(s).copied().unwrap_or(0)).collect()).f64(
-        "error_rate",
-        starts
-            .iter()
-            .map(|s| {
-                let n = get(*s, tcol::TOTAL);
-                (n > 0).then(|| (s5xx(*s) + get(*s, tcol::S499)) as f64 / n as f64)
-            })
-            .collect(),
-    );
+    t.u64("failed", starts.iter().map(|s| failed_by.get(s).map_or(0, |x| x.0)).collect())
+        // Failures outside every incident.
+        .u64("background", starts.iter().map(|s| failed_by.get(s).map_or(0, |x| x.1)).collect())
+        .f64(
+            "error_rate",
+            starts
+                .iter()
+                .map(|s| {
+                    let n = get(*s, tcol::TOTAL);
+                    (n > 0).then(|| (s5xx(*s) + get(*s, tcol::S499)) as f64 / n as f64)
+                })
+                .collect(),
+        );
     let timeline = t.frame()?;
     let zone = c.zone.clone();
     // Like the timeline, only the run's range (stamps far from the rest are left out).

@@ -10,7 +10,8 @@ use super::events::Events;
 use super::freq;
 use super::run::Run;
 use super::Cols;
-use crate::correlate::incidents::{self, IncRow, Incident, Lifecycle};
+use crate::correlate::background::Traffic;
+use crate::correlate::incidents::{self, BackgroundReport, IncRow, Incident, Lifecycle};
 use crate::model::{Cause, CauseClass, FpmKind, Ts, Zone};
 use polars::prelude::*;
 use std::str::FromStr;
@@ -21,6 +22,8 @@ pub struct Report {
     pub range: Option<(Ts, Ts)>,
     pub bucket_ms: i64,
     pub incidents: Vec<Incident>,
+    /// The failures outside every incident.
+    pub background: BackgroundReport,
     /// The run's events, requests with `incident` and `contributing`.
     pub events: Events,
     /// (file name, table), in writing order.
@@ -76,8 +79,19 @@ fn class_rank(s: &str) -> u64 {
     CauseClass::from_str(s).map(|c| c.rank() as u64).unwrap_or(u64::MAX)
 }
 
-/// Incident rows and lifecycle events from the events table.
-fn incident_inputs(req: &DataFrame, err: &DataFrame, fpm: &DataFrame) -> PolarsResult<(Vec<IncRow>, Vec<Lifecycle>)> {
+/// Incident rows and lifecycle events from the events table; `hosts` is the host table
+/// (vhost names of the traffic counters, in order), extended with vhosts only the failures name.
+fn incident_inputs(
+    req: &DataFrame,
+    err: &DataFrame,
+    fpm: &DataFrame,
+    hosts: &mut Vec<String>,
+) -> PolarsResult<(Vec<IncRow>, Vec<Lifecycle>)> {
+    let mut host_ix: std::collections::HashMap<String, u32> =
+        hosts.iter().enumerate().map(|(i, h)| (h.clone(), i as u32)).collect();
+    let mut client_ix: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let vhost = strs(req, "vhost")?;
+    let client = strs(req, "client")?;
     let ts = i64s(req, "ts_ms")?;
     let rt = f64s(req, "request_time")?;
     let outcome = strs(req, "outcome")?;
@@ -95,6 +109,17 @@ fn incident_inputs(req: &DataFrame, err: &DataFrame, fpm: &DataFrame) -> PolarsR
                 class: cls[i].as_deref().and_then(|c| CauseClass::from_str(c).ok()).unwrap_or(CauseClass::Unexplained),
                 cause: cause[i].as_deref().and_then(|c| Cause::from_str(c).ok()).unwrap_or(Cause::Unexplained),
                 first_evidence: fe_ms[i].zip(fe[i].clone()),
+                host: vhost[i].as_ref().map(|h| {
+                    let n = host_ix.len() as u32;
+                    *host_ix.entry(h.clone()).or_insert_with(|| {
+                        hosts.push(h.clone());
+                        n
+                    })
+                }),
+                client: client[i].as_ref().map(|c| {
+                    let n = client_ix.len() as u32;
+                    *client_ix.entry(c.clone()).or_insert(n)
+                }),
             }
         })
         .collect();
@@ -138,8 +163,17 @@ fn incident_inputs(req: &DataFrame, err: &DataFrame, fpm: &DataFrame) -> PolarsR
 pub fn build(run: &Run) -> PolarsResult<Report> {
     let zone = run.meta.zone();
     let (req, err, fpm) = (run.events.req.clone(), run.events.err.clone(), run.events.fpm.clone());
-    let (rows, life) = incident_inputs(&req, &err, &fpm)?;
-    let (incidents, member) = incidents::detect(&rows, &run.traffic.per_sec, &life, run.meta.incident_gap_s * 1000);
+    // The host table: the counters' vhosts in name order (their totals), then any other.
+    let mut names: Vec<&Box<[u8]>> = run.traffic.hosts.keys().collect();
+    names.sort();
+    let mut hosts: Vec<String> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+    let mut host_requests: Vec<u64> = names.iter().map(|n| run.traffic.hosts[*n].requests).collect();
+    let (rows, life) = incident_inputs(&req, &err, &fpm, &mut hosts)?;
+    host_requests.resize(hosts.len(), 0);
+    let traffic = Traffic { per_sec: &run.traffic.per_sec, host_requests: &host_requests };
+    let detection = incidents::detect(&rows, &traffic, &life, &run.meta.incident_params());
+    let background = incidents::background_report(&rows, &detection, &run.traffic.per_sec);
+    let (incidents, member) = (detection.incidents, detection.member_of);
     // Requests get their incident id and contributing factor.
     let inc_col: Vec<Option<String>> = member.iter().map(|m| m.map(|i| incidents[i].id.clone())).collect();
     let contrib: Vec<Option<String>> = member.iter().map(|m| m.and_then(|i| incidents[i].contributing())).collect();
@@ -158,7 +192,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     ];
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
     tables.extend(freq::tables(&ctx)?);
-    Ok(Report { zone, range, bucket_ms, incidents, tables, events: Events { req, err, fpm } })
+    Ok(Report { zone, range, bucket_ms, incidents, background, tables, events: Events { req, err, fpm } })
 }
 
 fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {
@@ -270,12 +304,17 @@ pub fn incidents_table(i: &[Incident], z: &Zone) -> PolarsResult<DataFrame> {
     let top = |x: &Incident| x.causes.first().copied();
     Cols::default()
         .strs("incident", i.iter().map(|x| x.id.clone()).collect())
+        .u64("rank", i.iter().map(|x| x.rank as u64).collect())
         .strs("start", i.iter().map(|x| t(x.start)).collect())
         .strs("end", i.iter().map(|x| t(x.end)).collect())
-        .f64("duration_s", i.iter().map(|x| Some((x.end - x.start) as f64 / 1000.0)).collect())
+        .f64("duration_s", i.iter().map(|x| Some(x.duration_s())).collect())
         .u64("requests", i.iter().map(|x| x.requests).collect())
         .u64("failed", i.iter().map(|x| x.failed).collect())
+        .f64("failed_share", i.iter().map(|x| Some(x.failed_share())).collect())
+        .u64("clients", i.iter().map(|x| x.clients).collect())
         .u64("peak_per_min", i.iter().map(|x| x.peak_per_min).collect())
+        .f64("expected_background", i.iter().map(|x| Some(x.expected)).collect())
+        .f64("p_value", i.iter().map(|x| Some(x.p_value)).collect())
         .strs("top_cause_class", i.iter().map(|x| top(x).map_or("", |t| t.0.as_str()).into()).collect())
         .strs("top_cause", i.iter().map(|x| top(x).map_or("", |t| t.1.as_str()).into()).collect())
         .strs(

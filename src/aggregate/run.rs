@@ -81,12 +81,33 @@ pub struct RunMeta {
     pub diagnostics: Vec<Diagnostic>,
     /// Options that shape the reports, kept so `merge` recomputes them the same way.
     pub incident_gap_s: i64,
+    #[serde(default = "default_min_failures")]
+    pub min_failures: usize,
+    #[serde(default = "default_sensitivity")]
+    pub sensitivity: f64,
     pub bucket_s: Option<i64>,
     pub top: usize,
     pub uri_rules: Vec<String>,
 }
 
+fn default_min_failures() -> usize {
+    crate::correlate::incidents::Params::default().min_failed
+}
+
+fn default_sensitivity() -> f64 {
+    crate::correlate::incidents::Params::default().sensitivity
+}
+
 impl RunMeta {
+    /// The incident detection's knobs of this run.
+    pub fn incident_params(&self) -> crate::correlate::incidents::Params {
+        crate::correlate::incidents::Params {
+            gap_ms: self.incident_gap_s * 1000,
+            min_failed: self.min_failures,
+            sensitivity: self.sensitivity,
+        }
+    }
+
     pub fn zone(&self) -> Zone {
         Zone::parse(&self.zone.zone).unwrap_or(Zone::Fixed(0))
     }
@@ -208,6 +229,8 @@ impl Run {
             skipped_files: a.skipped.iter().map(|(p, r)| SkippedFile { path: p.clone(), reason: r.clone() }).collect(),
             diagnostics: a.diags.clone(),
             incident_gap_s: o.incident_gap_s,
+            min_failures: o.min_failures,
+            sensitivity: o.sensitivity,
             bucket_s: o.bucket_s,
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),

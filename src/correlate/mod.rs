@@ -9,6 +9,7 @@
 //! and time (`join`), lines to FPM and lifecycle evidence by the rules of taxonomy.md
 //! section 5 (`rules`); all inputs are sorted, so the result is deterministic.
 
+pub mod background;
 pub mod evidence;
 pub mod incidents;
 pub mod join;

@@ -149,8 +149,12 @@ impl<'a> Rules<'a> {
         }
         let hist = peer.and_then(|p| self.peers.get(p));
         let first_ok = hist.and_then(|h| h.first_ok);
-        let answered_before = first_ok.is_some_and(|f| f < t);
-        let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| l > t);
+        // Access-log stamps are whole seconds (the request ended somewhere in that second):
+        // compared with the failure by second, whatever the error line's precision (an
+        // envelope makes it finer), so the same logs give the same verdict wrapped or not.
+        let sec = |x: Ts| x.div_euclid(1000);
+        let answered_before = first_ok.is_some_and(|f| sec(f) < sec(t));
+        let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| sec(l) > sec(t));
         let last = self.lifecycle_state(t).filter(|_| fpm);
         let last_kind = last.map(|i| self.fpm.events[i].kind);
         if let Some(v) = last.and_then(|i| self.start_failure(i, class, &ev)) {
@@ -202,7 +206,7 @@ impl<'a> Rules<'a> {
             let d = format!("FPM stopped at {}", self.t(self.fpm.events[i].ts));
             return verdict(class, down_cause, Confidence::High, ev, d);
         }
-        let d = match (hist.and_then(|h| h.last_ok).filter(|l| *l < t), answered_before) {
+        let d = match (hist.and_then(|h| h.last_ok).filter(|l| sec(*l) < sec(t)), answered_before) {
             (Some(l), true) => format!(
                 "{} answered until {} and refused from {}",
                 peer.unwrap_or("the upstream"),

@@ -35,11 +35,21 @@ fn read_head(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, Compression
         return Ok((raw, codec, other));
     }
     // Compressed heads may need more input than `limit` to give `limit` bytes (xz and bzip2
-    // compress logs 15 to 20 times); read more.
-    let mut more = Vec::new();
-    (&mut f).take(32 * limit as u64).read_to_end(&mut more)?;
-    raw.extend(more);
-    Ok((stream::head(codec, &raw, limit), codec, None))
+    // compress logs 15 to 20 times): read more, doubling, only while the output falls short
+    // (reading 32 times the limit at once read whole rotated files: 16 ms each).
+    let mut step = limit as u64;
+    loop {
+        let out = stream::head(codec, &raw, limit);
+        if out.len() >= limit || raw.len() as u64 >= 33 * limit as u64 {
+            return Ok((out, codec, None));
+        }
+        let before = raw.len();
+        (&mut f).take(step).read_to_end(&mut raw)?;
+        if raw.len() == before {
+            return Ok((out, codec, None));
+        }
+        step *= 2;
+    }
 }
 
 /// (year, month) of a file's modification time.

@@ -24,6 +24,8 @@ const SNIFF_LINES: usize = 40;
 /// How far a mixed file is sniffed.
 pub const DEEP_HEAD: usize = 1 << 20;
 const DEEP_LINES: usize = 4000;
+/// Of a mixed file's access-like lines, how many the format is chosen on.
+const FORMAT_SAMPLE: usize = 500;
 
 pub struct Sniff {
     pub kind: LogKind,
@@ -229,8 +231,11 @@ fn sniff_mixed(
     let mut scratch = Vec::new();
     // A Docker or CRI piece joins the next line of its stream, as the readers join them.
     let mut pending: Option<(Option<Envelope>, Option<crate::model::Stream>, Vec<u8>)> = None;
-    for l in &lines {
-        let u = unwrap(l, &mut scratch, None);
+    for (k, l) in lines.iter().enumerate() {
+        // The envelope most lines so far carry is tried first (its fast path), as the
+        // readers do.
+        let first = if k < SNIFF_LINES { None } else { envs.iter().max_by_key(|x| x.1).map(|x| x.0) };
+        let u = unwrap(l, &mut scratch, first);
         if let Some(e) = u.envelope {
             match envs.iter_mut().find(|x| x.0 == e) {
                 Some(x) => x.1 += 1,
@@ -263,6 +268,10 @@ fn sniff_mixed(
     let others = |m: &[u8]| kind_of(m, |_| false);
     let access_like: Vec<&[u8]> =
         msgs.iter().copied().filter(|m| matches!(others(m), RecordKind::Other | RecordKind::FpmWorker)).collect();
+    // Formats are chosen on an even sample (every candidate format is tried on each line:
+    // on all 4,000 lines of 32 container logs that took 0.3 s before the scan began).
+    let step = access_like.len().div_ceil(FORMAT_SAMPLE).max(1);
+    let access_like: Vec<&[u8]> = access_like.into_iter().step_by(step).collect();
     let (best, fmt_reason, extra) = choose_format(&access_like, fs, candidates, assigned);
     let format = best.filter(|b| b.1 > 0).map(|b| b.0).or(assigned.map(|a| a.0));
     // Lines the first format does not fit whole may be another vhost's format (up to three).

@@ -210,9 +210,8 @@ pub fn history_html(sides: &[Side], hist: &DataFrame) -> String {
     let series: Vec<(String, String, Vec<Option<f64>>)> = top
         .iter()
         .take(10)
-        .enumerate()
-        .map(|(i, (c, _))| {
-            (c.clone(), color(i).to_string(), runs.iter().map(|r| Some(by[c].get(r).copied().unwrap_or(0.0))).collect())
+        .map(|(c, _)| {
+            (c.clone(), svg::cause_color(c), runs.iter().map(|r| Some(by[c].get(r).copied().unwrap_or(0.0))).collect())
         })
         .collect();
     let mut h = String::new();

@@ -26,7 +26,22 @@ pub struct Summary<'a> {
     pub error_line_causes: Vec<CauseCount>,
     pub request_causes: Vec<CauseCount>,
     pub confidence: Confidence,
+    /// By impact: rank 1 first.
     pub incidents: Vec<IncidentOut>,
+    pub background: BackgroundOut,
+}
+
+/// The failures outside every incident.
+#[derive(Serialize)]
+pub struct BackgroundOut {
+    pub failed: u64,
+    /// Requests outside every incident's window.
+    pub requests: u64,
+    pub per_1000_requests: f64,
+    /// The rate incident detection measured bursts against (failures that can start an
+    /// incident, per 1,000 requests, outside the incidents).
+    pub detection_rate_per_1000: f64,
+    pub causes: Vec<CauseCount>,
 }
 
 #[derive(Serialize)]
@@ -78,13 +93,18 @@ pub struct Confidence {
 #[derive(Serialize)]
 pub struct IncidentOut {
     pub incident: String,
+    pub rank: usize,
     pub start: String,
     pub end: String,
     pub duration_s: f64,
     pub requests: u64,
     pub failed: u64,
+    pub failed_share: f64,
+    pub clients: u64,
     pub retried: u64,
     pub peak_per_min: u64,
+    pub expected_background: f64,
+    pub p_value: f64,
     pub causes: Vec<CauseCount>,
     pub earliest_evidence: Option<String>,
     pub lifecycle: Vec<String>,
@@ -162,18 +182,24 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
         }
     }
     let total = run.traffic.per_sec.total(col::TOTAL);
-    let incidents = r
-        .incidents
-        .iter()
+    let mut by_rank: Vec<&crate::correlate::Incident> = r.incidents.iter().collect();
+    by_rank.sort_by_key(|x| x.rank);
+    let incidents = by_rank
+        .into_iter()
         .map(|x| IncidentOut {
             incident: x.id.clone(),
+            rank: x.rank,
             start: format_rfc3339(x.start, z),
             end: format_rfc3339(x.end, z),
-            duration_s: (x.end - x.start) as f64 / 1000.0,
+            duration_s: x.duration_s(),
             requests: x.requests,
             failed: x.failed,
+            failed_share: x.failed_share(),
+            clients: x.clients,
             retried: x.retried,
             peak_per_min: x.peak_per_min,
+            expected_background: x.expected,
+            p_value: x.p_value,
             causes: x
                 .causes
                 .iter()
@@ -205,6 +231,24 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
         request_causes,
         confidence: conf,
         incidents,
+        background: BackgroundOut {
+            failed: r.background.failed,
+            requests: r.background.requests,
+            per_1000_requests: r.background.per_1000(),
+            detection_rate_per_1000: r.background.rate * 1000.0,
+            causes: r
+                .background
+                .causes
+                .iter()
+                .map(|(c, k, n)| CauseCount {
+                    cause_class: c.as_str().into(),
+                    cause: k.as_str().into(),
+                    failed: *n,
+                    retried: 0,
+                    refused: 0,
+                })
+                .collect(),
+        },
     }
 }
 

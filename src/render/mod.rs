@@ -10,6 +10,7 @@ pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod postmortem;
 pub mod svg;
 pub mod terminal;
 
@@ -28,6 +29,8 @@ pub struct RenderOptions {
     pub host: String,
     pub bucket_s: Option<i64>,
     pub incident_gap_s: i64,
+    pub min_failures: usize,
+    pub sensitivity: f64,
     pub top: usize,
     pub uri_rules: Vec<(regex::Regex, String)>,
 }
@@ -88,6 +91,7 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     ));
     jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
     jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
+    jobs.push(("postmortem.md".into(), Box::new(|| postmortem::write(run, report, dir))));
     jobs.par_iter()
         .with_max_len(1)
         .map(|(name, j)| {

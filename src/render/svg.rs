@@ -32,6 +32,21 @@ pub fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The colour of a cause, the same in every chart of every page: the cause's place in the
+/// vocabulary (`Cause::ALL`) picks a hue by the golden angle, so neighbours differ and each
+/// cause keeps its colour whatever else a chart shows. Anything else (`others`) is grey.
+pub fn cause_color(cause: &str) -> String {
+    match cause.parse::<crate::model::Cause>() {
+        Ok(c) => {
+            let i = crate::model::Cause::ALL.iter().position(|x| *x == c).unwrap_or(0);
+            let hue = (i as f64 * 137.508) % 360.0;
+            let light = [42, 55, 35][i % 3];
+            format!("hsl({hue:.0},{}%,{light}%)", [70, 55, 80][i / 3 % 3])
+        }
+        Err(_) => "#999".into(),
+    }
+}
+
 pub struct Series {
     pub name: String,
     pub color: String,
@@ -155,6 +170,19 @@ pub fn stacked_bars(
     y_label: &str,
     rate: Option<(&str, &[Option<f64>])>,
 ) -> String {
+    stacked_bars_marked(title, labels, series, y_label, rate, &[])
+}
+
+/// `stacked_bars` with spans of bars marked behind them (`(first bar, last bar, label)`: the
+/// incidents on the run's timeline).
+pub fn stacked_bars_marked(
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    y_label: &str,
+    rate: Option<(&str, &[Option<f64>])>,
+    marks: &[(usize, usize, String)],
+) -> String {
     let n = labels.len();
     let totals: Vec<f64> =
         (0..n).map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum()).collect();
@@ -167,6 +195,18 @@ pub fn stacked_bars(
     let ph = H - T - B;
     let pw = W - L - R;
     let bw = (pw / n.max(1) as f64).max(0.5);
+    for (a, z, label) in marks {
+        let (x0, x1) = (L + bw * *a as f64, L + bw * (*z + 1) as f64);
+        let _ = write!(
+            s,
+            r##"<rect x="{x0:.2}" y="{T}" width="{:.2}" height="{ph:.2}" fill="#fde0dc" class="mark"><title>{}</title></rect><text x="{:.2}" y="{:.1}" class="ax" text-anchor="middle">{}</text>"##,
+            (x1 - x0).max(1.0),
+            esc(label),
+            (x0 + x1) / 2.0,
+            T + 10.0,
+            esc(label)
+        );
+    }
     for (i, label) in labels.iter().enumerate() {
         let mut y = T + ph;
         let x = L + bw * i as f64;

@@ -16,19 +16,24 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
     let range = r.range.map(|(x, y)| format!("{} .. {}", t(x), t(y))).unwrap_or_else(|| "no timestamped lines".into());
     s += &format!("upcause {}: {range} (zone {}, {})\n", run.meta.name, run.meta.zone.zone, run.meta.zone.chosen_by);
     if r.incidents.is_empty() {
-        s += "No incident (no burst of client-facing upstream failures).\n";
+        s += "No incident (no burst of client-facing upstream failures above the background).\n";
     } else {
-        s += &format!("{} incident(s):\n", r.incidents.len());
-        for x in r.incidents.iter().take(10) {
+        s += &format!("{} incident(s), largest impact first:\n", r.incidents.len());
+        let mut by_rank: Vec<&crate::correlate::Incident> = r.incidents.iter().collect();
+        by_rank.sort_by_key(|x| x.rank);
+        for x in by_rank.iter().take(10) {
             let top: Vec<String> = x.causes.iter().take(3).map(|(c, k, n)| format!("{k} [{c}] {n}")).collect();
             s += &format!(
-                "  {} {} .. {} ({:.0} s): {} failed of {} requests, peak {}/min; {}{}\n",
+                "  #{} {} {} .. {} ({:.0} s): {} failed of {} requests ({:.1}%), {} clients, peak {}/min; {}{}\n",
+                x.rank,
                 x.id,
                 t(x.start),
                 t(x.end),
-                (x.end - x.start) as f64 / 1000.0,
+                x.duration_s(),
                 x.failed,
                 x.requests,
+                100.0 * x.failed_share(),
+                x.clients,
                 x.peak_per_min,
                 top.join(", "),
                 x.spike.map(|(on, b)| format!("; traffic spike {on:.1}/s vs {b:.1}/s")).unwrap_or_default()
@@ -38,6 +43,14 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
             s += &format!("  ... {} more in incidents.csv\n", r.incidents.len() - 10);
         }
     }
+    let bg = &r.background;
+    let top: Vec<String> = bg.causes.iter().take(3).map(|(_, k, n)| format!("{k} {n}")).collect();
+    s += &format!(
+        "Background (outside incidents): {} failed, {:.3} per 1,000 requests{}\n",
+        bg.failed,
+        bg.per_1000(),
+        if top.is_empty() { String::new() } else { format!("; {}", top.join(", ")) }
+    );
     let sum = super::json::build(run, r);
     s += &format!(
         "Failing requests: {} (confidence high {}, medium {}, low {}); hidden failed attempts (retried): {}\n",

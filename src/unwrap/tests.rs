@@ -43,6 +43,49 @@ fn docker_json_file_records_and_split_pieces() {
 }
 
 #[test]
+fn docker_json_fast_path_reads_what_the_general_scanner_reads() {
+    // The file's envelope known (the fast path) or not (the general scanner): the same
+    // result for every layout, escape and damage.
+    let lines: &[&[u8]] = &[
+        br#"{"log":"10.0.0.1 - - [22/Nov/2026:04:14:42 +0100] \"GET /x HTTP/1.1\" 502 157 \"-\" \"curl\"\n","stream":"stdout","time":"2026-11-22T03:14:42.123456789Z"}"#,
+        br#"{"log":"no escape at all: a split piece","stream":"stderr","time":"2026-11-22T03:14:42Z"}"#,
+        br#"{"log":"a \\ backslash, a \/ slash, a tab\t, \u00e9 and \b\f\r\n","stream":"stderr","time":"2026-11-22T03:14:42Z"}"#,
+        br#"{"log":"x\n","stream":"stdout","time":"2026-11-22T03:14:42.5+01:00"}   "#,
+        br#"{"log":"x\n","time":"2026-11-22T03:14:42Z","stream":"stdout"}"#,
+        br#"{"log":"x\n","stream":"stdin","time":"2026-11-22T03:14:42Z"}"#,
+        br#"{"log":"x\n","stream":"stdout","time":"yesterday"}"#,
+        br#"{"log":"x\n","stream":"stdout","time":"2026-11-22T03:14:42Z"}trailing"#,
+        br#"{"log":"x\n","stream":"stdout","time":"2026-11-22T03:14:42Z","attrs":{"tag":"web"}}"#,
+        br#"{"log":"unterminated\n","stream":"stdout","time":"2026-11-22T03:14:42Z"#,
+        br#"{"log":"bad escape \q\n","stream":"stdout","time":"2026-11-22T03:14:42Z"}"#,
+        br#"{"log":"ends in a backslash\"#,
+        br#"{"log":""#,
+    ];
+    for l in lines {
+        assert_eq!(un(l, Some(Envelope::DockerJson)), un(l, None), "{}", String::from_utf8_lossy(l));
+    }
+}
+
+#[test]
+fn docker_json_raw_reads_complete_records_from_their_end() {
+    let raw = |l: &[u8]| docker_json_raw(l).map(|(s, r)| (String::from_utf8_lossy(r).into_owned(), Some(s)));
+    let t = r#","stream":"stdout","time":"2026-11-22T03:14:42Z"}"#;
+    let rec = |log: &str| format!(r#"{{"log":"{log}{t}"#).into_bytes();
+    assert_eq!(raw(&rec(r#"a \"q\" b\n""#)), Some((r#"a \"q\" b"#.to_string(), Some(Stream::Stdout))));
+    assert_eq!(raw(&rec(r#"crlf\r\n""#)).unwrap().0, "crlf");
+    // An escaped backslash then `n` is text, not a newline: a piece of a split line.
+    assert_eq!(raw(&rec(r#"piece \\n""#)), None);
+    assert_eq!(raw(&rec(r#"three \\\n""#)).unwrap().0, r#"three \\"#);
+    assert_eq!(raw(&rec(r#"no newline""#)), None);
+    assert_eq!(
+        raw(br#"{"log":"x\n","stream":"stderr","time":"2026-11-22T03:14:42Z"}  "#).unwrap().1,
+        Some(Stream::Stderr)
+    );
+    assert_eq!(raw(br#"{"log":"x\n","time":"2026-11-22T03:14:42Z","stream":"stdout"}"#), None);
+    assert_eq!(raw(br#"{"log":"x\n","stream":"stdout","time":"2026-11-22T03:14:42Z","attrs":{}}"#), None);
+}
+
+#[test]
 fn cri_compose_and_docker_timestamps() {
     let r = un(b"2026-11-22T03:14:42.503711475Z stderr F 2026/11/22 04:14:42 [error] 7#7: *1 x", None);
     assert_eq!(

@@ -167,7 +167,8 @@ fn deeper_causes_match_labels() {
 
 /// Issue 3: every labelled fault window is found as an incident, start and end within 2 s.
 /// Windows closer than the incident gap (60 s) form one incident, as the tool defines it;
-/// windows with fewer than two client-facing failures are not incidents by definition.
+/// windows with fewer than three client-facing failures (`--min-failures`) are not incidents by
+/// definition.
 /// Issue 14: requests nginx refused itself (class `RL`) are no upstream failures: their
 /// windows must not be incidents.
 #[test]
@@ -197,7 +198,7 @@ fn incidents_match_labelled_windows() {
                     .values()
                     .filter(|l| l["fault"] == w["fault"] && failing_status(&l["client_status"]) && l["cause"] != "-")
                     .count();
-                client_facing >= 2
+                client_facing >= 3
             })
             .map(|w| (ms(&w["start"]), ms(&w["end"])))
             .collect();

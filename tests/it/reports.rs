@@ -33,7 +33,7 @@ fn golden_csv_and_json_of_the_mixed_scenario() {
         let mut v: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".csv") || n == "summary.json")
+            .filter(|n| n.ends_with(".csv") || n == "summary.json" || n == "postmortem.md")
             .collect();
         v.sort();
         v

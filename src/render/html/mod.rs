@@ -1,26 +1,32 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no script, no network).
 //!
-//! Input: a `Run` and its `Report`. Output: HTML with the header (range, zone, inputs,
-//! diagnostics), the incidents (each with its own timeline and causes), the charts (failures
-//! by cause, status and error rate, latency), the frequency tables (top N plus "others"),
-//! and per cause its meaning, fix and evidence samples (raw lines with file:line).
-//! Invariants: every string from a log is escaped (`svg::esc`); sizes are capped (top N
-//! rows, samples per cause, chart bars), so the page stays small whatever the input.
+//! Input: a `Run` and its `Report`. Output: HTML that leads with what a post-mortem needs:
+//! the header (range, zone, inputs, diagnostics), the incidents by impact (the top ones in
+//! detail, each with its own timeline, causes and fixes; the rest in a table), the background
+//! (failures outside every incident), the run's charts with the incidents marked (failures by
+//! cause, status and error rate, latency), the frequency tables (top N plus "others"), and per
+//! cause its meaning, fix and evidence samples (raw lines with file:line). One section, one
+//! function. Invariants: every string from a log is escaped (`svg::esc`); a cause has one
+//! colour in every chart (`svg::cause_color`); sizes are capped (top N rows, detailed
+//! incidents, samples per cause, chart bars), so the page stays small whatever the input.
+
+mod parts;
 
 use super::svg::{self, color, esc, Series};
 use super::{write_atomic, RenderError};
 use crate::aggregate::report::{f64s, i64s, strs, Report};
 use crate::aggregate::run::Run;
+use crate::correlate::Incident;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
-use polars::prelude::DataFrame;
+use parts::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-const CAUSES: &str = include_str!("causes.tsv");
-const MAX_BARS: usize = 360;
-const SAMPLES: usize = 5;
+/// Incidents shown in detail (by rank); the others are rows of a table.
+const DETAILED: usize = 5;
+const LISTED: usize = 50;
 
 pub const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 1.5em;color:#222}
@@ -37,124 +43,9 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:.5em;
 @media print{body{max-width:none;font-size:11px}h2{page-break-after:avoid}.incident,svg.chart{page-break-inside:avoid}}
 "#;
 
-fn cause_texts() -> BTreeMap<&'static str, (&'static str, &'static str)> {
-    CAUSES
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("cause\t"))
-        .filter_map(|l| {
-            let mut f = l.split('\t');
-            Some((f.next()?, (f.next()?, f.next()?)))
-        })
-        .collect()
-}
-
-fn table_of<'a>(r: &'a Report, name: &str) -> Option<&'a DataFrame> {
-    r.tables.iter().find(|t| t.0 == name).map(|t| &t.1)
-}
-
-/// An HTML table of `cols` of the `scope = all` rows of a frequency table, top `n` rows by
-/// order plus an "others" row summing the numeric columns.
-fn freq_table(df: &DataFrame, key: &str, cols: &[&str], n: usize) -> String {
-    let Ok(scope) = strs(df, "scope") else { return String::new() };
-    let idx: Vec<usize> = (0..df.height()).filter(|&i| scope[i].as_deref() == Some("all")).collect();
-    let mut s = String::from("<table><tr>");
-    let mut heads = vec![key];
-    heads.extend_from_slice(cols);
-    for h in &heads {
-        let _ = write!(s, "<th>{}</th>", esc(h));
-    }
-    s.push_str("</tr>");
-    let cell = |c: &str, i: usize| -> (String, Option<f64>) {
-        if let Ok(v) = strs(df, c) {
-            return (v[i].clone().unwrap_or_default(), None);
-        }
-        if let Ok(v) = f64s(df, c) {
-            return match v[i] {
-                Some(x) if c.contains("rate") || c == "share" => (format!("{:.1}%", x * 100.0), Some(x)),
-                Some(x) if x.fract() == 0.0 => (format!("{x:.0}"), Some(x)),
-                Some(x) => (format!("{x:.2}"), Some(x)),
-                None => (String::new(), None),
-            };
-        }
-        (String::new(), None)
-    };
-    for &i in idx.iter().take(n) {
-        s.push_str("<tr>");
-        for h in &heads {
-            let (text, num) = cell(h, i);
-            let _ = write!(s, "<td{}>{}</td>", if num.is_some() { " class=\"n\"" } else { "" }, esc(&text));
-        }
-        s.push_str("</tr>");
-    }
-    if idx.len() > n {
-        let rest = &idx[n..];
-        let _ = write!(s, "<tr><td class=\"muted\">others ({} rows)</td>", rest.len());
-        for h in cols {
-            let sum: Option<f64> = if matches!(*h, "failed" | "retried" | "requests" | "attempts" | "failed_attempts") {
-                f64s(df, h).ok().map(|v| rest.iter().map(|&i| v[i].unwrap_or(0.0)).sum())
-            } else {
-                None
-            };
-            match sum {
-                Some(x) => {
-                    let _ = write!(s, "<td class=\"n\">{x:.0}</td>");
-                }
-                None => s.push_str("<td></td>"),
-            }
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</table>");
-    s
-}
-
-/// Merge adjacent buckets so a chart has at most `MAX_BARS` bars.
-fn rebucket(labels: Vec<String>, series: Vec<Vec<f64>>) -> (Vec<String>, Vec<Vec<f64>>) {
-    let n = labels.len();
-    if n <= MAX_BARS {
-        return (labels, series);
-    }
-    let k = n.div_ceil(MAX_BARS);
-    let labels = labels.into_iter().step_by(k).collect();
-    let series = series.into_iter().map(|v| v.chunks(k).map(|c| c.iter().sum()).collect()).collect();
-    (labels, series)
-}
-
-fn cause_chart(title: &str, buckets: &[Ts], rows: &[(Ts, String, f64)], z: &crate::model::Zone) -> String {
-    let mut causes: BTreeMap<String, f64> = BTreeMap::new();
-    for (_, c, v) in rows {
-        *causes.entry(c.clone()).or_insert(0.0) += v;
-    }
-    let mut order: Vec<(String, f64)> = causes.into_iter().collect();
-    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let pos: BTreeMap<Ts, usize> = buckets.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-    let mut series: Vec<Vec<f64>> = vec![vec![0.0; buckets.len()]; order.len()];
-    for (b, c, v) in rows {
-        if let (Some(&i), Some(k)) = (pos.get(b), order.iter().position(|o| &o.0 == c)) {
-            series[k][i] += v;
-        }
-    }
-    let step = if buckets.len() > 1 { buckets[1] - buckets[0] } else { 60_000 };
-    let labels: Vec<String> = buckets.iter().map(|b| short_time(*b, z, step)).collect();
-    let (labels, series) = rebucket(labels, series);
-    let series: Vec<Series> = order
-        .iter()
-        .zip(series)
-        .enumerate()
-        .map(|(i, (o, v))| Series { name: o.0.clone(), color: color(i).into(), values: v })
-        .collect();
-    svg::stacked_bars(title, &labels, &series, "failed requests", None)
-}
-
-/// Axis label: `HH:MM:SS` for sub-minute buckets, else `MM-DD HH:MM`.
-fn short_time(ts: Ts, z: &crate::model::Zone, step: i64) -> String {
-    let t = format_rfc3339(ts, z);
-    let r = if step < 60_000 { t.get(11..19) } else { t.get(5..16) };
-    r.map(|x| x.replace('T', " ")).unwrap_or(t)
-}
+type Texts = BTreeMap<&'static str, (&'static str, &'static str)>;
 
 pub fn render(run: &Run, r: &Report) -> String {
-    let z = &r.zone;
     let texts = cause_texts();
     let sum = super::json::build(run, r);
     let mut h = String::new();
@@ -163,6 +54,19 @@ pub fn render(run: &Run, r: &Report) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>upcause report: {}</title><style>{CSS}</style></head><body>",
         esc(&run.meta.name)
     );
+    header(&mut h, run, r, &sum);
+    incidents(&mut h, r, &texts);
+    background(&mut h, r);
+    timeline(&mut h, r);
+    latency(&mut h, r);
+    frequencies(&mut h, run, r);
+    causes(&mut h, r, &sum, &texts);
+    h.push_str("<p class=\"muted\">Generated by upcause; the tables behind this page are the CSV and Parquet files next to it.</p></body></html>\n");
+    h
+}
+
+fn header(h: &mut String, run: &Run, r: &Report, sum: &super::json::Summary) {
+    let z = &r.zone;
     let _ = write!(h, "<h1>upcause report: {}</h1>", esc(&run.meta.name));
     let range =
         r.range.map(|(a, b)| format!("{} .. {}", format_rfc3339(a, z), format_rfc3339(b, z))).unwrap_or_default();
@@ -199,36 +103,51 @@ pub fn render(run: &Run, r: &Report) -> String {
         }
         h.push_str("</ul></details>");
     }
+}
 
-    // Incidents, each with its own fine-grained timeline.
-    let req_rows: Vec<(Ts, String, String, Option<String>)> = (|| {
+/// The failing requests of the run: (time, cause, incident).
+fn failed_rows(r: &Report) -> Vec<(Ts, String, Option<String>)> {
+    (|| {
         let q = &r.events.req;
         let (t, c, o, i) =
             (i64s(q, "ts_ms").ok()?, strs(q, "cause").ok()?, strs(q, "outcome").ok()?, strs(q, "incident").ok()?);
         Some(
             (0..q.height())
                 .filter(|&k| o[k].as_deref() == Some("failed"))
-                .map(|k| (t[k].unwrap_or(0), c[k].clone().unwrap_or_default(), String::new(), i[k].clone()))
+                .map(|k| (t[k].unwrap_or(0), c[k].clone().unwrap_or_default(), i[k].clone()))
                 .collect(),
         )
     })()
-    .unwrap_or_default();
-    let _ = write!(h, "<h2>Incidents ({})</h2>", r.incidents.len());
+    .unwrap_or_default()
+}
+
+/// The incidents by impact: the top `DETAILED` in full, the next `LISTED` as a table.
+fn incidents(h: &mut String, r: &Report, texts: &Texts) {
+    let z = &r.zone;
+    let mut by_rank: Vec<&Incident> = r.incidents.iter().collect();
+    by_rank.sort_by_key(|x| x.rank);
+    let _ = write!(h, "<h2>Incidents by impact ({})</h2>", r.incidents.len());
     if r.incidents.is_empty() {
-        h.push_str("<p>No burst of client-facing upstream failures.</p>");
+        h.push_str("<p>No burst of client-facing upstream failures above the background failure rate.</p>");
+        return;
     }
-    for x in r.incidents.iter().take(20) {
+    let rows = failed_rows(r);
+    for x in by_rank.iter().take(DETAILED) {
         let _ = write!(
             h,
-            "<div class=\"incident\"><h3>{} &middot; {} .. {} ({:.0} s)</h3><p>{} failed of {} requests, peak {}/min, {} retried attempts.{}{}</p>",
+            "<div class=\"incident\"><h3>#{} {} &middot; {} .. {} ({:.0} s)</h3><p><b>{} failed</b> of {} requests ({:.1}%), {} clients, peak {}/min, {} retried attempts; the background predicts {:.2} failures in its window.{}{}</p>",
+            x.rank,
             esc(&x.id),
             esc(&format_rfc3339(x.start, z)),
             esc(&format_rfc3339(x.end, z)),
-            (x.end - x.start) as f64 / 1000.0,
+            x.duration_s(),
             x.failed,
             x.requests,
+            100.0 * x.failed_share(),
+            x.clients,
             x.peak_per_min,
             x.retried,
+            x.expected,
             x.earliest_evidence.as_ref().map(|e| format!(" Earliest evidence: <code>{}</code>.", esc(e))).unwrap_or_default(),
             x.contributing().map(|c| format!(" Contributing: <b>{}</b>.", esc(&c))).unwrap_or_default()
         );
@@ -237,16 +156,22 @@ pub fn render(run: &Run, r: &Report) -> String {
             [1_000, 10_000, 60_000, 300_000, 3_600_000].into_iter().find(|s| span / s <= 120).unwrap_or(3_600_000);
         let b0 = (x.start - step).div_euclid(step) * step;
         let buckets: Vec<Ts> = (0..=((x.end + step - b0) / step)).map(|k| b0 + k * step).collect();
-        let rows: Vec<(Ts, String, f64)> = req_rows
+        let mine: Vec<(Ts, String, f64)> = rows
             .iter()
-            .filter(|q| q.3.as_deref() == Some(x.id.as_str()))
+            .filter(|q| q.2.as_deref() == Some(x.id.as_str()))
             .map(|q| (q.0.div_euclid(step) * step, q.1.clone(), 1.0))
             .collect();
-        h.push_str(&cause_chart(&format!("{}: failed requests by cause", x.id), &buckets, &rows, z));
-        h.push_str("<table><tr><th>cause</th><th>class</th><th>failed</th></tr>");
+        h.push_str(&cause_chart(&format!("{}: failed requests by cause", x.id), &buckets, &mine, z));
+        h.push_str("<table><tr><th>cause</th><th>class</th><th>failed</th><th>fix</th></tr>");
         for (c, k, n) in &x.causes {
-            let _ =
-                write!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{n}</td></tr>", esc(k.as_str()), esc(c.as_str()));
+            let fix = texts.get(k.as_str()).map_or("", |t| t.1);
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{n}</td><td>{}</td></tr>",
+                esc(k.as_str()),
+                esc(c.as_str()),
+                esc(fix)
+            );
         }
         h.push_str("</table>");
         if !x.lifecycle.is_empty() {
@@ -258,12 +183,54 @@ pub fn render(run: &Run, r: &Report) -> String {
         }
         h.push_str("</div>");
     }
-    if r.incidents.len() > 20 {
-        let _ = write!(h, "<p>... {} more incidents in incidents.csv.</p>", r.incidents.len() - 20);
+    if by_rank.len() > DETAILED {
+        h.push_str("<h3>Other incidents</h3><table><tr><th>rank</th><th>incident</th><th>start</th><th>duration s</th><th>failed</th><th>share</th><th>clients</th><th>top cause</th></tr>");
+        for x in by_rank.iter().skip(DETAILED).take(LISTED) {
+            let _ = write!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                x.rank,
+                esc(&x.id),
+                esc(&format_rfc3339(x.start, z)),
+                x.duration_s(),
+                x.failed,
+                100.0 * x.failed_share(),
+                x.clients,
+                esc(x.causes.first().map_or("", |c| c.1.as_str()))
+            );
+        }
+        h.push_str("</table>");
+        if by_rank.len() > DETAILED + LISTED {
+            let _ = write!(h, "<p>... {} more in incidents.csv.</p>", by_rank.len() - DETAILED - LISTED);
+        }
     }
+}
 
-    // Charts over the whole run.
+/// Failures outside every incident: how many, how often, why.
+fn background(h: &mut String, r: &Report) {
+    let bg = &r.background;
+    let _ = write!(
+        h,
+        "<h2>Background</h2><p>Outside the incidents: <b>{} failed requests</b>, {:.3} per 1,000 requests (incidents are bursts this rate does not explain: {:.4} per 1,000 is the rate they were measured against).</p>",
+        bg.failed,
+        bg.per_1000(),
+        bg.rate * 1000.0
+    );
+    if !bg.causes.is_empty() {
+        h.push_str("<table><tr><th>cause</th><th>class</th><th>failed</th></tr>");
+        for (c, k, n) in bg.causes.iter().take(10) {
+            let _ =
+                write!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{n}</td></tr>", esc(k.as_str()), esc(c.as_str()));
+        }
+        h.push_str("</table>");
+    }
+}
+
+/// The run's charts, the incidents marked on them.
+fn timeline(h: &mut String, r: &Report) {
+    let z = &r.zone;
     h.push_str("<h2>Timeline</h2>");
+    let spans: Vec<(Ts, Ts, String)> = r.incidents.iter().map(|x| (x.start, x.end, x.id.clone())).collect();
     if let Some(tc) = table_of(r, "timeline_causes.csv") {
         let tl = table_of(r, "timeline.csv");
         let starts: Vec<Ts> = tl.map(|t| bucket_ms(t, z)).unwrap_or_default();
@@ -273,11 +240,12 @@ pub fn render(run: &Run, r: &Report) -> String {
         let rows: Vec<(Ts, String, f64)> = (0..tc.height())
             .map(|i| (parse_ms(b[i].as_deref()), c[i].clone().unwrap_or_default(), n[i].unwrap_or(0) as f64))
             .collect();
-        h.push_str(&cause_chart(
-            &format!("Failed requests by cause (bucket {} s)", r.bucket_ms / 1000),
+        h.push_str(&cause_chart_marked(
+            &format!("Failed requests by cause, incidents shaded (bucket {} s)", r.bucket_ms / 1000),
             &starts,
             &rows,
             z,
+            &spans,
         ));
     }
     if let Some(tl) = table_of(r, "timeline.csv") {
@@ -311,6 +279,9 @@ pub fn render(run: &Run, r: &Report) -> String {
             Some(("error rate", &rate2)),
         ));
     }
+}
+
+fn latency(h: &mut String, r: &Report) {
     if let Some(lat) = table_of(r, "latency.csv") {
         let (dim, key, metric) = (
             strs(lat, "dimension").unwrap_or_default(),
@@ -350,7 +321,9 @@ pub fn render(run: &Run, r: &Report) -> String {
             h.push_str(&svg::lines("$request_time percentiles (ms)", &labels, &series, "ms"));
         }
     }
+}
 
+fn frequencies(h: &mut String, run: &Run, r: &Report) {
     // Frequency tables.
     let top = run.meta.top.max(1);
     h.push_str("<h2>Where the failures are</h2>");
@@ -383,7 +356,10 @@ pub fn render(run: &Run, r: &Report) -> String {
             h.push_str(&freq_table(df, key, cols, top));
         }
     }
+}
 
+/// Per cause: meaning, fix, evidence samples.
+fn causes(h: &mut String, r: &Report, sum: &super::json::Summary, texts: &Texts) {
     // Causes: meaning, fix, evidence samples.
     h.push_str("<h2>Causes, evidence and fixes</h2>");
     let err_rows = sample_rows(&r.events.err);
@@ -406,86 +382,8 @@ pub fn render(run: &Run, r: &Report) -> String {
             h.push_str(&samples(&r.events.err, rows));
         }
     }
-    h.push_str("<p class=\"muted\">Generated by upcause; the tables behind this page are the CSV and Parquet files next to it.</p></body></html>\n");
-    h
-}
-
-fn parse_ms(s: Option<&str>) -> Ts {
-    s.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.timestamp_millis()).unwrap_or(0)
-}
-
-fn bucket_ms(tl: &DataFrame, _z: &crate::model::Zone) -> Vec<Ts> {
-    strs(tl, "bucket_start").unwrap_or_default().iter().map(|s| parse_ms(s.as_deref())).collect()
-}
-
-/// Per cause: the rows of its first `SAMPLES` error lines, and how many lines it has. One
-/// pass over the cause column, borrowing its strings (building owned columns once per cause
-/// cost 0.1 s of a 2 GiB run).
-fn sample_rows(err: &DataFrame) -> BTreeMap<String, (Vec<usize>, usize)> {
-    let mut out: BTreeMap<String, (Vec<usize>, usize)> = BTreeMap::new();
-    let Ok(c) = err.column("cause").and_then(|c| c.str().cloned()) else { return out };
-    for (i, v) in c.iter().enumerate() {
-        let Some(v) = v else { continue };
-        let e = match out.get_mut(v) {
-            Some(e) => e,
-            None => out.entry(v.to_string()).or_default(),
-        };
-        e.1 += 1;
-        if e.0.len() < SAMPLES {
-            e.0.push(i);
-        }
-    }
-    out
-}
-
-/// The nginx lines of one cause, as written (reassembled), with file:line.
-fn samples(err: &DataFrame, rows: &(Vec<usize>, usize)) -> String {
-    let get = |n: &str, i: usize| -> Option<String> { err.column(n).ok()?.str().ok()?.get(i).map(str::to_string) };
-    let line = |i: usize| err.column("line").ok().and_then(|c| c.get(i).ok()).and_then(|v| v.extract::<i64>());
-    let mut s = String::new();
-    for &i in &rows.0 {
-        let mut text = format!("[{}] {}", get("level", i).unwrap_or_default(), get("message", i).unwrap_or_default());
-        for (k, col, q) in [
-            ("client", "client", false),
-            ("server", "server", false),
-            ("request", "request", true),
-            ("upstream", "upstream", true),
-            ("host", "vhost", true),
-        ] {
-            if let Some(v) = get(col, i) {
-                let _ = if q { write!(text, ", {k}: \"{v}\"") } else { write!(text, ", {k}: {v}") };
-            }
-        }
-        let _ = write!(
-            s,
-            "<pre>{}:{} {}\n{}</pre>",
-            esc(&get("file", i).unwrap_or_default()),
-            line(i).unwrap_or(0),
-            esc(&get("time", i).unwrap_or_default()),
-            esc(&text)
-        );
-    }
-    if rows.1 > SAMPLES {
-        let _ = write!(s, "<p class=\"muted\">{} more lines in errors.csv.</p>", rows.1 - SAMPLES);
-    }
-    s
 }
 
 pub fn write(run: &Run, r: &Report, dir: &Path) -> Result<(), RenderError> {
     write_atomic(&dir.join("report.html"), render(run, r).as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Cause;
-
-    #[test]
-    fn every_cause_has_a_meaning_and_a_fix() {
-        let t = cause_texts();
-        for c in Cause::ALL {
-            let (m, f) = t.get(c.as_str()).unwrap_or_else(|| panic!("no text for {c}"));
-            assert!(!m.is_empty() && !f.is_empty(), "{c}");
-        }
-    }
 }
