@@ -25,9 +25,13 @@ pub const MIN_WINDOW_S: i64 = 60;
 /// One failing request as the estimate needs it.
 #[derive(Clone, Copy, Debug)]
 pub struct Failure {
+    /// When the request ended, and when it started (`end - $request_time`).
     pub ts: Ts,
+    pub start: Ts,
     /// Index of its vhost in the host table (`None`: unknown).
     pub host: Option<u32>,
+    /// Index of its cause in `Cause::ALL`.
+    pub cause: u16,
 }
 
 /// Per-vhost request totals (the run's counters) and the per-second series.
@@ -46,6 +50,12 @@ impl Traffic<'_> {
     fn total(&self) -> f64 {
         self.per_sec.total(col::TOTAL) as f64
     }
+}
+
+/// The earliest start of a burst's requests: its window reaches back to when the first of
+/// them began (a slow request fails a minute after it started).
+fn first_start(fails: &[Failure], burst: &[usize]) -> Ts {
+    burst.iter().map(|&i| fails[i].start.min(fails[i].ts)).min().unwrap_or(0)
 }
 
 /// The window a burst's expected count is measured over: its span, widened evenly to at
@@ -67,6 +77,8 @@ pub struct Background {
     /// Failures outside the outages: in all, and per vhost index.
     f_out: f64,
     f_host: Vec<f64>,
+    /// Failures outside the outages per cause index.
+    f_cause: Vec<f64>,
     /// Requests outside the outages.
     r_out: f64,
     /// Per vhost index: its share of the requests.
@@ -97,9 +109,13 @@ impl Background {
         }
         let r_out = (t.total() - r_in).max(0.0);
         let mut f_host = vec![0.0; nh];
+        let mut f_cause = vec![0.0; crate::model::Cause::ALL.len()];
         let mut f_out = 0.0;
         for (_, f) in fails.iter().enumerate().filter(|(i, _)| !inside[*i]) {
             f_out += 1.0;
+            if let Some(c) = f_cause.get_mut(f.cause as usize) {
+                *c += 1.0;
+            }
             if let Some(h) = f.host.filter(|h| (*h as usize) < nh) {
                 f_host[h as usize] += 1.0;
             }
@@ -107,7 +123,24 @@ impl Background {
         let all: f64 = t.host_requests.iter().sum::<u64>() as f64;
         let host_share = t.host_requests.iter().map(|&r| if all > 0.0 { r as f64 / all } else { 0.0 }).collect();
         let rate = (f_out + 1.0) / (r_out + PRIOR_REQUESTS);
-        Background { rate, f_out, f_host, r_out, host_share, inside }
+        Background { rate, f_out, f_host, f_cause, r_out, host_share, inside }
+    }
+
+    /// Like `expected`, for a burst of one cause against that cause's own background (a
+    /// long, sparse outage of one cause stands out from a background of other causes).
+    pub fn expected_of_cause(&self, fails: &[Failure], burst: &[usize], t: &Traffic) -> f64 {
+        let (Some(&a), Some(&z)) = (burst.first(), burst.last()) else { return 0.0 };
+        let cause = fails[a].cause as usize;
+        let (s0, s1) = window_s(first_start(fails, burst), fails[z].ts);
+        let requests = t.requests(s0, s1, burst.len() as u64);
+        let own = burst.iter().filter(|&&i| !self.inside.get(i).copied().unwrap_or(true)).count() as f64;
+        let own_requests =
+            if own > 0.0 { t.requests(fails[a].ts.div_euclid(1000), fails[z].ts.div_euclid(1000), 0) } else { 0.0 };
+        let f_c = self.f_cause.get(cause).copied().unwrap_or(0.0) - own;
+        let r_out = (self.r_out - own_requests).max(0.0);
+        // The run-wide prior spread over the causes.
+        let prior = 1.0 / crate::model::Cause::ALL.len() as f64;
+        requests * (f_c.max(0.0) + prior) / (r_out + PRIOR_REQUESTS)
     }
 
     /// How many of a burst's failures the background predicts: the requests of its window
@@ -117,7 +150,7 @@ impl Background {
     /// it inflated.
     pub fn expected(&self, fails: &[Failure], burst: &[usize], t: &Traffic) -> f64 {
         let (Some(&a), Some(&z)) = (burst.first(), burst.last()) else { return 0.0 };
-        let (s0, s1) = window_s(fails[a].ts, fails[z].ts);
+        let (s0, s1) = window_s(first_start(fails, burst), fails[z].ts);
         let requests = t.requests(s0, s1, burst.len() as u64);
         let own: Vec<usize> = burst.iter().copied().filter(|&i| !self.inside.get(i).copied().unwrap_or(true)).collect();
         let own_requests = if own.is_empty() {
@@ -215,9 +248,19 @@ mod tests {
         // vhost 0: 90% of the traffic, 2 stray failures; vhost 1: 10%, 300 stray failures;
         // an outage of 200 failures on vhost 0 at 1800 s.
         let mut fails: Vec<Failure> = Vec::new();
-        fails.extend([100, 2_000].iter().map(|&s| Failure { ts: s * 1000, host: Some(0) }));
-        fails.extend((0..300).map(|i| Failure { ts: (50 + i * 11) * 1000 + 1, host: Some(1) }));
-        fails.extend((0..200).map(|i| Failure { ts: 1_800_000 + i * 100, host: Some(0) }));
+        fails.extend([100, 2_000].iter().map(|&s| Failure { ts: s * 1000, start: s * 1000, host: Some(0), cause: 0 }));
+        fails.extend((0..300).map(|i| Failure {
+            ts: (50 + i * 11) * 1000 + 1,
+            start: (50 + i * 11) * 1000 + 1,
+            host: Some(1),
+            cause: 0,
+        }));
+        fails.extend((0..200).map(|i| Failure {
+            ts: 1_800_000 + i * 100,
+            start: 1_800_000 + i * 100,
+            host: Some(0),
+            cause: 0,
+        }));
         fails.sort_by_key(|f| f.ts);
         let outage: Vec<usize> = (0..fails.len())
             .filter(|&i| (1_800_000..1_900_000).contains(&fails[i].ts) && fails[i].host == Some(0))
@@ -233,8 +276,12 @@ mod tests {
         // (502 + 1) / (36,000 + prior) against (302 + 1) / (35,800 + prior).
         assert!(naive.rate > 1.6 * bg.rate, "{} vs {}", naive.rate, bg.rate);
         // Three failures in a minute: nothing on the noisy vhost, a surprise on the quiet one.
-        let q: Vec<Failure> = (0..3).map(|i| Failure { ts: 3_000_000 + i * 1000, host: Some(0) }).collect();
-        let n: Vec<Failure> = (0..3).map(|i| Failure { ts: 3_000_000 + i * 1000, host: Some(1) }).collect();
+        let q: Vec<Failure> = (0..3)
+            .map(|i| Failure { ts: 3_000_000 + i * 1000, start: 3_000_000 + i * 1000, host: Some(0), cause: 0 })
+            .collect();
+        let n: Vec<Failure> = (0..3)
+            .map(|i| Failure { ts: 3_000_000 + i * 1000, start: 3_000_000 + i * 1000, host: Some(1), cause: 0 })
+            .collect();
         let (eq, en) = (bg.expected(&q, &[0, 1, 2], &t), bg.expected(&n, &[0, 1, 2], &t));
         assert!(en > 10.0 * eq, "{en} vs {eq}");
         assert!(surprise(3, eq) < 1e-4 && surprise(3, en) > 1e-3, "{} {}", surprise(3, eq), surprise(3, en));

@@ -18,7 +18,7 @@ use super::background::{surprise, Background, Failure, Traffic};
 use crate::model::{Cause, CauseClass, Ts};
 use crate::scan::series::PerSec;
 use crate::scan::traffic::col;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Lifecycle events this long before (after) an incident are listed with it.
 const LIFECYCLE_BEFORE: Ts = 300_000;
@@ -170,7 +170,11 @@ fn trim(b: &mut Vec<usize>, fails: &[Failure], min_failed: usize) {
 pub fn detect(rows: &[IncRow], traffic: &Traffic, lifecycle: &[Lifecycle], p: &Params) -> Detection {
     let mut order: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].failed && !is_noise(&rows[i])).collect();
     order.sort_by_key(|&i| (rows[i].ts, rows[i].start, rows[i].class.rank(), rows[i].cause.as_str()));
-    let fails: Vec<Failure> = order.iter().map(|&i| Failure { ts: rows[i].ts, host: rows[i].host }).collect();
+    let cause_ix = |c: Cause| Cause::ALL.iter().position(|x| *x == c).unwrap_or(0) as u16;
+    let fails: Vec<Failure> = order
+        .iter()
+        .map(|&i| Failure { ts: rows[i].ts, start: rows[i].start, host: rows[i].host, cause: cause_ix(rows[i].cause) })
+        .collect();
     let all: Vec<usize> = (0..order.len()).collect();
     let bursts = gap_groups(&all, &order, rows, p.gap_ms);
     // The number of places a burst could be: one per minute of the run.
@@ -205,10 +209,27 @@ pub fn detect(rows: &[IncRow], traffic: &Traffic, lifecycle: &[Lifecycle], p: &P
     found.extend(
         gap_groups(&rest, &order, rows, p.gap_ms * WIDE_GAP_FACTOR).into_iter().filter(|b| judge(b, &bg).is_some()),
     );
+    // Sparse outages of one cause: what is still left, per cause, against that cause's own
+    // background (as many more tests as there are causes: the chance is split among them).
+    let taken: BTreeSet<usize> = found.iter().flatten().copied().collect();
+    let mut by_cause: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for k in all.iter().copied().filter(|k| !taken.contains(k)) {
+        by_cause.entry(fails[k].cause).or_default().push(k);
+    }
+    // (Also split by the wide gap: these windows are chosen after seeing the failures and
+    // span several minutes each.)
+    let alpha_cause = alpha / (by_cause.len().max(1) as Ts * WIDE_GAP_FACTOR * 2) as f64;
+    let of_cause = |b: &[usize]| {
+        b.len() >= p.min_failed.max(1)
+            && surprise(b.len() as u64, bg.expected_of_cause(&fails, b, traffic)) <= alpha_cause
+    };
+    for ks in by_cause.values() {
+        found.extend(gap_groups(ks, &order, rows, p.gap_ms * WIDE_GAP_FACTOR).into_iter().filter(|b| of_cause(b)));
+    }
     for b in found.iter_mut() {
         let before = b.clone();
         trim(b, &fails, p.min_failed);
-        if judge(b, &bg).is_none() {
+        if judge(b, &bg).is_none() && !of_cause(b) {
             *b = before;
         }
     }

@@ -7,6 +7,10 @@
 
 use super::evidence::ReqKey;
 use super::rules::{lower, verdict, Rules, MAX_CHILDREN_LOOKBACK};
+
+/// A client abort is put on a saturated pool only if FPM reported pm.max_children this long
+/// before the request started, or during it.
+const ABORT_SATURATION_MS: Ts = 60_000;
 use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, FpmKind, RequestEvent, Ts};
 
@@ -172,8 +176,11 @@ impl Rules<'_> {
                 }
             }
             if failure_line.is_none() {
+                // The pool reached pm.max_children while this request waited (a warning from the
+                // minute before it to just after it; a warning from minutes earlier says nothing
+                // about one impatient client in a busy week).
                 if let Some(i) =
-                    self.max_children_before(r.ts).filter(|&i| self.fpm.events[i].ts >= start - MAX_CHILDREN_LOOKBACK)
+                    self.max_children_before(r.ts).filter(|&i| self.fpm.events[i].ts >= start - ABORT_SATURATION_MS)
                 {
                     ev.push(self.ev_fpm(i));
                     return (

@@ -25,8 +25,9 @@ pub struct Rules<'a> {
     pub fpm: FpmIndex<'a>,
     pub peers: Peers<'a>,
     pub cover: ErrorCoverage,
-    /// Child exits no failure has claimed yet, by time (see `reset::take_exit`).
-    pub(super) free_exits: std::collections::BTreeSet<(Ts, usize)>,
+    /// Per reset or broken-pipe line: the child exit it claimed and whether another line had
+    /// it first (`reset::claim_exits`, a step before any verdict).
+    pub(super) exit_claims: std::collections::HashMap<usize, (usize, bool)>,
     zone: Zone,
 }
 
@@ -53,8 +54,17 @@ pub(super) fn is_unix(peer: Option<&str>) -> bool {
 
 impl<'a> Rules<'a> {
     pub fn new(errors: &'a [ErrorEvent], fpm: FpmIndex<'a>, peers: Peers<'a>, cover: ErrorCoverage) -> Self {
-        let free_exits = fpm.exits.iter().map(|&i| (fpm.events[i].ts, i)).collect();
-        Rules { files: Vec::new(), errors, fpm, peers, cover, free_exits, zone: Zone::Fixed(0) }
+        let mut r = Rules {
+            files: Vec::new(),
+            errors,
+            fpm,
+            peers,
+            cover,
+            exit_claims: Default::default(),
+            zone: Zone::Fixed(0),
+        };
+        r.exit_claims = r.claim_exits();
+        r
     }
 
     /// The zone used in `detail` texts.
@@ -112,8 +122,8 @@ impl<'a> Rules<'a> {
             C4 => self.backlog_full(e, ev),
             C5 => self.timeout(e, ev),
             C17 => self.connect_timeout(e, ev),
-            C7 => self.reset(e, ev),
-            C27 => self.broken_pipe(e, ev),
+            C7 => self.reset(li, e, ev),
+            C27 => self.broken_pipe(li, e, ev),
             C22 => verdict(C22, Cause::NoLiveUpstreams, Confidence::Low, ev, ""),
             Unclassified => verdict(
                 Unclassified,

@@ -5,10 +5,14 @@ mod catalog;
 mod chains;
 mod common;
 mod compare;
+// The corpus generator of the bench, for the production-shaped week.
+#[path = "../../benches/corpus.rs"]
+mod corpus;
 mod determinism;
 mod hostile;
 mod peer_vectors;
 mod props;
 mod real_logs;
 mod reports;
+mod week;
 mod wrapped;

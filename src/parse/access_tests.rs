@@ -1,0 +1,128 @@
+//! Tests of the access-log parser (`access.rs`).
+use super::*;
+
+fn s(b: Option<&[u8]>) -> Option<&str> {
+    b.map(|b| std::str::from_utf8(b).unwrap())
+}
+
+/// A line as a Docker json-file record's `log` holds it (JSON-escaped, no newline).
+fn json_escape(line: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    for &c in line {
+        match c {
+            b'"' => e.extend_from_slice(b"\\\""),
+            b'\\' => e.extend_from_slice(b"\\\\"),
+            b'\t' => e.extend_from_slice(b"\\t"),
+            0x01 => e.extend_from_slice(b"\\u0001"),
+            c => e.push(c),
+        }
+    }
+    e
+}
+
+#[test]
+fn escaped_lines_split_like_their_decoded_form() {
+    let fmt = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time ua="$upstream_addr" us="$upstream_status""#;
+    let f = AccessFormat::compile("x", fmt).unwrap();
+    let e = f.json_escaped().unwrap();
+    for line in [
+        &br#"10.0.0.1 - - [22/Nov/2026:04:14:42 +0100] "GET /x?a=1 HTTP/1.1" 502 157 "-" "curl/8" rt=0.001 ua="127.0.0.1:9000, 127.0.0.1:9001" us="502, 200""#[..],
+        br#"10.0.0.1 - bob [22/Nov/2026:04:14:42 +0100] "GET /a\x22b HTTP/1.1" 200 5 "https://x/?q=\\" "Mozilla \x22quoted\x22" rt=0.100 ua="unix:/run/php.sock" us="200""#,
+        b"10.0.0.1 - - [22/Nov/2026:04:14:42 +0100] \"GET /tab\there HTTP/1.1\" 200 5 \"-\" \"ua\x01\" rt=0.1 ua=\"-\" us=\"-\" extra=1",
+        br#"10.0.0.1 - - [22/Nov/2026:04:14:42 +0100] "GET / HTTP/1.1" 200 5 "-" "a "quoted" agent" rt=0.1 ua="-" us="-""#,
+        br#"not an access line at all "#,
+    ] {
+        let want = f.parse(line);
+        let raw = json_escape(line);
+        let mut got = AccessLine::default();
+        let mut scratch = Vec::new();
+        let ok = e.parse_into(&raw, &mut got) && e.decode_escapes(&raw, &mut scratch, &mut got);
+        assert_eq!(ok, want.is_some(), "{}", String::from_utf8_lossy(line));
+        if let Some(w) = want {
+            assert_eq!((got.vals, got.trailing), (w.vals, w.trailing), "{}", String::from_utf8_lossy(line));
+        }
+    }
+}
+
+#[test]
+fn combined() {
+    let f = AccessFormat::compile("combined", COMBINED).unwrap();
+    let l = f
+        .parse(br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?a=1 HTTP/1.0" 502 2326 "http://x/" "Mozilla/4.08 [en] (Win98; I ;Nav)""#)
+        .unwrap();
+    assert_eq!(l.status(), Some(502));
+    assert_eq!(s(l.get(Var::RemoteAddr)), Some("127.0.0.1"));
+    assert_eq!(s(l.get(Var::TimeLocal)), Some("10/Oct/2000:13:55:36 -0700"));
+    assert_eq!(s(l.get(Var::HttpUserAgent)), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+    let (m, u) = l.request_parts();
+    assert_eq!((s(m), s(u)), (Some("GET"), Some("/apache_pb.gif?a=1")));
+    assert!(f.parse(b"garbage").is_none());
+    let extra = f.parse(br#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1 "-" "x" extra"#);
+    assert!(extra.unwrap().trailing);
+    assert!(f.parse(br#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1 "-" "x"junk"#).is_none());
+}
+
+#[test]
+fn upstream_lists_followed_by_space() {
+    let f = AccessFormat::compile(
+        "u",
+        r#"$remote_addr [$time_local] "$request" $status $upstream_addr $upstream_status $upstream_response_time $request_time"#,
+    )
+    .unwrap();
+    let l = f
+        .parse(br#"10.0.0.9 [22/Nov/2026:03:41:07 +0100] "GET /x HTTP/1.1" 200 10.0.0.1:9000, 10.0.0.2:9000 : 10.0.0.3:9000 502, 504 : 200 0.001, 1.000 : 0.020 1.030"#)
+        .unwrap();
+    assert_eq!(s(l.get(Var::UpstreamAddr)), Some("10.0.0.1:9000, 10.0.0.2:9000 : 10.0.0.3:9000"));
+    assert_eq!(list_statuses(l.get(Var::UpstreamStatus).unwrap()), vec![502, 504, 200]);
+    assert_eq!(list_time_total(l.get(Var::UpstreamResponseTime).unwrap()), Some(1021));
+    assert_eq!(parse_secs_ms(l.get(Var::RequestTime).unwrap()), Some(1030));
+    assert!(any_attempt_failed(l.get(Var::UpstreamStatus).unwrap()));
+    assert!(!any_attempt_failed(b"200"));
+    assert!(any_attempt_failed(b"504"));
+}
+
+#[test]
+fn quoted_key_value_format() {
+    let f = AccessFormat::compile(
+        "kv",
+        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" host=$host rt=$request_time uaddr="$upstream_addr" ustatus="$upstream_status" urt="$upstream_response_time""#,
+    )
+    .unwrap();
+    let l = f
+        .parse(br#"127.0.0.1 - - [22/Nov/2026:03:41:07 +0100] "GET /slow.php?rid=a-1 HTTP/1.1" 504 160 "-" "curl/8" host=api.test rt=2.001 uaddr="unix:/tmp/x.sock" ustatus="504" urt="2.000""#)
+        .unwrap();
+    assert_eq!(s(l.host()), Some("api.test"));
+    assert_eq!(s(l.get(Var::UpstreamAddr)), Some("unix:/tmp/x.sock"));
+    let d = f
+        .parse(br#"127.0.0.1 - - [22/Nov/2026:03:41:07 +0100] "GET / HTTP/1.1" 404 0 "-" "-" host=a rt=0.000 uaddr="-" ustatus="-" urt="-""#)
+        .unwrap();
+    assert_eq!(d.get(Var::UpstreamStatus), None);
+}
+
+#[test]
+fn compile_errors() {
+    assert!(matches!(AccessFormat::compile("x", "$status$request_time"), Err(FormatError::Adjacent { .. })));
+    assert!(matches!(AccessFormat::compile("x", "$status [x]"), Err(FormatError::NoTime(_))));
+    assert!(matches!(AccessFormat::compile("x", "no vars"), Err(FormatError::NoVariables(_))));
+    let f = AccessFormat::compile("x", "${msec} ${status} $$x").unwrap();
+    assert!(f.has(Var::Msec));
+    assert!(f.parse(b"1.000 200 $$x").is_some());
+}
+
+#[test]
+fn numbers() {
+    assert_eq!(parse_secs_ms(b"0.5"), Some(500));
+    assert_eq!(parse_secs_ms(b"12"), Some(12_000));
+    assert_eq!(parse_secs_ms(b"-"), None);
+    assert_eq!(parse_secs_ms(b"1.2345"), None);
+    assert_eq!(parse_u16(b"99999"), None);
+    assert_eq!(parse_u16(b"499"), Some(499));
+}
+
+#[test]
+fn huge_times_do_not_overflow() {
+    // Regression: the `access` fuzz target found `ms * 1000` overflowing on 7-digit seconds.
+    assert_eq!(parse_secs_ms(b"9999999.999"), None);
+    assert_eq!(parse_secs_ms(b"999999.999"), Some(999_999_999));
+    assert_eq!(list_time_total(b"999999.999, 999999.999, 999999.999, 999999.999, 999999.999"), Some(u32::MAX));
+}

@@ -1,0 +1,202 @@
+//! Issue 15: incidents a person would call incidents, on a production-shaped week
+//! (`benches/corpus.rs`: 8 days, 19 outages of different causes, sizes and lengths, some
+//! overlapping, a background trickle of sporadic 502/504s and client aborts, a noisy error
+//! log, limit_req refusals): precision and recall of the incidents against the generator's
+//! ground truth, the ranking, the background, elimination verdicts that fit their pattern,
+//! the post-mortem, and `compare`'s window mode against `analyze` over the same span.
+
+use crate::common::*;
+use crate::corpus::{self, Config, SHOP_FORMAT};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+struct Week {
+    dir: PathBuf,
+    truth: Value,
+    out: PathBuf,
+    sum: Value,
+}
+
+fn config(seed: u64) -> Config {
+    Config { size_mb: 60, seed, days: 8, outages: 19, gzip: false, ..Config::default() }
+}
+
+fn fmt_arg() -> String {
+    format!("shop.access.log*={SHOP_FORMAT}")
+}
+
+fn week(name: &str, cfg: Config) -> Week {
+    let dir = tmp(&format!("week-{name}"));
+    let truth = corpus::generate(&dir, &cfg);
+    let out = tmp(&format!("week-{name}-out"));
+    let f = fmt_arg();
+    let r = analyze(&[dir.to_str().unwrap(), "--log-format", &f], &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sum = read_json(&out.join("summary.json"));
+    Week { dir, truth, out, sum }
+}
+
+fn default_week() -> &'static Week {
+    static W: OnceLock<Week> = OnceLock::new();
+    W.get_or_init(|| week("default", config(1)))
+}
+
+/// (start, end, rank) of each reported incident.
+fn incidents(sum: &Value) -> Vec<(i64, i64, u64)> {
+    sum["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (ms(i["start"].as_str().unwrap()), ms(i["end"].as_str().unwrap()), i["rank"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Overlap with a minute of slack (an incident starts at its first failing request's start).
+fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
+    a.0 <= b.1 + 60_000 && b.0 <= a.1 + 60_000
+}
+
+fn outages(truth: &Value) -> Vec<(i64, i64, u64)> {
+    truth["outages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["start_ms"].as_i64().unwrap(), o["end_ms"].as_i64().unwrap(), o["failures"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Precision (reported incidents that overlap an outage), recall (outages with 10 or more
+/// gateway failures that an incident overlaps), and whether the first five by rank are real.
+fn score(w: &Week) -> (f64, f64, bool, usize) {
+    let inc = incidents(&w.sum);
+    let outs = outages(&w.truth);
+    let real = |i: &(i64, i64, u64)| outs.iter().any(|o| overlaps((i.0, i.1), (o.0, o.1)));
+    let precision = inc.iter().filter(|i| real(i)).count() as f64 / inc.len().max(1) as f64;
+    let big: Vec<&(i64, i64, u64)> = outs.iter().filter(|o| o.2 >= 10).collect();
+    let found = big.iter().filter(|o| inc.iter().any(|i| overlaps((i.0, i.1), (o.0, o.1)))).count();
+    let recall = found as f64 / big.len().max(1) as f64;
+    let mut by_rank = inc.clone();
+    by_rank.sort_by_key(|i| i.2);
+    let top5 = by_rank.iter().take(5).all(real);
+    println!(
+        "{}: {} incidents, precision {precision:.2}, {} outages with >= 10 failures, recall {recall:.2}, top five real: {top5}",
+        w.dir.display(),
+        inc.len(),
+        big.len()
+    );
+    (precision, recall, top5, big.len())
+}
+
+#[test]
+fn a_noisy_week_reports_its_outages_and_not_its_background() {
+    let w = default_week();
+    let (precision, recall, top5, big) = score(w);
+    assert!(big >= 10, "the week has too few sizeable outages: {big}");
+    assert!(precision >= 0.9, "precision {precision}");
+    assert!(recall >= 0.95, "recall {recall}");
+    assert!(top5, "the first five incidents by impact are not all real outages");
+    // The background is reported as such: the sporadic failures and the client aborts.
+    let bg = &w.sum["background"];
+    let generated = w.truth["background_failures"].as_u64().unwrap() + w.truth["client_aborts"].as_u64().unwrap();
+    let got = bg["failed"].as_u64().unwrap();
+    assert!(got >= generated * 9 / 10 && got <= generated * 11 / 10, "background {got} of {generated} generated");
+    assert!(bg["per_1000_requests"].as_f64().unwrap() > 0.0);
+    // Refusals are not failures.
+    assert_eq!(w.sum["requests"]["refused"].as_u64(), w.truth["refused"].as_u64());
+}
+
+#[test]
+fn the_same_holds_behind_a_load_balancer_and_with_a_denser_background() {
+    for (name, cfg) in [
+        ("one-client", Config { one_client: true, ..config(5) }),
+        ("dense", Config { background_per_hour: 30.0, ..config(6) }),
+    ] {
+        let w = week(name, cfg);
+        let (precision, recall, top5, _) = score(&w);
+        assert!(precision >= 0.9 && recall >= 0.95 && top5, "{name}: {precision} {recall} {top5}");
+    }
+}
+
+#[test]
+fn verdicts_by_elimination_fit_their_pattern_in_the_background() {
+    // The background's sporadic resets come from an FPM peer on TCP that answers thousands
+    // of other requests: not listen.allowed_clients (which rejects every connection).
+    let w = default_week();
+    let req = read_csv(&w.out.join("requests.csv"));
+    let allowed = req.iter().filter(|r| r["cause"] == "allowed_clients").count();
+    assert_eq!(allowed, 0, "sporadic resets called allowed_clients");
+    let resets: Vec<&Row> =
+        req.iter().filter(|r| r["upstream_addr"] == "127.0.0.1:9001" && r["status"] == "502").collect();
+    assert!(resets.len() > 20, "{}", resets.len());
+    for r in resets {
+        assert_eq!(r["cause"], "unexplained", "{r:?}");
+        assert!(r["detail"].contains("not listen.allowed_clients"), "{}", r["detail"]);
+    }
+    // Impatient clients in a busy week are client aborts, not a saturated pool minutes earlier.
+    let aborts = req.iter().filter(|r| r["status"] == "499").count();
+    let pool = req.iter().filter(|r| r["status"] == "499" && r["cause"] == "fpm_pool_exhausted").count();
+    assert!(pool * 10 <= aborts, "{pool} of {aborts} client aborts put on the pool");
+}
+
+#[test]
+fn the_post_mortem_leads_with_the_largest_incident() {
+    let w = default_week();
+    let pm = std::fs::read_to_string(w.out.join("postmortem.md")).unwrap();
+    let top = w.sum["incidents"][0]["incident"].as_str().unwrap();
+    let first = pm.find("## Incident ").unwrap();
+    assert!(pm[first..].starts_with(&format!("## Incident {top} (impact rank 1)")), "{}", &pm[first..first + 80]);
+    for section in [
+        "### Impact",
+        "### Timeline",
+        "### Root cause",
+        "### Unexplained",
+        "### Fixes the causes suggest",
+        "## Background",
+    ] {
+        assert!(pm.contains(section), "{section}");
+    }
+    // The same input gives the same bytes.
+    let again = tmp("week-default-again");
+    let f = fmt_arg();
+    analyze(&[w.dir.to_str().unwrap(), "--log-format", &f, "-j", "1"], &again);
+    assert_eq!(pm, std::fs::read_to_string(again.join("postmortem.md")).unwrap());
+}
+
+fn compare_windows(dir: &Path, a: (&str, &str), b: (&str, &str), out: &Path) {
+    let f = fmt_arg();
+    let o = std::process::Command::new(bin())
+        .args(["compare", dir.to_str().unwrap(), "--log-format", &f])
+        .args(["--window-a", &format!("{}..{}", a.0, a.1), "--window-b", &format!("{}..{}", b.0, b.1)])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn compare_windows_report_the_incidents_analyze_reports_over_the_same_span() {
+    let w = default_week();
+    // The week runs from 2026-11-26T00:00Z for eight days.
+    let (a, b) = (("2026-11-26T00:00:00Z", "2026-11-30T00:00:00Z"), ("2026-11-30T00:00:00Z", "2026-12-03T12:00:00Z"));
+    let out = tmp("week-compare");
+    compare_windows(&w.dir, a, b, &out);
+    let cmp = read_csv(&out.join("compare_incidents.csv"));
+    let f = fmt_arg();
+    for (side, (since, until)) in [("A", a), ("B", b)] {
+        let o = tmp(&format!("week-span-{side}"));
+        let r = analyze(&[w.dir.to_str().unwrap(), "--log-format", &f, "--since", since, "--until", until], &o);
+        assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
+        let want: Vec<(String, String, String)> = read_csv(&o.join("incidents.csv"))
+            .into_iter()
+            .map(|r| (r["start"].clone(), r["end"].clone(), r["failed"].clone()))
+            .collect();
+        let got: Vec<(String, String, String)> = cmp
+            .iter()
+            .filter(|r| r["side"] == side)
+            .map(|r| (r["start"].clone(), r["end"].clone(), r["failed"].clone()))
+            .collect();
+        assert!(!want.is_empty(), "{side}: no incident in the span");
+        assert_eq!(got, want, "{side}");
+    }
+}
