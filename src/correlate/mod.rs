@@ -10,6 +10,7 @@
 //! section 5 (`rules`); all inputs are sorted, so the result is deterministic.
 
 pub mod background;
+mod connect;
 pub mod evidence;
 pub mod incidents;
 pub mod join;

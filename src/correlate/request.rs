@@ -11,6 +11,16 @@ use super::rules::{lower, verdict, Rules, MAX_CHILDREN_LOOKBACK};
 /// A client abort is put on a saturated pool only if FPM reported pm.max_children this long
 /// before the request started, or during it.
 const ABORT_SATURATION_MS: Ts = 60_000;
+/// FPM logs `executing too slow` for a request from before it started (stamps of whole
+/// seconds) to a few seconds after nginx logged its end.
+const SLOW_BEFORE: Ts = 5_000;
+const SLOW_AFTER: Ts = 5_000;
+/// A queued request: FPM's slow-log line of its script from just before it started.
+const QUEUED_SLOW_BEFORE: Ts = 2_000;
+/// PHP's fatal error for a 500: logged from a second before the request started to two
+/// seconds after its end.
+const FATAL_BEFORE: Ts = 1_000;
+const FATAL_AFTER: Ts = 2_000;
 use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, FpmKind, RequestEvent, Ts};
 
@@ -120,7 +130,8 @@ impl Rules<'_> {
     fn queued_first(&self, r: &RequestEvent, key: Option<&ReqKey>) -> Option<Verdict> {
         let k = key?;
         let start = r.start_ts();
-        let slow = self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - 2_000, r.ts + 5_000).next()?;
+        let slow =
+            self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - QUEUED_SLOW_BEFORE, r.ts + SLOW_AFTER).next()?;
         let e = &self.fpm.events[slow];
         let script_start = e.ts - (e.elapsed_s? * 1000.0) as Ts;
         let wait = script_start - start;
@@ -160,7 +171,8 @@ impl Rules<'_> {
         }
         if r.status == 499 {
             if let Some(k) = &key {
-                if let Some(i) = self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - 5_000, r.ts + 5_000).next()
+                if let Some(i) =
+                    self.fpm.for_request(k, FpmKind::ExecutingTooSlow, start - SLOW_BEFORE, r.ts + SLOW_AFTER).next()
                 {
                     ev.push(self.ev_fpm(i));
                     return (
@@ -256,7 +268,7 @@ impl Rules<'_> {
             };
             let near = self
                 .fpm
-                .fatal_in(start - 1_000, r.ts + 2_000)
+                .fatal_in(start - FATAL_BEFORE, r.ts + FATAL_AFTER)
                 .min_by_key(|&i| (!names_script(i), (self.fpm.events[i].ts - r.ts).abs(), i));
             if let Some(i) = near {
                 let e = &self.fpm.events[i];

@@ -8,15 +8,30 @@
 //! serves one request); where evidence is missing the verdict says so in `detail` and lowers
 //! its confidence, and a request nothing explains is `unexplained` with the reason.
 
-use super::evidence::{ErrorCoverage, FpmIndex, Peers, ReqKey, STARTS, START_FAILURES, STOPS};
+use super::evidence::{ErrorCoverage, FpmIndex, Peers, ReqKey, STARTS, START_FAILURES};
 use super::{Evid, Verdict};
 use crate::model::time::format_rfc3339;
 use crate::model::{Cause, CauseClass, Confidence, ErrorEvent, FpmKind, Ts, Zone};
 
 pub(super) const KILL_WINDOW: Ts = 2_000;
-/// A stop followed by a start within this is a restart (a blip), not an outage.
-const RESTART_GAP: Ts = 2_000;
 pub(super) const MAX_CHILDREN_LOOKBACK: Ts = 600_000;
+/// FPM reports pm.max_children up to this long after the first refused connection (1 s
+/// maintenance ticks; observed 2.5 s).
+const MAX_CHILDREN_AHEAD: Ts = 3_000;
+/// How far back FPM's lifecycle state is looked for.
+const LIFECYCLE_LOOKBACK: Ts = 6 * 3_600_000;
+/// Stamps of whole seconds: a start in the failure's own second may have come after it.
+const SAME_SECOND: Ts = 1_000;
+/// The reason of a failed start is logged just before `FPM initialization failed`.
+const START_REASON_BEFORE: Ts = 5_000;
+/// A 504 whose script FPM later reports `execution timed out` (timeouts misaligned), or
+/// earlier `executing too slow`: within an hour of it.
+const SAME_SCRIPT_WITHIN: Ts = 3_600_000;
+/// A slow-log block of the same child from 2 s before its slow line to 5 s after.
+const SLOWLOG_BEFORE: Ts = 2_000;
+const SLOWLOG_AFTER: Ts = 5_000;
+/// FPM's `executing too slow` for some script in the two minutes before a 504.
+const ANY_SLOW_BEFORE: Ts = 120_000;
 
 pub struct Rules<'a> {
     /// Display names of the sources (for `file:line` in details).
@@ -136,99 +151,6 @@ impl<'a> Rules<'a> {
         }
     }
 
-    fn connect_failure(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
-        let t = e.ts;
-        let class = e.class;
-        let peer = e.peer();
-        let down_cause = if class == CauseClass::C2 { Cause::FpmSocketMissing } else { Cause::BackendDown };
-        // FPM's lifecycle says nothing about an HTTP, uwsgi or gRPC backend.
-        let fpm = e.upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://"));
-        // A restart: a stop, then a start within RESTART_GAP, around this failure.
-        if let Some(s) = self.fpm.prev_of(t + 1_000, 60_000, STOPS).filter(|_| fpm) {
-            let st = self.fpm.events[s].ts;
-            if let Some(r) = self.fpm.next_of(st, RESTART_GAP, STARTS).filter(|&r| self.fpm.events[r].ts >= t - 1_000) {
-                ev.push(self.ev_fpm(s));
-                ev.push(self.ev_fpm(r));
-                let d = format!(
-                    "FPM restarted: stopping at {}, accepting again at {}",
-                    self.t(st),
-                    self.t(self.fpm.events[r].ts)
-                );
-                return verdict(CauseClass::C14, Cause::FpmRestartCut, Confidence::High, ev, d);
-            }
-        }
-        let hist = peer.and_then(|p| self.peers.get(p));
-        let first_ok = hist.and_then(|h| h.first_ok);
-        // Access-log stamps are whole seconds (the request ended somewhere in that second):
-        // compared with the failure by second, whatever the error line's precision (an
-        // envelope makes it finer), so the same logs give the same verdict wrapped or not.
-        let sec = |x: Ts| x.div_euclid(1000);
-        let answered_before = first_ok.is_some_and(|f| sec(f) < sec(t));
-        let answered_after = hist.and_then(|h| h.last_ok).is_some_and(|l| sec(l) > sec(t));
-        let last = self.lifecycle_state(t).filter(|_| fpm);
-        let last_kind = last.map(|i| self.fpm.events[i].kind);
-        if let Some(v) = last.and_then(|i| self.start_failure(i, class, &ev)) {
-            return v;
-        }
-        let fpm_down = last_kind.is_some_and(|k| STOPS.contains(&k));
-        if !answered_before {
-            // Startup race: FPM was neither running nor stopped before (no start or stop
-            // strictly before this second) and becomes ready soon after.
-            let before = self.fpm.prev_of(t - 1_000, 6 * 3_600_000, &[STOPS, STARTS].concat());
-            if fpm && before.is_none() {
-                if let Some(r) = self.fpm.next_of(t - 1_000, 120_000, &[FpmKind::Ready]) {
-                    ev.push(self.ev_fpm(r));
-                    let d = format!("nginx sent requests before FPM was ready ({})", self.t(self.fpm.events[r].ts));
-                    return verdict(class, Cause::StartupRace, Confidence::High, ev, d);
-                }
-            }
-            if answered_after && last.is_none() && (!fpm || !self.fpm.covers(t)) {
-                let d = format!(
-                    "the upstream first answered at {}, after these failures: it came up after nginx",
-                    self.t(first_ok.unwrap_or(t))
-                );
-                return verdict(class, Cause::StartupRace, Confidence::Medium, ev, d);
-            }
-            if fpm_down {
-                let i = last.unwrap_or(0);
-                ev.push(self.ev_fpm(i));
-                let d = format!("FPM stopped at {} and was not running", self.t(self.fpm.events[i].ts));
-                return verdict(class, down_cause, Confidence::High, ev, d);
-            }
-            if hist.is_some() && first_ok.is_none() {
-                let running = last_kind.is_some_and(|k| STARTS.contains(&k));
-                if let Some(i) = last.filter(|_| running) {
-                    ev.push(self.ev_fpm(i));
-                }
-                let what = if class == CauseClass::C2 { "socket path" } else { "address or port" };
-                let d = format!(
-                    "{} never answered in the whole window{}: wrong {what}?",
-                    peer.unwrap_or("the upstream"),
-                    if running { " while FPM was running" } else { "" }
-                );
-                let conf = if running { Confidence::High } else { Confidence::Medium };
-                return verdict(class, Cause::UpstreamMisconfigured, conf, ev, d);
-            }
-        }
-        if fpm_down {
-            let i = last.unwrap_or(0);
-            ev.push(self.ev_fpm(i));
-            let d = format!("FPM stopped at {}", self.t(self.fpm.events[i].ts));
-            return verdict(class, down_cause, Confidence::High, ev, d);
-        }
-        let d = match (hist.and_then(|h| h.last_ok).filter(|l| sec(*l) < sec(t)), answered_before) {
-            (Some(l), true) => format!(
-                "{} answered until {} and refused from {}",
-                peer.unwrap_or("the upstream"),
-                self.t(l),
-                self.t(t)
-            ),
-            _ => format!("{} refused connections; no answer history for it", peer.unwrap_or("the upstream")),
-        };
-        let conf = if answered_before { Confidence::Medium } else { Confidence::Low };
-        verdict(class, down_cause, conf, ev, d)
-    }
-
     fn permission(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
         let cls = CauseClass::C3;
         if !is_unix(e.peer()) {
@@ -264,9 +186,9 @@ impl<'a> Rules<'a> {
     pub(super) fn lifecycle_state(&self, t: Ts) -> Option<usize> {
         let mut at = t;
         loop {
-            let i = self.fpm.last_lifecycle(at, 6 * 3_600_000)?;
+            let i = self.fpm.last_lifecycle(at, LIFECYCLE_LOOKBACK)?;
             let e = &self.fpm.events[i];
-            if !(STARTS.contains(&e.kind) && e.ts > t - 1_000) {
+            if !(STARTS.contains(&e.kind) && e.ts > t - SAME_SECOND) {
                 return Some(i);
             }
             at = e.ts - 1;
@@ -290,7 +212,7 @@ impl<'a> Rules<'a> {
             FpmKind::ResourceLimit,
         ]
         .iter()
-        .filter_map(|&k| self.fpm.kind_in(k, f.ts - 5_000, f.ts).next_back())
+        .filter_map(|&k| self.fpm.kind_in(k, f.ts - START_REASON_BEFORE, f.ts).next_back())
         .max()
         .unwrap_or(i);
         let r = &self.fpm.events[reason];
@@ -316,7 +238,7 @@ impl<'a> Rules<'a> {
     pub(super) fn max_children_before(&self, t: Ts) -> Option<usize> {
         // Observed: FPM logs it up to 2.5 s after the first refused connection (1 s
         // maintenance ticks), so look a little past the failure too.
-        self.fpm.kind_in(FpmKind::MaxChildren, t - MAX_CHILDREN_LOOKBACK, t + 3_000).next_back()
+        self.fpm.kind_in(FpmKind::MaxChildren, t - MAX_CHILDREN_LOOKBACK, t + MAX_CHILDREN_AHEAD).next_back()
     }
 
     fn backlog_full(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
@@ -343,7 +265,8 @@ impl<'a> Rules<'a> {
         let t = e.ts;
         let cls = CauseClass::C5;
         if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
-            let late = self.fpm.for_request(&k, FpmKind::ExecutionTimedOut, t - 1_000, t + 3_600_000).next();
+            let late =
+                self.fpm.for_request(&k, FpmKind::ExecutionTimedOut, t - SAME_SECOND, t + SAME_SCRIPT_WITHIN).next();
             if let Some(i) = late {
                 ev.push(self.ev_fpm(i));
                 let d = format!(
@@ -353,12 +276,13 @@ impl<'a> Rules<'a> {
                 );
                 return verdict(cls, Cause::TimeoutsMisaligned, Confidence::High, ev, d);
             }
-            let slow = self.fpm.for_request(&k, FpmKind::ExecutingTooSlow, t - 3_600_000, t + 5_000).next();
+            let slow =
+                self.fpm.for_request(&k, FpmKind::ExecutingTooSlow, t - SAME_SCRIPT_WITHIN, t + SLOWLOG_AFTER).next();
             if let Some(i) = slow {
                 ev.push(self.ev_fpm(i));
                 let pid = self.fpm.events[i].child_pid;
                 let ts = self.fpm.events[i].ts;
-                let block = self.fpm.pid_in(FpmKind::SlowlogTrace, pid, ts - 2_000, ts + 5_000).next();
+                let block = self.fpm.pid_in(FpmKind::SlowlogTrace, pid, ts - SLOWLOG_BEFORE, ts + SLOWLOG_AFTER).next();
                 let mut d = "FPM logged this request as executing too slow".to_string();
                 if let Some(j) = block {
                     ev.push(self.ev_fpm(j));
@@ -377,7 +301,7 @@ impl<'a> Rules<'a> {
                 "the request waited for a free FPM worker longer than the read timeout (pool at pm.max_children)",
             );
         }
-        if let Some(i) = self.fpm.kind_in(FpmKind::ExecutingTooSlow, t - 120_000, t).next_back() {
+        if let Some(i) = self.fpm.kind_in(FpmKind::ExecutingTooSlow, t - ANY_SLOW_BEFORE, t).next_back() {
             ev.push(self.ev_fpm(i));
             return verdict(cls, Cause::SlowBackend, Confidence::Medium, ev, "FPM reported slow requests at this time");
         }

@@ -200,6 +200,22 @@ fn report_html_renders_in_chromium() {
     assert!(b.dom.matches("<svg").count() >= 4, "charts missing");
     assert!(b.dom.contains("By cause") && b.dom.contains("By upstream") && b.dom.matches("<table").count() >= 6);
     assert!(b.dom.contains("I1") && b.dom.contains("worker_crash") && b.dom.contains("slow_backend"));
+    // Issue 15: the page leads with the incidents by impact, then the background, then the
+    // run's charts; a cause has one colour in every chart.
+    let at = |s: &str| b.dom.find(s).unwrap_or_else(|| panic!("{s} missing"));
+    assert!(at("Incidents by impact") < at(">Background<") && at(">Background<") < at(">Timeline<"));
+    for cause in ["slow_backend", "backend_down", "worker_crash"] {
+        let fills: std::collections::BTreeSet<&str> = b
+            .dom
+            .match_indices(&format!(": {cause} "))
+            .filter_map(|(i, _)| {
+                let rect = b.dom[..i].rfind("<rect")?;
+                let f = b.dom[rect..i].find("fill=\"")? + rect + 6;
+                Some(&b.dom[f..f + b.dom[f..].find('"')?])
+            })
+            .collect();
+        assert_eq!(fills.len(), 1, "{cause} drawn in {fills:?}");
+    }
     assert!(png_is_not_blank(&shot), "screenshot {} looks blank", shot.display());
 }
 
