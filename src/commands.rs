@@ -59,7 +59,7 @@ pub fn run_compare(a: CompareArgs) -> Result<i32, Error> {
             let mut cfg = Config::from_args(&args)?;
             let mut an = crate::analyze(&mut cfg, !a.quiet)?;
             let opts = crate::render_options(&cfg);
-            let full = Run::from_analysis(&mut an, &opts).map_err(table_err)?;
+            let full = Run::from_analysis(&mut an, &opts.run).map_err(table_err)?;
             let z = full.meta.zone();
             let (a0, a1) = parse_window(wa, &z, "--window-a")?;
             let (b0, b1) = parse_window(wb, &z, "--window-b")?;
@@ -95,13 +95,13 @@ pub fn run_compare(a: CompareArgs) -> Result<i32, Error> {
 }
 
 pub fn run_history(a: HistoryArgs) -> Result<i32, Error> {
-    let runs: Vec<Run> = a.runs.iter().map(|p| store::load(p)).collect::<Result<_, _>>()?;
-    let sides: Vec<Side> =
-        runs.iter().zip(&a.runs).map(|(r, p)| side(default_name(&p.to_string_lossy()), r)).collect::<Result<_, _>>()?;
-    let hist = compare::history(&sides).map_err(table_err)?;
+    // Each run's summary.json is all history needs.
+    let runs: Vec<store::RunSummary> =
+        a.runs.iter().map(|p| store::load_summary(p, default_name(&p.to_string_lossy()))).collect::<Result<_, _>>()?;
+    let hist = compare::history(&runs).map_err(table_err)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("reports/history"));
     write_tables(&out, &[("history.csv", hist.clone())])?;
-    render::write_atomic(&out.join("history.html"), render::compare::history_html(&sides, &hist).as_bytes())?;
+    render::write_atomic(&out.join("history.html"), render::compare::history_html(&runs, &hist).as_bytes())?;
     if !a.quiet {
         render::terminal::print(&render::compare::history_text(&hist, &out))?;
     }

@@ -17,6 +17,7 @@
 
 #[cfg(feature = "reports")]
 pub mod aggregate;
+pub mod analysis;
 pub mod chunk;
 pub mod classify;
 pub mod cli;
@@ -25,20 +26,25 @@ pub mod commands;
 pub mod config;
 pub mod correlate;
 pub mod discover;
+pub mod exit;
 pub mod memstats;
 pub mod model;
 pub mod open;
 pub mod parse;
+pub mod progress;
 #[cfg(feature = "reports")]
 pub mod render;
 pub mod scan;
+pub mod timings;
 pub mod unwrap;
+pub mod zone_choice;
 
+pub use analysis::Analysis;
 use config::Config;
 pub use model::Ts;
-use model::{Diagnostic, LogSource, Severity, Zone};
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use model::{Diagnostic, Severity, Zone};
+use timings::timing;
+pub use zone_choice::{choose_zone, ZoneChoice};
 
 /// Errors that end a run (exit code 1).
 #[derive(Debug, thiserror::Error)]
@@ -65,87 +71,6 @@ pub enum Error {
     Threads(usize, String),
 }
 
-/// How the analysis zone was chosen.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ZoneChoice {
-    #[serde(serialize_with = "ser_display")]
-    pub zone: Zone,
-    pub chosen_by: &'static str,
-    pub detail: String,
-}
-
-fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-/// Pick the zone for zone-less stamps: `--tz`, else the offset the access logs show, else
-/// the machine's zone.
-pub fn choose_zone(tz: Option<&Zone>, offsets: &BTreeMap<i32, u64>) -> ZoneChoice {
-    if let Some(z) = tz {
-        return ZoneChoice { zone: z.clone(), chosen_by: "--tz", detail: format!("--tz {z}") };
-    }
-    if let Some((&off, _)) = offsets.iter().max_by_key(|(o, n)| (**n, std::cmp::Reverse(**o))) {
-        let seen: Vec<String> =
-            offsets.iter().map(|(o, n)| format!("{} ({n} lines)", model::time::format_offset(*o))).collect();
-        let mut detail = format!("offset of the access logs' first lines: {}", seen.join(", "));
-        if offsets.len() > 1 {
-            detail.push_str("; several offsets (a daylight-saving change?): pass --tz with the IANA zone so zone-less stamps follow it");
-        }
-        return ZoneChoice { zone: Zone::Fixed(off), chosen_by: "access-log offsets", detail };
-    }
-    let here = Zone::Local;
-    let name = std::env::var("TZ").ok().filter(|s| !s.is_empty());
-    ZoneChoice {
-        zone: here,
-        chosen_by: "machine",
-        detail: format!(
-            "no --tz and no access-log offset; zone-less stamps read in this machine's zone{}",
-            name.map(|n| format!(" (TZ={n})")).unwrap_or_default()
-        ),
-    }
-}
-
-/// Everything computed from the logs, before anything is written.
-pub struct Analysis {
-    pub sources: Vec<LogSource>,
-    pub formats: Vec<parse::access::AccessFormat>,
-    pub skipped: Vec<(String, String)>,
-    pub zone: ZoneChoice,
-    pub since: Option<Ts>,
-    pub until: Option<Ts>,
-    pub scan: scan::ScanOutput,
-    pub corr: correlate::Correlation,
-    pub diags: Vec<Diagnostic>,
-}
-
-impl Analysis {
-    /// Drop the event rows and their verdicts (after they were turned into a `Run`); the
-    /// accounting, diagnostics and everything `exit_code` needs stay.
-    pub fn release_events(&mut self) {
-        self.scan.requests = Vec::new();
-        self.scan.errors = Vec::new();
-        self.scan.fpm = Vec::new();
-        self.corr = correlate::Correlation::default();
-    }
-
-    /// First and last instant of any parsed line.
-    pub fn range(&self) -> Option<(Ts, Ts)> {
-        self.scan.ranges.iter().flatten().fold(None, |acc, &(a, b)| match acc {
-            None => Some((a, b)),
-            Some((x, y)) => Some((x.min(a), y.max(b))),
-        })
-    }
-
-    /// Exit code: 2 when any input had a problem (unreadable, corrupt, malformed lines).
-    pub fn exit_code(&self) -> i32 {
-        if self.diags.iter().any(|d| d.severity == Severity::Error) || self.scan.stats.iter().any(|s| s.malformed > 0) {
-            2
-        } else {
-            0
-        }
-    }
-}
-
 fn parse_bound(v: Option<&str>, zone: &Zone, what: &str) -> Result<Option<Ts>, Error> {
     v.map(|s| model::time::parse_user_time(s, zone).ok_or_else(|| Error::Time(format!("{what} {s:?}")))).transpose()
 }
@@ -170,16 +95,7 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
     let since = parse_bound(cfg.since.as_deref(), &zone.zone, "--since")?;
     let until = parse_bound(cfg.until.as_deref(), &zone.zone, "--until")?;
     let total: u64 = found.sources.iter().map(|s| s.size).sum();
-    let bar = (show_progress && std::io::stderr().is_terminal() && total > (256 << 20)).then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = progress::bar(show_progress, total);
     let progress = |n: u64| {
         if let Some(b) = &bar {
             b.inc(n)
@@ -230,30 +146,21 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
 }
 
-/// With `UPCAUSE_TIMINGS` set, print how long a phase took (for profiling; stderr).
-pub fn timing(phase: &str, since: std::time::Instant) {
-    if std::env::var_os("UPCAUSE_TIMINGS").is_some() {
-        let anon = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("RssAnon:").map(|v| v.trim().to_string())))
-            .unwrap_or_default();
-        eprintln!("upcause: {phase}: {:.3} s (anonymous memory after it: {anon})", since.elapsed().as_secs_f64());
-    }
-}
-
 /// The report options of a configuration.
 #[cfg(feature = "reports")]
 pub fn render_options(cfg: &Config) -> render::RenderOptions {
     render::RenderOptions {
         out_dir: cfg.out_dir.clone(),
-        name: cfg.name.clone(),
-        host: cfg.host.clone(),
-        bucket_s: cfg.bucket_s,
-        incident_gap_s: cfg.incident_gap_s,
-        min_failures: cfg.min_failures,
-        sensitivity: cfg.sensitivity,
-        top: cfg.top,
-        uri_rules: cfg.uri_rules.clone(),
+        run: model::meta::RunOptions {
+            name: cfg.name.clone(),
+            host: cfg.host.clone(),
+            bucket_s: cfg.bucket_s,
+            incident_gap_s: cfg.incident_gap_s,
+            min_failures: cfg.min_failures,
+            sensitivity: cfg.sensitivity,
+            top: cfg.top,
+            uri_rules: cfg.uri_rules.clone(),
+        },
     }
 }
 
@@ -272,7 +179,7 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
     let table = |e| render::RenderError::Table { table: "report".into(), source: e };
     let (run, report) = polars_core::runtime::THREAD_POOL.install(|| -> Result<_, Error> {
         let t = std::time::Instant::now();
-        let run = aggregate::run::Run::from_analysis(&mut a, &opts).map_err(table)?;
+        let run = aggregate::run::Run::from_analysis(&mut a, &opts.run).map_err(table)?;
         // The events now live in the run's tables: free the scan's copies before the report
         // tables and files are built (the peak of a run is there).
         a.release_events();

@@ -25,7 +25,7 @@ impl Side<'_> {
     }
 
     pub fn failed(&self) -> u64 {
-        let Some(df) = table(&self.report, "by_cause.csv") else { return 0 };
+        let df = &self.report.tables.by_cause;
         let (s, f) = (strs(df, "scope").unwrap_or_default(), i64s(df, "failed").unwrap_or_default());
         (0..df.height()).filter(|&i| s[i].as_deref() == Some("all")).map(|i| f[i].unwrap_or(0) as u64).sum()
     }
@@ -35,13 +35,9 @@ impl Side<'_> {
     }
 }
 
-pub fn table<'a>(r: &'a Report, name: &str) -> Option<&'a DataFrame> {
-    r.tables.iter().find(|t| t.0 == name).map(|t| &t.1)
-}
-
 /// `scope = all` rows of a frequency table: key columns + `failed`.
-fn counts(side: &Side, name: &str, keys: &[&str]) -> PolarsResult<DataFrame> {
-    let df = table(&side.report, name).cloned().unwrap_or_default();
+fn counts(side: &Side, pick: Pick, keys: &[&str]) -> PolarsResult<DataFrame> {
+    let df = pick(&side.report.tables).clone();
     if df.height() == 0 {
         let mut c = Cols::default();
         for k in keys {
@@ -74,7 +70,10 @@ pub fn change(a: u64, b: u64, ra: f64, rb: f64) -> &'static str {
 
 /// Full join of A's and B's counts on `keys`, with delta, ratio, change, and failures per
 /// 1,000 requests when `per_1k` is set.
-fn joined(a: &Side, b: &Side, name: &str, keys: &[&str], per_1k: bool) -> PolarsResult<DataFrame> {
+/// One frequency table of a report.
+type Pick = fn(&crate::aggregate::report::Tables) -> &DataFrame;
+
+fn joined(a: &Side, b: &Side, name: Pick, keys: &[&str], per_1k: bool) -> PolarsResult<DataFrame> {
     let ka: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
     let left = counts(a, name, keys)?.lazy().rename(["failed"], ["a_failed"], true);
     let right = counts(b, name, keys)?.lazy().rename(["failed"], ["b_failed"], true);
@@ -120,7 +119,7 @@ fn joined(a: &Side, b: &Side, name: &str, keys: &[&str], per_1k: bool) -> Polars
 /// Latency percentiles of the whole run, A against B.
 fn latency(a: &Side, b: &Side) -> PolarsResult<DataFrame> {
     let pick = |s: &Side| -> Vec<(String, String, Option<f64>)> {
-        let Some(df) = table(&s.report, "latency.csv") else { return vec![] };
+        let df = &s.report.tables.latency;
         let (d, m) = (strs(df, "dimension").unwrap_or_default(), strs(df, "metric").unwrap_or_default());
         let mut out = Vec::new();
         for q in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
@@ -216,47 +215,33 @@ fn incidents(a: &Side, b: &Side) -> PolarsResult<DataFrame> {
 pub fn compare_tables(a: &Side, b: &Side) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     Ok(vec![
         ("compare_summary.csv", summary(a, b)?),
-        ("compare_causes.csv", joined(a, b, "by_cause.csv", &["cause_class", "cause"], true)?),
-        ("compare_upstreams.csv", joined(a, b, "by_upstream.csv", &["upstream"], false)?),
-        ("compare_hosts.csv", joined(a, b, "by_host.csv", &["host"], false)?),
-        ("compare_uris.csv", joined(a, b, "by_uri.csv", &["uri_pattern"], false)?),
+        ("compare_causes.csv", joined(a, b, |t| &t.by_cause, &["cause_class", "cause"], true)?),
+        ("compare_upstreams.csv", joined(a, b, |t| &t.by_upstream, &["upstream"], false)?),
+        ("compare_hosts.csv", joined(a, b, |t| &t.by_host, &["host"], false)?),
+        ("compare_uris.csv", joined(a, b, |t| &t.by_uri, &["uri_pattern"], false)?),
         ("compare_latency.csv", latency(a, b)?),
         ("compare_incidents.csv", incidents(a, b)?),
     ])
 }
 
 /// `history.csv`: one row per run per cause, runs ordered by the start of their range.
-pub fn history(sides: &[Side]) -> PolarsResult<DataFrame> {
-    let mut order: Vec<usize> = (0..sides.len()).collect();
-    order.sort_by_key(|&i| (sides[i].range().map(|r| r.0), sides[i].label.clone()));
+/// One row per run per cause (the whole run's failures), runs ordered by the start of
+/// their ranges; from each run's `summary.json` alone.
+pub fn history(runs: &[super::store::RunSummary]) -> PolarsResult<DataFrame> {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by_key(|&i| (runs[i].start_ms, runs[i].label.clone()));
     let mut c: [Vec<String>; 5] = Default::default();
     let (mut req, mut failed, mut total, mut per) = (vec![], vec![], vec![], vec![]);
     for &i in &order {
-        let s = &sides[i];
-        let Some(df) = table(&s.report, "by_cause.csv") else { continue };
-        let (sc, cl, ca, f) = (strs(df, "scope")?, strs(df, "cause_class")?, strs(df, "cause")?, i64s(df, "failed")?);
-        let z = &s.report.zone;
-        let (start, end) = s.range().map(|(a, b)| (format_rfc3339(a, z), format_rfc3339(b, z))).unwrap_or_default();
-        let r = s.requests();
-        let all = s.failed();
-        for k in 0..df.height() {
-            if sc[k].as_deref() != Some("all") || f[k].unwrap_or(0) == 0 {
-                continue;
-            }
-            for (v, x) in c.iter_mut().zip([
-                &s.label,
-                &start,
-                &end,
-                cl[k].as_deref().unwrap_or(""),
-                ca[k].as_deref().unwrap_or(""),
-            ]) {
+        let s = &runs[i];
+        for (cls, cause, n) in s.causes.iter().filter(|c| c.2 > 0) {
+            for (v, x) in c.iter_mut().zip([&s.label, &s.start, &s.end, cls, cause]) {
                 v.push(x.to_string());
             }
-            req.push(r);
-            total.push(all);
-            let n = f[k].unwrap_or(0) as u64;
-            failed.push(n);
-            per.push((r > 0).then(|| n as f64 * 1000.0 / r as f64));
+            req.push(s.requests);
+            total.push(s.failed);
+            failed.push(*n);
+            per.push((s.requests > 0).then(|| *n as f64 * 1000.0 / s.requests as f64));
         }
     }
     let [run, start, end, cls, cause] = c;

@@ -10,13 +10,12 @@
 //! merged in (time, file, line, record) order with every column, exactly what one sorted wide
 //! table gave.
 
-use super::run::{BatchedParquet, EVENT_COLUMNS};
+use super::run::EVENT_COLUMNS;
+use crate::analysis::Analysis;
 use crate::correlate::Evid;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
-use crate::Analysis;
 use polars::prelude::*;
-use std::path::Path;
 
 /// Column-wise accumulation of event rows of all three kinds.
 #[derive(Default)]
@@ -325,88 +324,6 @@ pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
         err: build("error", (0..a.scan.errors.len()).map(Rec::Error).collect())?,
         fpm: build("fpm", (0..a.scan.fpm.len()).map(Rec::Fpm).collect())?,
     })
-}
-
-/// Rows per row group of `events.parquet`.
-const WRITE_BATCH: usize = 16 << 10;
-
-/// Write `events.parquet`: the three kinds merged in (ts_ms, file, line, record) order, with
-/// every column of `EVENT_COLUMNS` (then `incident`, `contributing`), null where a kind has
-/// none, a row group at a time: the wide table is never whole in memory.
-pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), crate::render::RenderError> {
-    let terr = |e| crate::render::table_err("events.parquet")(e);
-    // In the order of their `record` names ("error" < "fpm" < "request"), which break ties
-    // of time, file and line in the documented order.
-    let frames = [&ev.err, &ev.fpm, &ev.req];
-    let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
-    names.extend(["incident", "contributing"]);
-    // Sort keys of each kind (file names borrowed from its frame).
-    let ints = |d: &DataFrame, c: &str| -> PolarsResult<Vec<i64>> {
-        Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
-    };
-    let mut keys = Vec::new();
-    for d in frames {
-        let file = d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?;
-        keys.push((ints(d, "ts_ms").map_err(terr)?, file, ints(d, "line").map_err(terr)?));
-    }
-    let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
-    // The merged order, as (kind, row).
-    let total: usize = frames.iter().map(|d| d.height()).sum();
-    let mut order: Vec<(u8, u32)> = Vec::with_capacity(total);
-    let mut next = [0usize; 3];
-    while order.len() < total {
-        let k = (0..3).filter(|&k| next[k] < frames[k].height()).min_by(|&x, &y| key(x, next[x]).cmp(&key(y, next[y])));
-        let Some(k) = k else { break };
-        order.push((k as u8, next[k] as u32));
-        next[k] += 1;
-    }
-    // Each batch: every kind's rows of the batch (a contiguous range, since the merge keeps
-    // each kind's order: a zero-copy slice, widened to all columns), stacked, then gathered
-    // once into merged order.
-    let wide = |d: &DataFrame, idx: &[u32]| -> PolarsResult<DataFrame> {
-        debug_assert!(idx.windows(2).all(|w| w[1] == w[0] + 1), "a kind's rows of a batch are contiguous");
-        let part = d.slice(idx.first().map_or(0, |i| *i as i64), idx.len());
-        let cols = names
-            .iter()
-            .map(|n| match part.column(n) {
-                Ok(c) => Ok(c.clone()),
-                Err(_) => Ok(Column::full_null((*n).into(), idx.len(), &column_type(n))),
-            })
-            .collect::<PolarsResult<Vec<Column>>>()?;
-        DataFrame::new(idx.len(), cols)
-    };
-    let mut out: Option<BatchedParquet> = None;
-    let chunks: Vec<&[(u8, u32)]> = if order.is_empty() { vec![&[]] } else { order.chunks(WRITE_BATCH).collect() };
-    for chunk in chunks {
-        let mut idx: [Vec<u32>; 3] = Default::default();
-        for (k, i) in chunk {
-            idx[*k as usize].push(*i);
-        }
-        let mut batch = wide(frames[0], &idx[0]).map_err(terr)?;
-        for k in 1..3 {
-            batch.vstack_mut_owned(wide(frames[k], &idx[k]).map_err(terr)?).map_err(terr)?;
-        }
-        // Row of each merged position in the stacked batch.
-        let base = [0, idx[0].len(), idx[0].len() + idx[1].len()];
-        let mut seen = [0usize; 3];
-        let perm: Vec<u32> = chunk
-            .iter()
-            .map(|(k, _)| {
-                let k = *k as usize;
-                seen[k] += 1;
-                (base[k] + seen[k] - 1) as u32
-            })
-            .collect();
-        let batch = batch.take(&IdxCa::from_vec("".into(), perm)).map_err(terr)?;
-        if out.is_none() {
-            out = Some(BatchedParquet::create(path, &batch)?);
-        }
-        out.as_mut().expect("created above").write(&batch)?;
-    }
-    match out {
-        Some(w) => w.finish(),
-        None => Ok(()),
-    }
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).

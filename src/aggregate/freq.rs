@@ -498,7 +498,8 @@ fn latency(c: &Ctx) -> PolarsResult<DataFrame> {
         let bucket = bucket_of(ts, width);
         let overlapping = index.overlapping(ts, ts + lat_ms - 1);
         for &(idx, n) in &h.bins {
-            let (metric, bin) = ((idx as usize / NBINS) as i64, idx as usize % NBINS);
+            let key = crate::scan::layout::HistKey::decode(idx);
+            let (metric, bin) = (key.metric as i64, key.bin as usize);
             let (n, mx) = (n as u64, h.max[metric as usize]);
             let mut add = |dim: u8, key: i64| {
                 let e = groups.entry((dim, key, metric)).or_insert_with(dense);

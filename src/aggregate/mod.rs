@@ -15,9 +15,9 @@ pub mod report;
 pub mod run;
 pub mod store;
 
+use crate::analysis::Analysis;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
-use crate::Analysis;
 use polars::prelude::*;
 
 /// Column-by-column frame builder.

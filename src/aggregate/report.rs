@@ -26,8 +26,47 @@ pub struct Report {
     pub background: BackgroundReport,
     /// The run's events, requests with `incident` and `contributing`.
     pub events: Events,
+    pub tables: Tables,
+}
+
+/// The report's tables, each written as the CSV file of its name (`Tables::files`).
+pub struct Tables {
+    pub errors: DataFrame,
+    pub fpm: DataFrame,
+    pub requests: DataFrame,
+    pub causes: DataFrame,
+    pub incidents: DataFrame,
+    pub timeline: DataFrame,
+    pub timeline_causes: DataFrame,
+    pub by_cause: DataFrame,
+    pub by_upstream: DataFrame,
+    pub by_host: DataFrame,
+    pub by_uri: DataFrame,
+    pub by_client: DataFrame,
+    pub by_pool: DataFrame,
+    pub latency: DataFrame,
+}
+
+impl Tables {
     /// (file name, table), in writing order.
-    pub tables: Vec<(&'static str, DataFrame)>,
+    pub fn files(&self) -> [(&'static str, &DataFrame); 14] {
+        [
+            ("errors.csv", &self.errors),
+            ("fpm.csv", &self.fpm),
+            ("requests.csv", &self.requests),
+            ("causes.csv", &self.causes),
+            ("incidents.csv", &self.incidents),
+            ("timeline.csv", &self.timeline),
+            ("timeline_causes.csv", &self.timeline_causes),
+            ("by_cause.csv", &self.by_cause),
+            ("by_upstream.csv", &self.by_upstream),
+            ("by_host.csv", &self.by_host),
+            ("by_uri.csv", &self.by_uri),
+            ("by_client.csv", &self.by_client),
+            ("by_pool.csv", &self.by_pool),
+            ("latency.csv", &self.latency),
+        ]
+    }
 }
 
 pub fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -171,7 +210,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let (rows, life) = incident_inputs(&req, &err, &fpm, &mut hosts)?;
     host_requests.resize(hosts.len(), 0);
     let traffic = Traffic { per_sec: &run.traffic.per_sec, host_requests: &host_requests };
-    let detection = incidents::detect(&rows, &traffic, &life, &run.meta.incident_params());
+    let detection = incidents::detect(&rows, &traffic, &life, &super::run::incident_params(&run.meta));
     let background = incidents::background_report(&rows, &detection, &run.traffic.per_sec);
     let (incidents, member) = (detection.incidents, detection.member_of);
     // Requests get their incident id and contributing factor.
@@ -183,15 +222,25 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
 
     let range = run.range();
     let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
-    let mut tables = vec![
-        ("errors.csv", errors_table(&err)?),
-        ("fpm.csv", fpm_table(&fpm)?),
-        ("requests.csv", requests_table(&req)?),
-        ("causes.csv", causes_table(&err)?),
-        ("incidents.csv", incidents_table(&incidents, &zone)?),
-    ];
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
-    tables.extend(freq::tables(&ctx)?);
+    let mut f: std::collections::HashMap<&str, DataFrame> = freq::tables(&ctx)?.into_iter().collect();
+    let mut take = |n: &str| f.remove(n).ok_or_else(|| PolarsError::ComputeError(format!("no {n}").into()));
+    let tables = Tables {
+        errors: errors_table(&err)?,
+        fpm: fpm_table(&fpm)?,
+        requests: requests_table(&req)?,
+        causes: causes_table(&err)?,
+        incidents: incidents_table(&incidents, &zone)?,
+        timeline: take("timeline.csv")?,
+        timeline_causes: take("timeline_causes.csv")?,
+        by_cause: take("by_cause.csv")?,
+        by_upstream: take("by_upstream.csv")?,
+        by_host: take("by_host.csv")?,
+        by_uri: take("by_uri.csv")?,
+        by_client: take("by_client.csv")?,
+        by_pool: take("by_pool.csv")?,
+        latency: take("latency.csv")?,
+    };
     Ok(Report { zone, range, bucket_ms, incidents, background, tables, events: Events { req, err, fpm } })
 }
 

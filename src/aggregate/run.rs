@@ -10,106 +10,23 @@
 
 use super::events::{events_frames, Events};
 use super::Cols;
-use crate::model::{Diagnostic, Sample, Ts, Zone};
+use crate::analysis::Analysis;
+use crate::model::{Ts, Zone};
+use crate::scan::layout::{col, HistKey, Metric, NBINS};
 use crate::scan::series::MinuteHist;
-use crate::scan::traffic::{col, HostTotals, Metric, PeerTotals, Traffic, NBINS};
-use crate::Analysis;
+use crate::scan::traffic::{HostTotals, PeerTotals, Traffic};
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Per input file, as recorded in summary.json.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct InputMeta {
-    pub path: String,
-    #[serde(default)]
-    pub machine: String,
-    pub kind: String,
-    pub compression: String,
-    pub size: u64,
-    pub rotation_set: String,
-    pub format: Option<String>,
-    pub kind_reason: String,
-    pub bytes: u64,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub skipped: u64,
-    /// Of `skipped`: lines of other programs (mixed files).
-    #[serde(default)]
-    pub other: u64,
-    /// Of `parsed`: access lines that fit their format only as a prefix.
-    #[serde(default)]
-    pub prefix_fit: u64,
-    /// The envelope most records of a mixed file carry.
-    #[serde(default)]
-    pub envelope: Option<String>,
-    pub first: Option<String>,
-    pub last: Option<String>,
-    pub malformed_samples: Vec<Sample>,
-}
+pub use crate::model::meta::{InputMeta, RunMeta, SkippedFile, ZoneMeta};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ZoneMeta {
-    /// Parseable by `Zone::parse` (IANA name or fixed offset).
-    pub zone: String,
-    pub chosen_by: String,
-    pub detail: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SkippedFile {
-    pub path: String,
-    pub reason: String,
-}
-
-/// Metadata of a run: the part of summary.json a stored run is reloaded from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunMeta {
-    pub schema_version: u32,
-    pub upcause_version: String,
-    pub name: String,
-    /// Machines whose logs the run covers (one for `analyze`, several after `merge`).
-    pub machines: Vec<String>,
-    pub zone: ZoneMeta,
-    /// `--since` / `--until` as milliseconds.
-    pub since_ms: Option<Ts>,
-    pub until_ms: Option<Ts>,
-    pub inputs: Vec<InputMeta>,
-    pub skipped_files: Vec<SkippedFile>,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Options that shape the reports, kept so `merge` recomputes them the same way.
-    pub incident_gap_s: i64,
-    #[serde(default = "default_min_failures")]
-    pub min_failures: usize,
-    #[serde(default = "default_sensitivity")]
-    pub sensitivity: f64,
-    pub bucket_s: Option<i64>,
-    pub top: usize,
-    pub uri_rules: Vec<String>,
-}
-
-fn default_min_failures() -> usize {
-    crate::correlate::incidents::Params::default().min_failed
-}
-
-fn default_sensitivity() -> f64 {
-    crate::correlate::incidents::Params::default().sensitivity
-}
-
-impl RunMeta {
-    /// The incident detection's knobs of this run.
-    pub fn incident_params(&self) -> crate::correlate::incidents::Params {
-        crate::correlate::incidents::Params {
-            gap_ms: self.incident_gap_s * 1000,
-            min_failed: self.min_failures,
-            sensitivity: self.sensitivity,
-        }
-    }
-
-    pub fn zone(&self) -> Zone {
-        Zone::parse(&self.zone.zone).unwrap_or(Zone::Fixed(0))
+/// The incident detection's knobs of a run.
+pub fn incident_params(m: &RunMeta) -> crate::correlate::incidents::Params {
+    crate::correlate::incidents::Params {
+        gap_ms: m.incident_gap_s * 1000,
+        min_failed: m.min_failures,
+        sensitivity: m.sensitivity,
     }
 }
 
@@ -180,7 +97,7 @@ pub const EVENT_COLUMNS: &[&str] = &[
 impl Run {
     /// The run of an analysis. The counters move out of `a` (they can be large: a copy would
     /// double the peak memory); `a.scan.traffic` is empty afterwards.
-    pub fn from_analysis(a: &mut Analysis, o: &crate::render::RenderOptions) -> PolarsResult<Run> {
+    pub fn from_analysis(a: &mut Analysis, o: &crate::model::meta::RunOptions) -> PolarsResult<Run> {
         let traffic = std::mem::take(&mut a.scan.traffic);
         let a = &*a;
         let f = super::Fmt { a };
@@ -218,7 +135,7 @@ impl Run {
             })
             .collect();
         let meta = RunMeta {
-            schema_version: crate::render::SCHEMA_VERSION,
+            schema_version: crate::model::meta::SCHEMA_VERSION,
             upcause_version: env!("CARGO_PKG_VERSION").into(),
             name: o.name.clone(),
             machines: vec![o.host.clone()],
@@ -309,11 +226,12 @@ pub fn counter_batches<E>(
     for (m, h) in &t.lat.minutes {
         let mut seen = [false; 2];
         for &(idx, n) in &h.bins {
-            let k = idx as usize / NBINS;
+            let key = HistKey::decode(idx);
+            let k = key.metric as usize;
             seen[k] = true;
             minute.push(*m);
             metric.push(k as u32);
-            bin.push((idx as usize % NBINS) as u32);
+            bin.push(key.bin as u32);
             count.push(n);
         }
         for (k, _) in seen.iter().enumerate().filter(|s| *s.1) {
@@ -377,29 +295,6 @@ pub fn counter_batches<E>(
     Ok(())
 }
 
-/// Write `counters/*.parquet` into `dir` (which exists): one file per counter table, one row
-/// group per batch, each written as it comes (see `counter_batches`).
-pub fn write_counter_files(t: &Traffic, dir: &Path) -> Result<(), crate::render::RenderError> {
-    let mut open: Option<(&'static str, BatchedParquet)> = None;
-    counter_batches(
-        t,
-        |e| crate::render::table_err("counters")(e),
-        |name, df| -> Result<(), crate::render::RenderError> {
-            if open.as_ref().map(|o| o.0) != Some(name) {
-                if let Some((_, w)) = open.take() {
-                    w.finish()?;
-                }
-                open = Some((name, BatchedParquet::create(&dir.join(format!("{name}.parquet")), &df)?));
-            }
-            open.as_mut().expect("opened above").1.write(&df)
-        },
-    )?;
-    match open {
-        Some((_, w)) => w.finish(),
-        None => Ok(()),
-    }
-}
-
 /// Rebuild counters from their tables (a stored run).
 pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traffic> {
     let get =
@@ -422,9 +317,10 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
     for ((m, k), (bin, n)) in
         i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
     {
-        let (k, bin) = (k.unwrap_or(0).clamp(0, 1) as usize, bin.unwrap_or(0).clamp(0, NBINS as i64 - 1) as usize);
+        let metric = if k.unwrap_or(0) <= 0 { Metric::RequestTime } else { Metric::UpstreamResponseTime };
+        let key = HistKey::new(metric, bin.unwrap_or(0).clamp(0, u16::MAX as i64) as u16);
         let h = minutes.entry(m.unwrap_or(0)).or_default();
-        h.bins.push(((k * NBINS + bin) as u16, n.min(u32::MAX as u64) as u32));
+        h.bins.push((key.encode(), n.min(u32::MAX as u64) as u32));
     }
     let l = get("latency_max")?;
     for ((m, k), v) in i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
@@ -487,84 +383,8 @@ pub fn metric_name(m: i64) -> &'static str {
     }
 }
 
-/// A Parquet file written a frame (row group) at a time, atomically (temp file + rename on
-/// `finish`).
-pub struct BatchedParquet {
-    w: polars::io::parquet::write::BatchedWriter<std::fs::File>,
-    tmp: std::path::PathBuf,
-    path: std::path::PathBuf,
-}
-
-impl BatchedParquet {
-    /// Create the file with the schema of `first` (not yet written).
-    pub fn create(path: &Path, first: &DataFrame) -> Result<Self, crate::render::RenderError> {
-        let tmp = path.with_extension("tmp~");
-        let f = std::fs::File::create(&tmp).map_err(crate::render::io_err(&tmp))?;
-        let w = ParquetWriter::new(f)
-            .with_compression(ParquetCompression::Zstd(None))
-            .batched(first.schema())
-            .map_err(crate::render::table_err(&path.display().to_string()))?;
-        Ok(BatchedParquet { w, tmp, path: path.to_path_buf() })
-    }
-
-    pub fn write(&mut self, df: &DataFrame) -> Result<(), crate::render::RenderError> {
-        self.w.write_batch(df).map_err(crate::render::table_err(&self.path.display().to_string()))
-    }
-
-    pub fn finish(self) -> Result<(), crate::render::RenderError> {
-        self.w.finish().map_err(crate::render::table_err(&self.path.display().to_string()))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(crate::render::io_err(&self.path))
-    }
-}
-
 pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     let f = std::fs::File::open(path)
         .map_err(|e| PolarsError::ComputeError(format!("cannot read {}: {e}", path.display()).into()))?;
     ParquetReader::new(f).finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Counters larger than one batch survive the batched Parquet write and read back equal.
-    #[test]
-    fn counters_round_trip_through_batched_parquet() {
-        let mut t = Traffic::default();
-        // More seconds than one batch, and latency rows spanning several batches (about
-        // 60 distinct bins per minute and metric).
-        let n = COUNTER_BATCH as i64 + 5000;
-        for s in 0..n {
-            let sec = 1_700_000_000 + s;
-            t.count(sec, if s % 97 == 0 { 502 } else { 200 }, s % 13 == 0);
-            t.latency(sec, Metric::RequestTime, (s * 7919 % 5000) as u32);
-            t.latency(sec, Metric::UpstreamResponseTime, (s * 104_729 % 3000) as u32);
-        }
-        t.finish();
-        let dir = std::env::temp_dir().join(format!("upcause-counters-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut batches: HashMap<&str, usize> = HashMap::new();
-        counter_batches(
-            &t,
-            |e| e,
-            |name, _| -> PolarsResult<()> {
-                *batches.entry(name).or_default() += 1;
-                Ok(())
-            },
-        )
-        .unwrap();
-        write_counter_files(&t, &dir).unwrap();
-        assert_eq!(batches["seconds"], 2);
-        assert!(batches["latency"] >= 2, "{batches:?}");
-        let frames: HashMap<String, DataFrame> =
-            ["seconds", "latency", "latency_max", "vhosts", "peers", "peer_latency"]
-                .iter()
-                .map(|n| (n.to_string(), read_parquet(&dir.join(format!("{n}.parquet"))).unwrap()))
-                .collect();
-        assert_eq!(frames["seconds"].height(), n as usize);
-        let back = traffic_from_frames(&frames).unwrap();
-        assert_eq!(back.per_sec, t.per_sec);
-        assert_eq!(back.lat, t.lat);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

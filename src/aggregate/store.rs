@@ -9,8 +9,8 @@
 
 use super::events::Events;
 use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
+use crate::model::meta::SCHEMA_VERSION;
 use crate::model::Ts;
-use crate::render::SCHEMA_VERSION;
 use crate::scan::traffic::LAT_BUCKET_S;
 use polars::prelude::*;
 use std::collections::HashMap;
@@ -33,6 +33,59 @@ pub enum StoreError {
 }
 
 const RUN_ONLY: [&str; 2] = ["incident", "contributing"];
+
+/// What `history` needs of a run: its `summary.json` only (a few kilobytes; loading the
+/// events and counters of each run took seconds and hundreds of MB).
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub label: String,
+    /// The run's range, as `summary.json` gives it (RFC 3339 in the run's zone, and ms).
+    pub start: String,
+    pub end: String,
+    pub start_ms: Option<Ts>,
+    pub requests: u64,
+    pub failed: u64,
+    pub incidents: usize,
+    /// (cause_class, cause, failed) of the whole run.
+    pub causes: Vec<(String, String, u64)>,
+}
+
+/// Read a run directory's `summary.json` (schema checked), nothing else.
+pub fn load_summary(dir: &Path, label: String) -> Result<RunSummary, StoreError> {
+    let d = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(StoreError::Missing(d));
+    }
+    let bytes = std::fs::read(dir.join("summary.json"))
+        .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0);
+    if found != SCHEMA_VERSION as u64 {
+        return Err(StoreError::Schema { path: d, found, want: SCHEMA_VERSION });
+    }
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    let u = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
+    let causes = v["request_causes"]
+        .as_array()
+        .map(|a| a.iter().map(|c| (s(&c["cause_class"]), s(&c["cause"]), u(&c["failed"]))).collect())
+        .unwrap_or_default();
+    let range = &v["time_range"];
+    let out = RunSummary {
+        label,
+        start: s(&range["start"]),
+        end: s(&range["end"]),
+        start_ms: range["start_ms"].as_i64(),
+        requests: u(&v["requests"]["total"]),
+        failed: u(&v["requests"]["failed"]),
+        incidents: v["incidents"].as_array().map_or(0, |a| a.len()),
+        causes,
+    };
+    if out.requests == 0 && out.causes.is_empty() && v["totals"]["lines"].as_u64().unwrap_or(0) == 0 {
+        return Err(StoreError::Empty(dir.display().to_string()));
+    }
+    Ok(out)
+}
 
 pub fn load(dir: &Path) -> Result<Run, StoreError> {
     let d = dir.display().to_string();

@@ -49,7 +49,8 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { gap_ms: 60_000, min_failed: 3, sensitivity: 0.01 }
+        use crate::model::meta::{DEFAULT_MIN_FAILURES, DEFAULT_SENSITIVITY};
+        Params { gap_ms: 60_000, min_failed: DEFAULT_MIN_FAILURES, sensitivity: DEFAULT_SENSITIVITY }
     }
 }
 

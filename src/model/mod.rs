@@ -5,6 +5,7 @@
 
 pub mod cause;
 pub mod event;
+pub mod meta;
 pub mod source;
 pub mod span;
 pub mod time;

@@ -185,7 +185,7 @@ pub fn compare_text(a: &Side, b: &Side, t: &[(&str, DataFrame)], out: &Path) -> 
     s
 }
 
-pub fn history_html(sides: &[Side], hist: &DataFrame) -> String {
+pub fn history_html(summaries: &[crate::aggregate::store::RunSummary], hist: &DataFrame) -> String {
     let (run, cause, per) = (
         strs(hist, "run").unwrap_or_default(),
         strs(hist, "cause").unwrap_or_default(),
@@ -216,8 +216,15 @@ pub fn history_html(sides: &[Side], hist: &DataFrame) -> String {
         .collect();
     let mut h = String::new();
     h.push_str("<ul class=\"meta\">");
-    for s in sides {
-        let _ = write!(h, "<li>{}</li>", esc(&side_line(s)));
+    for s in summaries {
+        let _ = write!(
+            h,
+            "<li>{}</li>",
+            esc(&format!(
+                "{}: {} .. {} ({} requests, {} failed, {} incidents)",
+                s.label, s.start, s.end, s.requests, s.failed, s.incidents
+            ))
+        );
     }
     h.push_str("</ul>");
     h.push_str(&svg::lines("Failures per 1,000 requests by cause, run by run", &runs, &series, "per 1k"));

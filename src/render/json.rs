@@ -111,10 +111,6 @@ pub struct IncidentOut {
     pub contributing: Option<String>,
 }
 
-fn table<'a>(r: &'a Report, name: &str) -> Option<&'a polars::prelude::DataFrame> {
-    r.tables.iter().find(|t| t.0 == name).map(|t| &t.1)
-}
-
 pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
     let z = &r.zone;
     let mut tot = Totals { files: run.meta.inputs.len(), ..Default::default() };
@@ -126,7 +122,8 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
         tot.skipped += i.skipped;
     }
     let mut error_line_causes = Vec::new();
-    if let Some(df) = table(r, "causes.csv") {
+    {
+        let df = &r.tables.causes;
         if let (Ok(c), Ok(k), Ok(n)) = (strs(df, "cause_class"), strs(df, "cause"), i64s(df, "count")) {
             for i in 0..df.height() {
                 error_line_causes.push(CauseCount {
@@ -141,7 +138,8 @@ pub fn build<'a>(run: &'a Run, r: &Report) -> Summary<'a> {
     }
     let mut request_causes = Vec::new();
     let (mut failed, mut retried, mut refused) = (0, 0, 0);
-    if let Some(df) = table(r, "by_cause.csv") {
+    {
+        let df = &r.tables.by_cause;
         let get = |c: &str| i64s(df, c).unwrap_or_default();
         let (scope, cls, cause) = (
             strs(df, "scope").unwrap_or_default(),

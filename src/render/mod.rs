@@ -10,29 +10,23 @@ pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod parquet;
 pub mod postmortem;
 pub mod svg;
 pub mod terminal;
 
 use crate::aggregate::report::Report;
-use crate::aggregate::run::{write_counter_files, Run};
+use crate::aggregate::run::Run;
+use parquet::write_counter_files;
 use std::path::{Path, PathBuf};
 
-/// Version of the run-directory layout (`summary.json` `schema_version`); bumped when a
-/// column or file changes meaning, checked by `compare`, `history` and `merge`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub use crate::model::meta::SCHEMA_VERSION;
 
+/// Where a run's files go, and the options that shaped the run.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
     pub out_dir: PathBuf,
-    pub name: String,
-    pub host: String,
-    pub bucket_s: Option<i64>,
-    pub incident_gap_s: i64,
-    pub min_failures: usize,
-    pub sensitivity: f64,
-    pub top: usize,
-    pub uri_rules: Vec<(regex::Regex, String)>,
+    pub run: crate::model::meta::RunOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +65,7 @@ pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
     let cdir = dir.join("counters");
     std::fs::create_dir_all(&cdir).map_err(io_err(dir))?;
     write_counter_files(&run.traffic, &cdir)?;
-    crate::timing("write counters", t);
+    crate::timings::timing("write counters", t);
     Ok(())
 }
 
@@ -82,12 +76,12 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>);
     let mut jobs: Vec<Job> = Vec::new();
-    for (name, df) in &report.tables {
+    for (name, df) in report.tables.files() {
         jobs.push((name.to_string(), Box::new(move || csv::write(&mut df.clone(), &dir.join(name)))));
     }
     jobs.push((
         "events.parquet".into(),
-        Box::new(|| crate::aggregate::events::write_events_parquet(&report.events, &dir.join("events.parquet"))),
+        Box::new(|| parquet::write_events_parquet(&report.events, &dir.join("events.parquet"))),
     ));
     jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
     jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
@@ -97,7 +91,7 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
         .map(|(name, j)| {
             let t = std::time::Instant::now();
             let r = j();
-            crate::timing(&format!("write {name}"), t);
+            crate::timings::timing(&format!("write {name}"), t);
             r
         })
         .collect::<Result<Vec<()>, RenderError>>()?;

@@ -11,6 +11,7 @@
 
 mod cursor;
 pub mod framing;
+pub mod layout;
 mod mixed;
 mod records;
 pub mod series;
@@ -219,7 +220,7 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
             },
         )
         .reduce(|| Partial::new(n), Partial::merge);
-    crate::timing("scan (parallel part)", t);
+    crate::timings::timing("scan (parallel part)", t);
     finish(merged, diags, ctx)
 }
 

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::traffic::col;
+use super::layout::col;
 
 /// Seconds per block.
 const BLOCK: i64 = 1024;

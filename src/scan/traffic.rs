@@ -19,81 +19,7 @@ use super::series::{MinuteHist, PerMinute, PerSec};
 use crate::model::span::Profile;
 use rustc_hash::FxHashMap as HashMap;
 
-/// Width of a latency bucket, in seconds. Latency percentiles are reported per timeline
-/// bucket when the timeline bucket is a multiple of this, else per minute.
-pub const LAT_BUCKET_S: i64 = 60;
-/// Number of histogram bins (`bin(u32::MAX) + 1`).
-pub const NBINS: usize = 32 + 27 * 16;
-
-/// Columns of a per-second count row.
-pub mod col {
-    pub const TOTAL: usize = 0;
-    pub const S1XX: usize = 1;
-    pub const S2XX: usize = 2;
-    pub const S3XX: usize = 3;
-    /// 4xx other than 499.
-    pub const S4XX: usize = 4;
-    pub const S499: usize = 5;
-    pub const S500: usize = 6;
-    pub const S502: usize = 7;
-    pub const S503: usize = 8;
-    pub const S504: usize = 9;
-    /// Other 5xx (501, 505..599) and statuses outside 100..599.
-    pub const S5XX_OTHER: usize = 10;
-    /// Client got < 500 but an upstream attempt failed (`502, 200`).
-    pub const RETRIED: usize = 11;
-    pub const N: usize = 12;
-    pub const NAMES: [&str; N] =
-        ["total", "s1xx", "s2xx", "s3xx", "s4xx", "s499", "s500", "s502", "s503", "s504", "s5xx_other", "retried"];
-}
-
-#[inline]
-pub fn status_col(status: u16) -> usize {
-    match status {
-        499 => col::S499,
-        500 => col::S500,
-        502 => col::S502,
-        503 => col::S503,
-        504 => col::S504,
-        100..=199 => col::S1XX,
-        200..=299 => col::S2XX,
-        300..=399 => col::S3XX,
-        400..=498 => col::S4XX,
-        _ => col::S5XX_OTHER,
-    }
-}
-
-/// Latency metric of a histogram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
-    RequestTime = 0,
-    UpstreamResponseTime = 1,
-}
-
-/// Histogram bin of a duration in milliseconds: exact below 32 ms, then 16 bins per power
-/// of two.
-#[inline]
-pub fn bin(ms: u32) -> u16 {
-    if ms < 32 {
-        ms as u16
-    } else {
-        let e = 31 - ms.leading_zeros();
-        let m = (ms >> (e - 4)) & 15;
-        (32 + (e - 5) * 16 + m) as u16
-    }
-}
-
-/// Representative value (ms) of a bin: its midpoint.
-pub fn bin_value(b: u16) -> f64 {
-    if b < 32 {
-        return b as f64;
-    }
-    let e = (b as u32 - 32) / 16 + 5;
-    let m = (b as u32 - 32) % 16;
-    let lo = ((16 + m) as u64) << (e - 4);
-    let hi = ((17 + m) as u64) << (e - 4);
-    (lo + hi - 1) as f64 / 2.0
-}
+pub use super::layout::{bin, bin_value, col, status_col, HistKey, Metric, LAT_BUCKET_S, NBINS};
 
 /// Per-peer (`$upstream_addr` item) totals.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -202,7 +128,7 @@ impl Traffic {
             }
         }
         let m = metric as usize;
-        let i = m * NBINS + bin(ms) as usize;
+        let i = HistKey::new(metric, bin(ms)).encode() as usize;
         if self.lat_cur[i] == 0 {
             self.lat_touched.push(i as u16);
         }

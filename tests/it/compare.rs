@@ -201,6 +201,25 @@ fn merge_of_two_hosts_equals_one_run_over_all_inputs() {
     let total: i64 = rows.iter().filter(|r| r["run"] == "merge-all").map(|r| r["failed"].parse::<i64>().unwrap()).sum();
     assert_eq!(total, causes(&all).values().sum::<i64>());
     assert!(std::fs::read_to_string(hist.join("history.html")).unwrap().contains("<svg"));
+
+    // Issue 16: history reads only each run's summary.json: the same table from directories
+    // that hold nothing else.
+    let lean = tmp("history-lean-runs");
+    let mut args: Vec<String> = vec!["history".into()];
+    for (src, name) in [(&rb, "merge-b"), (&ra, "merge-a"), (&all, "merge-all")] {
+        let d = lean.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(src.join("summary.json"), d.join("summary.json")).unwrap();
+        args.push(d.to_string_lossy().into_owned());
+    }
+    let hist2 = tmp("history-lean");
+    args.extend(["--out".into(), hist2.to_string_lossy().into_owned(), "-q".into()]);
+    let (code, _, stderr) = upcause(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(hist2.join("history.csv")).unwrap(),
+        std::fs::read_to_string(hist.join("history.csv")).unwrap()
+    );
 }
 
 #[test]

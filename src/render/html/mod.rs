@@ -231,8 +231,9 @@ fn timeline(h: &mut String, r: &Report) {
     let z = &r.zone;
     h.push_str("<h2>Timeline</h2>");
     let spans: Vec<(Ts, Ts, String)> = r.incidents.iter().map(|x| (x.start, x.end, x.id.clone())).collect();
-    if let Some(tc) = table_of(r, "timeline_causes.csv") {
-        let tl = table_of(r, "timeline.csv");
+    {
+        let tc = &r.tables.timeline_causes;
+        let tl = Some(&r.tables.timeline);
         let starts: Vec<Ts> = tl.map(|t| bucket_ms(t, z)).unwrap_or_default();
         let b = strs(tc, "bucket_start").unwrap_or_default();
         let c = strs(tc, "cause").unwrap_or_default();
@@ -248,7 +249,8 @@ fn timeline(h: &mut String, r: &Report) {
             &spans,
         ));
     }
-    if let Some(tl) = table_of(r, "timeline.csv") {
+    {
+        let tl = &r.tables.timeline;
         let starts = bucket_ms(tl, z);
         let labels: Vec<String> = starts.iter().map(|s| short_time(*s, z, r.bucket_ms)).collect();
         let get = |c: &str| f64s(tl, c).unwrap_or_default().into_iter().map(|v| v.unwrap_or(0.0)).collect::<Vec<f64>>();
@@ -282,7 +284,8 @@ fn timeline(h: &mut String, r: &Report) {
 }
 
 fn latency(h: &mut String, r: &Report) {
-    if let Some(lat) = table_of(r, "latency.csv") {
+    {
+        let lat = &r.tables.latency;
         let (dim, key, metric) = (
             strs(lat, "dimension").unwrap_or_default(),
             strs(lat, "key").unwrap_or_default(),
@@ -327,34 +330,33 @@ fn frequencies(h: &mut String, run: &Run, r: &Report) {
     // Frequency tables.
     let top = run.meta.top.max(1);
     h.push_str("<h2>Where the failures are</h2>");
-    for (name, title, key, cols) in [
+    let t = &r.tables;
+    for (df, title, key, cols) in [
         (
-            "by_cause.csv",
+            &t.by_cause,
             "By cause",
             "cause",
             &["cause_class", "failed", "retried", "refused", "share", "high", "medium", "low"][..],
         ),
         (
-            "by_upstream.csv",
+            &t.by_upstream,
             "By upstream",
             "upstream",
             &["failed", "retried", "top_cause", "attempts", "failed_attempts"][..],
         ),
-        ("by_host.csv", "By host", "host", &["failed", "retried", "top_cause", "requests", "error_rate"][..]),
-        ("by_uri.csv", "By URI (normalised)", "uri_pattern", &["failed", "retried", "top_cause", "example"][..]),
-        ("by_client.csv", "By client", "client", &["failed", "retried", "refused", "top_cause"][..]),
+        (&t.by_host, "By host", "host", &["failed", "retried", "top_cause", "requests", "error_rate"][..]),
+        (&t.by_uri, "By URI (normalised)", "uri_pattern", &["failed", "retried", "top_cause", "example"][..]),
+        (&t.by_client, "By client", "client", &["failed", "retried", "refused", "top_cause"][..]),
         (
-            "by_pool.csv",
+            &t.by_pool,
             "FPM by pool and script",
             "pool",
             &["script", "slow", "timed_out", "exited_on_signal", "exited_with_code", "max_children_reached", "events"]
                 [..],
         ),
     ] {
-        if let Some(df) = table_of(r, name) {
-            let _ = write!(h, "<h3>{title}</h3>");
-            h.push_str(&freq_table(df, key, cols, top));
-        }
+        let _ = write!(h, "<h3>{title}</h3>");
+        h.push_str(&freq_table(df, key, cols, top));
     }
 }
 

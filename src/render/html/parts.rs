@@ -4,7 +4,7 @@
 //! Input: the report's tables. Output: HTML fragments. Invariants: every string from a log is
 //! escaped (`svg::esc`); sizes are capped (`MAX_BARS`, `SAMPLES`, top N rows).
 
-use crate::aggregate::report::{f64s, strs, Report};
+use crate::aggregate::report::{f64s, strs};
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use crate::render::svg::{self, cause_color, esc, Series};
@@ -25,10 +25,6 @@ pub(super) fn cause_texts() -> BTreeMap<&'static str, (&'static str, &'static st
             Some((f.next()?, (f.next()?, f.next()?)))
         })
         .collect()
-}
-
-pub(super) fn table_of<'a>(r: &'a Report, name: &str) -> Option<&'a DataFrame> {
-    r.tables.iter().find(|t| t.0 == name).map(|t| &t.1)
 }
 
 /// An HTML table of `cols` of the `scope = all` rows of a frequency table, top `n` rows by
