@@ -13,6 +13,7 @@
 #   benches/run.sh                      # 2 GiB corpus in bench-corpus/, 3 rounds
 #   SIZE_MB=8192 DIR=bench-8g benches/run.sh
 #   PLAIN=0 benches/run.sh              # skip the plain-text part (MAIN=0: only it)
+#   QUIET=1 DIR=bench-quiet benches/run.sh   # the quiet error log of the first fixtures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-2048}
@@ -25,11 +26,14 @@ command -v rg >/dev/null || need+=(ripgrep)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
 cargo build --release -q --example gen_corpus --example floor_probe
 cargo build --release -q
-have=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['size_mb'])" "$DIR/truth.json" 2>/dev/null || true)
-if [ "$have" != "$SIZE_MB" ]; then
+# QUIET=1: the error log of the first fixtures (few lines besides the failures) instead of the
+# production-like noisy default.
+NOISY=$([ "${QUIET:-0}" = 1 ] && echo False || echo True)
+have=$(python3 -c "import json,sys;t=json.load(open(sys.argv[1]));print(t['size_mb'], t.get('noisy'))" "$DIR/truth.json" 2>/dev/null || true)
+if [ "$have" != "$SIZE_MB $NOISY" ]; then
   rm -rf "$DIR"
   echo "generating ${SIZE_MB} MB corpus in $DIR ..." >&2
-  target/release/examples/gen_corpus "$DIR" "$SIZE_MB" 42
+  target/release/examples/gen_corpus "$DIR" "$SIZE_MB" 42 $([ "$NOISY" = False ] && echo --quiet)
 fi
 FMT=$(python3 -c "import json;print(json.load(open('$DIR/truth.json'))['shop_format'])")
 BYTES=$(target/release/examples/floor_probe "$DIR" 2 upcause | cut -d' ' -f2)
@@ -101,6 +105,7 @@ files = {os.path.basename(i["path"]): i["lines"] for i in s["inputs"]}
 if files != t["files"]: bad.append(f"lines per file differ: {set(files.items()) ^ set(t['files'].items())}")
 if s["requests"]["total"] != t["requests"]: bad.append(f"requests: got {s['requests']['total']}, want {t['requests']}")
 if s["totals"]["malformed"]: bad.append(f"{s['totals']['malformed']} malformed lines")
+if s["requests"].get("refused", 0) != t.get("refused", 0): bad.append(f"refused: got {s['requests'].get('refused')}, want {t.get('refused')}")
 if bad:
     print("COUNT CHECK FAILED:\n  " + "\n  ".join(bad)); sys.exit(1)
 print(f"count check: OK ({t['requests']} requests, {sum(t['request_causes'].values())} failing requests in "

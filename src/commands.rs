@@ -74,8 +74,8 @@ pub fn run_compare(a: CompareArgs) -> Result<i32, Error> {
                     a.paths.len()
                 )));
             }
-            let r0 = store::load(Path::new(&a.paths[0]))?;
-            let r1 = store::load(Path::new(&a.paths[1]))?;
+            let r0 = store::load_for_compare(Path::new(&a.paths[0]))?;
+            let r1 = store::load_for_compare(Path::new(&a.paths[1]))?;
             (vec![r0, r1], a.paths.iter().map(|p| default_name(p)).collect())
         }
     };

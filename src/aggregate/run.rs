@@ -34,6 +34,9 @@ pub struct Run {
     pub meta: RunMeta,
     pub events: Events,
     pub traffic: Traffic,
+    /// Stamps of the event rows not loaded (`store::load_for_compare` leaves out the rows no
+    /// compared table reads); the run's range still counts them. Empty otherwise.
+    pub unloaded: crate::model::span::Profile,
 }
 
 /// Columns of `events.parquet`, in order (README "events.parquet").
@@ -152,7 +155,7 @@ impl Run {
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
         };
-        Ok(Run { meta, events: events_frames(a, &o.host)?, traffic })
+        Ok(Run { meta, events: events_frames(a, &o.host)?, traffic, unloaded: Default::default() })
     }
 
     /// Time range of the run: the dense range of its events and counted requests, apart from
@@ -161,6 +164,7 @@ impl Run {
     pub fn range(&self) -> Option<(Ts, Ts)> {
         let mut p = self.traffic.profile();
         p.merge(&self.events.profile());
+        p.merge(&self.unloaded);
         p.core()
     }
 }

@@ -10,6 +10,8 @@
 use super::events::Events;
 use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
 use crate::model::meta::SCHEMA_VERSION;
+use crate::model::event::FpmKind;
+use crate::model::span::Profile;
 use crate::model::Ts;
 use crate::scan::traffic::LAT_BUCKET_S;
 use polars::prelude::*;
@@ -87,7 +89,28 @@ pub fn load_summary(dir: &Path, label: String) -> Result<RunSummary, StoreError>
     Ok(out)
 }
 
+/// A whole run directory: every event row (what `merge` needs: its output is a run).
 pub fn load(dir: &Path) -> Result<Run, StoreError> {
+    load_rows(dir, Rows::All)
+}
+
+/// What `compare` reads of a run directory: summary.json, the counters, and of
+/// `events.parquet` only the rows its tables are built from (every request row, nginx's and
+/// FPM's lifecycle lines for the incident timelines) plus the stamps of all rows, so the run's
+/// range is the one `analyze` reported. On a noisy production log most rows are error-log and
+/// FPM chatter that no compared table reads; they are filtered while the file is decoded, so
+/// they are never held.
+pub fn load_for_compare(dir: &Path) -> Result<Run, StoreError> {
+    load_rows(dir, Rows::Compared)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Rows {
+    All,
+    Compared,
+}
+
+fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
     let d = dir.display().to_string();
     if !dir.is_dir() {
         return Err(StoreError::Missing(d));
@@ -104,7 +127,11 @@ pub fn load(dir: &Path) -> Result<Run, StoreError> {
     let meta: RunMeta = serde_json::from_value(v)
         .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
     let tab = |e: PolarsError| StoreError::Table { path: d.clone(), source: e };
-    let mut wide = read_parquet(&dir.join("events.parquet")).map_err(tab)?;
+    let path = dir.join("events.parquet");
+    let (mut wide, unloaded) = match rows {
+        Rows::All => (read_parquet(&path).map_err(tab)?, Profile::default()),
+        Rows::Compared => compared_rows(&path).map_err(tab)?,
+    };
     for c in RUN_ONLY {
         if wide.column(c).is_ok() {
             wide.drop_in_place(c).map_err(tab)?;
@@ -117,10 +144,54 @@ pub fn load(dir: &Path) -> Result<Run, StoreError> {
         frames.insert(n.to_string(), read_parquet(&dir.join("counters").join(format!("{n}.parquet"))).map_err(tab)?);
     }
     let traffic = traffic_from_frames(&frames).map_err(tab)?;
-    if events.height() == 0 && traffic.per_sec.is_empty() {
+    if events.height() == 0 && traffic.per_sec.is_empty() && unloaded.is_empty() {
         return Err(StoreError::Empty(d));
     }
-    Ok(Run { meta, events, traffic })
+    Ok(Run { meta, events, traffic, unloaded })
+}
+
+/// The rows of `events.parquet` that `compare` reads, and the stamps of the others.
+fn compared_rows(path: &Path) -> PolarsResult<(DataFrame, Profile)> {
+    let scan = || {
+        let p = PlRefPath::new(path.to_string_lossy().as_ref());
+        LazyFrame::scan_parquet(p, ScanArgsParquet::default())
+    };
+    let fpm_life: Vec<&str> = FpmKind::ALL.iter().filter(|k| k.is_lifecycle()).map(|k| k.as_str()).collect();
+    // Pass 1, four narrow columns: which rows are kept (the error log's lifecycle signatures
+    // are data, from the classifier's table, so they are read off the file), and the stamps
+    // of the rows that are not.
+    let keys = scan()?.select([col("ts_ms"), col("record"), col("signature"), col("event")]).collect()?;
+    let ts = keys.column("ts_ms")?.i64()?;
+    let (rec, sig, ev) = (keys.column("record")?.str()?, keys.column("signature")?.str()?, keys.column("event")?.str()?);
+    let mut others = Profile::default();
+    let mut life: Vec<&str> = Vec::new();
+    for i in 0..keys.height() {
+        let kept = match rec.get(i) {
+            Some("request") => true,
+            Some("error") => match sig.get(i) {
+                Some(s) if s.starts_with("nginx_") => {
+                    if !life.contains(&s) {
+                        life.push(s);
+                    }
+                    true
+                }
+                _ => false,
+            },
+            Some("fpm") => ev.get(i).is_some_and(|e| fpm_life.contains(&e)),
+            _ => false,
+        };
+        if let (false, Some(t)) = (kept, ts.get(i)) {
+            others.add(t, 1);
+        }
+    }
+    // Pass 2: the same rows, filtered as each row group is decoded.
+    let any = |c: &str, vals: &[&str]| vals.iter().fold(lit(false), |e, v| e.or(col(c).eq(lit(*v))));
+    let keep = col("record")
+        .eq(lit("request"))
+        .or(col("record").eq(lit("error")).and(any("signature", &life)))
+        .or(col("record").eq(lit("fpm")).and(any("event", &fpm_life)));
+    let rows = scan()?.filter(keep).collect()?;
+    Ok((rows, others))
 }
 
 impl Run {
@@ -136,7 +207,9 @@ impl Run {
         let mut meta = self.meta.clone();
         meta.since_ms = Some(from);
         meta.until_ms = Some(to);
-        Ok(Run { meta, events, traffic })
+        // `unloaded` is empty on the runs cut into windows (compare's window mode analyses
+        // the logs whole); a stored run's unloaded stamps have no exact place in a window.
+        Ok(Run { meta, events, traffic, unloaded: Profile::default() })
     }
 }
 
@@ -148,10 +221,12 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     meta.name = name.to_string();
     let mut events = first.events;
     let mut traffic = first.traffic;
+    let mut unloaded = first.unloaded;
     let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
     for r in it {
         events.vstack(&r.events).map_err(tab)?;
         traffic.merge(r.traffic);
+        unloaded.merge(&r.unloaded);
         for m in r.meta.machines {
             if !meta.machines.contains(&m) {
                 meta.machines.push(m);
@@ -170,5 +245,5 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     }
     meta.machines.sort();
     let events = events.sort().map_err(tab)?;
-    Ok(Run { meta, events, traffic })
+    Ok(Run { meta, events, traffic, unloaded })
 }

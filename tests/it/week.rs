@@ -104,6 +104,36 @@ fn a_noisy_week_reports_its_outages_and_not_its_background() {
     assert!(bg["per_1000_requests"].as_f64().unwrap() > 0.0);
     // Refusals are not failures.
     assert_eq!(w.sum["requests"]["refused"].as_u64(), w.truth["refused"].as_u64());
+    // Every failing request and upstream-failure line has the cause the generator gave it.
+    let got: std::collections::BTreeMap<String, u64> = w.sum["request_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["failed"].as_u64() > Some(0))
+        .map(|c| {
+            (
+                format!("{}[{}]", c["cause"].as_str().unwrap(), c["cause_class"].as_str().unwrap()),
+                c["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(w.truth["request_causes"].clone()).unwrap();
+    assert_eq!(got, want);
+    let lines: std::collections::BTreeMap<String, u64> = w.sum["error_line_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                format!("{}[{}]", c["cause"].as_str().unwrap(), c["cause_class"].as_str().unwrap()),
+                c["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(w.truth["error_line_causes"].clone()).unwrap();
+    assert_eq!(lines, want);
 }
 
 #[test]
@@ -199,4 +229,36 @@ fn compare_windows_report_the_incidents_analyze_reports_over_the_same_span() {
         assert!(!want.is_empty(), "{side}: no incident in the span");
         assert_eq!(got, want, "{side}");
     }
+}
+
+/// Issue 16: `compare` loads of a run directory only the rows its tables are built from (on
+/// this noisy week, most error-log and FPM rows are chatter no compared table reads), and its
+/// tables and page are exactly those of the whole run.
+#[test]
+fn compare_reads_only_the_rows_its_tables_need() {
+    use upcause::aggregate::compare::{compare_tables, Side};
+    use upcause::aggregate::{report, store};
+    use upcause::render::compare::compare_html;
+    let w = default_week();
+    let full = store::load(&w.out).unwrap();
+    let lean = store::load_for_compare(&w.out).unwrap();
+    assert_eq!(lean.events.req.height(), full.events.req.height(), "every request row");
+    assert!(
+        lean.events.err.height() * 10 < full.events.err.height(),
+        "error-log chatter left out: {} of {} rows loaded",
+        lean.events.err.height(),
+        full.events.err.height()
+    );
+    assert!(lean.events.fpm.height() < full.events.fpm.height());
+    assert_eq!(lean.range(), full.range(), "the run's range counts the rows left out");
+    let side = |r| Side { label: "w".into(), run: r, report: report::build(r).unwrap() };
+    let (f, l) = (side(&full), side(&lean));
+    let (tf, tl) = (compare_tables(&f, &f).unwrap(), compare_tables(&l, &l).unwrap());
+    assert_eq!(tf.len(), tl.len());
+    for ((nf, df), (nl, dl)) in tf.iter().zip(&tl) {
+        assert_eq!(nf, nl);
+        assert!(df.height() > 0, "{nf} is empty: nothing compared");
+        assert!(df.equals_missing(dl), "{nf} differs:\n{df}\n{dl}");
+    }
+    assert_eq!(compare_html(&f, &f, &tf), compare_html(&l, &l, &tl));
 }
