@@ -17,14 +17,59 @@ use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use polars::prelude::*;
 
-/// Column-wise accumulation of event rows of all three kinds.
-#[derive(Default)]
-struct EventCols {
-    s: rustc_hash::FxHashMap<&'static str, Vec<Option<String>>>,
-    i: rustc_hash::FxHashMap<&'static str, Vec<Option<i64>>>,
-    f: rustc_hash::FxHashMap<&'static str, Vec<Option<f64>>>,
-    b: rustc_hash::FxHashMap<&'static str, Vec<Option<bool>>>,
+/// Column-wise accumulation of event rows of all three kinds: one staging vector per column
+/// of the wide table, indexed by the column's position in its type's list (resolved at compile
+/// time by the `s!`, `i!`, `f!`, `b!` macros, so a cell costs no lookup), and string cells
+/// borrowed from the scan's rows where they can be (an owned `String` per cell was one
+/// allocation per cell, about 25 per row).
+struct EventCols<'a> {
+    s: Vec<Vec<Option<Cow<'a, str>>>>,
+    i: Vec<Vec<Option<i64>>>,
+    f: Vec<Vec<Option<f64>>>,
+    b: Vec<Vec<Option<bool>>>,
     n: usize,
+}
+
+use std::borrow::Cow;
+
+/// Position of `name` in `list`, at compile time (a misspelt column does not compile).
+const fn pos(list: &[&str], name: &str) -> usize {
+    let mut k = 0;
+    while k < list.len() {
+        let (a, b) = (list[k].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return k;
+            }
+        }
+        k += 1;
+    }
+    panic!("no such event column")
+}
+
+macro_rules! s {
+    ($c:expr, $n:literal, $v:expr) => {
+        $c.s(const { pos(STR_COLS, $n) }, $v)
+    };
+}
+macro_rules! i {
+    ($c:expr, $n:literal, $v:expr) => {
+        $c.i(const { pos(INT_COLS, $n) }, $v)
+    };
+}
+macro_rules! f {
+    ($c:expr, $n:literal, $v:expr) => {
+        $c.f(const { pos(F64_COLS, $n) }, $v)
+    };
+}
+macro_rules! b {
+    ($c:expr, $n:literal, $v:expr) => {
+        $c.b(const { pos(BOOL_COLS, $n) }, $v)
+    };
 }
 
 const STR_COLS: &[&str] = &[
@@ -81,49 +126,57 @@ const F64_COLS: &[&str] =
     &["request_time", "upstream_response_time", "upstream_connect_time", "upstream_header_time", "elapsed_s"];
 const BOOL_COLS: &[&str] = &["failure", "time_exact"];
 
-impl EventCols {
+impl<'a> EventCols<'a> {
+    fn new() -> Self {
+        EventCols {
+            s: vec![Vec::new(); STR_COLS.len()],
+            i: vec![Vec::new(); INT_COLS.len()],
+            f: vec![Vec::new(); F64_COLS.len()],
+            b: vec![Vec::new(); BOOL_COLS.len()],
+            n: 0,
+        }
+    }
     fn row(&mut self) {
         self.n += 1;
-        for c in STR_COLS {
-            self.s.entry(c).or_default().push(None);
-        }
-        for c in INT_COLS {
-            self.i.entry(c).or_default().push(None);
-        }
-        for c in F64_COLS {
-            self.f.entry(c).or_default().push(None);
-        }
-        for c in BOOL_COLS {
-            self.b.entry(c).or_default().push(None);
-        }
+        self.s.iter_mut().for_each(|c| c.push(None));
+        self.i.iter_mut().for_each(|c| c.push(None));
+        self.f.iter_mut().for_each(|c| c.push(None));
+        self.b.iter_mut().for_each(|c| c.push(None));
     }
-    fn s(&mut self, c: &'static str, v: impl Into<Option<String>>) {
-        *self.s.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v.into();
+    fn s<V: Into<Cow<'a, str>>>(&mut self, k: usize, v: Option<V>) {
+        *self.s[k].last_mut().expect("a row") = v.map(Into::into);
     }
-    fn i(&mut self, c: &'static str, v: Option<i64>) {
-        *self.i.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v;
+    fn i(&mut self, k: usize, v: Option<i64>) {
+        *self.i[k].last_mut().expect("a row") = v;
     }
-    fn f(&mut self, c: &'static str, v: Option<f64>) {
-        *self.f.get_mut(c).and_then(|v| v.last_mut()).expect("column") = v;
+    fn f(&mut self, k: usize, v: Option<f64>) {
+        *self.f[k].last_mut().expect("a row") = v;
     }
-    fn b(&mut self, c: &'static str, v: bool) {
-        *self.b.get_mut(c).and_then(|v| v.last_mut()).expect("column") = Some(v);
+    fn b(&mut self, k: usize, v: bool) {
+        *self.b[k].last_mut().expect("a row") = Some(v);
     }
     /// The frame of columns `names` (in that order).
     fn frame(mut self, names: &[&'static str]) -> PolarsResult<DataFrame> {
         let mut cols = Vec::new();
+        let at = |list: &[&str], name: &str| list.iter().position(|c| *c == name);
         for name in names {
             let c = if *name == "ts" {
-                Column::new("ts".into(), self.i.get("ts_ms").cloned().unwrap_or_default())
-                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
-            } else if STR_COLS.contains(name) {
-                Column::new((*name).into(), self.s.remove(name).unwrap_or_default())
-            } else if INT_COLS.contains(name) {
-                Column::new((*name).into(), self.i.remove(name).unwrap_or_default())
-            } else if F64_COLS.contains(name) {
-                Column::new((*name).into(), self.f.remove(name).unwrap_or_default())
+                let ts = at(INT_COLS, "ts_ms").map(|k| self.i[k].clone()).unwrap_or_default();
+                Column::new("ts".into(), ts).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
+            } else if let Some(k) = at(STR_COLS, name) {
+                let cells = std::mem::take(&mut self.s[k]);
+                let mut sb = StringChunkedBuilder::new((*name).into(), cells.len());
+                for v in &cells {
+                    sb.append_option(v.as_deref());
+                }
+                sb.finish().into_column()
+            } else if let Some(k) = at(INT_COLS, name) {
+                Column::new((*name).into(), std::mem::take(&mut self.i[k]))
+            } else if let Some(k) = at(F64_COLS, name) {
+                Column::new((*name).into(), std::mem::take(&mut self.f[k]))
             } else {
-                Column::new((*name).into(), self.b.remove(name).unwrap_or_default())
+                let k = at(BOOL_COLS, name).expect("a column of the wide table");
+                Column::new((*name).into(), std::mem::take(&mut self.b[k]))
             };
             cols.push(c);
         }
@@ -299,7 +352,7 @@ pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
         let frames = recs
             .par_chunks(EVENT_BATCH)
             .map(|batch| {
-                let mut c = EventCols::default();
+                let mut c = EventCols::new();
                 for r in batch {
                     push_record(&mut c, a, machine, *r);
                 }
@@ -309,7 +362,7 @@ pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
         let mut frames = frames.into_iter();
         let mut df = match frames.next() {
             Some(f) => f,
-            None => EventCols::default().frame(&names)?,
+            None => EventCols::new().frame(&names)?,
         };
         for f in frames {
             df.vstack_mut_owned(f)?;
@@ -327,106 +380,106 @@ pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).
-fn verdict_cols(c: &mut EventCols, a: &Analysis, v: &crate::correlate::Verdict) {
-    c.s("confidence", Some(v.confidence.as_str().into()));
+fn verdict_cols<'a>(c: &mut EventCols<'a>, a: &'a Analysis, v: &'a crate::correlate::Verdict) {
+    s!(c, "confidence", Some(v.confidence.as_str()));
     let (text, first) = evidence_text(a, &v.evidence);
-    c.s("evidence", Some(text));
-    c.i("first_evidence_ms", first.as_ref().map(|f| f.0));
-    c.s("first_evidence", first.map(|f| f.1));
-    c.s("detail", Some(v.detail.clone()));
+    s!(c, "evidence", Some(text));
+    i!(c, "first_evidence_ms", first.as_ref().map(|f| f.0));
+    s!(c, "first_evidence", first.map(|f| f.1));
+    s!(c, "detail", Some(v.detail.as_str()));
 }
 
 /// The columns of a record's envelope (empty for lines read from plain files).
-fn origin_cols(c: &mut EventCols, o: Option<&std::sync::Arc<crate::model::Origin>>) {
+fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::model::Origin>>) {
     let Some(o) = o else { return };
-    c.s("envelope", Some(o.envelope.as_str().into()));
-    c.s("container", o.name.clone());
-    c.s("stream", o.stream.map(|s| s.as_str().into()));
-    c.s("log_host", o.host.clone());
+    s!(c, "envelope", Some(o.envelope.as_str()));
+    s!(c, "container", o.name.as_deref());
+    s!(c, "stream", o.stream.map(|s| s.as_str()));
+    s!(c, "log_host", o.host.as_deref());
 }
 
-fn push_record(c: &mut EventCols, a: &Analysis, machine: &str, rec: Rec) {
+fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec: Rec) {
     let z = &a.zone.zone;
-    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.clone());
-    let common = |c: &mut EventCols, rec: &str, ts: Ts, src: u32, line: u64| {
+    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+    let common = |c: &mut EventCols<'a>, rec: &'static str, ts: Ts, src: u32, line: u64| {
         c.row();
-        c.s("record", Some(rec.to_string()));
-        c.s("machine", Some(machine.to_string()));
-        c.i("ts_ms", Some(ts));
-        c.s("time", Some(format_rfc3339(ts, z)));
-        c.s("file", file(src));
-        c.i("line", Some(line as i64));
+        s!(c, "record", Some(rec));
+        s!(c, "machine", Some(machine));
+        i!(c, "ts_ms", Some(ts));
+        s!(c, "time", Some(format_rfc3339(ts, z)));
+        s!(c, "file", file(src));
+        i!(c, "line", Some(line as i64));
     };
     match rec {
         Rec::Request(i) => {
             let (r, t) = (&a.scan.requests[i], &a.corr.requests[i]);
             common(c, "request", r.ts, r.source, r.line);
             let v = &t.verdict;
-            c.s("cause_class", Some(v.class.as_str().into()));
-            c.s("cause", Some(v.cause.as_str().into()));
+            s!(c, "cause_class", Some(v.class.as_str()));
+            s!(c, "cause", Some(v.cause.as_str()));
             verdict_cols(c, a, v);
-            c.i("status", Some(r.status as i64));
-            c.s("method", r.method.clone());
-            c.s("uri", r.uri.clone());
-            c.s("client", r.client.clone());
-            c.s("vhost", r.host.clone());
-            c.s("upstream_addr", r.upstream_addr.clone());
-            c.s("upstream_status", r.upstream_status.clone());
-            c.f("request_time", r.request_time);
-            c.f("upstream_response_time", r.upstream_response_time);
-            c.f("upstream_connect_time", r.upstream_connect_time);
-            c.f("upstream_header_time", r.upstream_header_time);
-            c.s("outcome", Some(t.outcome.as_str().into()));
-            c.s("proximate", Some(t.proximate.into()));
-            c.s("user_agent", r.user_agent.clone());
-            c.s("request", r.request.clone());
+            i!(c, "status", Some(r.status as i64));
+            s!(c, "method", r.method.as_deref());
+            s!(c, "uri", r.uri.as_deref());
+            s!(c, "client", r.client.as_deref());
+            s!(c, "vhost", r.host.as_deref());
+            s!(c, "upstream_addr", r.upstream_addr.as_deref());
+            s!(c, "upstream_status", r.upstream_status.as_deref());
+            f!(c, "request_time", r.request_time);
+            f!(c, "upstream_response_time", r.upstream_response_time);
+            f!(c, "upstream_connect_time", r.upstream_connect_time);
+            f!(c, "upstream_header_time", r.upstream_header_time);
+            s!(c, "outcome", Some(t.outcome.as_str()));
+            s!(c, "proximate", Some(t.proximate));
+            s!(c, "user_agent", r.user_agent.as_deref());
+            s!(c, "request", r.request.as_deref());
             // The peer named by the nginx line the verdict rests on (access logs in `combined`
             // carry no upstream fields).
             let primary = t.lines.iter().rev().find(|&&li| a.scan.errors[li].failure);
-            c.s("upstream", primary.and_then(|&li| a.scan.errors[li].upstream.clone()));
+            s!(c, "upstream", primary.and_then(|&li| a.scan.errors[li].upstream.as_deref()));
             origin_cols(c, r.origin.as_ref());
         }
         Rec::Error(i) => {
             let (e, v) = (&a.scan.errors[i], &a.corr.lines[i]);
             common(c, "error", e.ts, e.source, e.line);
             let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
-            c.s("cause_class", Some(cls.as_str().into()));
-            c.s("cause", Some(cause.as_str().into()));
+            s!(c, "cause_class", Some(cls.as_str()));
+            s!(c, "cause", Some(cause.as_str()));
             if let Some(v) = v {
                 verdict_cols(c, a, v);
             }
-            c.s("level", Some(e.level.as_str().into()));
-            c.i("pid", Some(e.pid as i64));
-            c.i("conn", e.conn.map(|x| x as i64));
-            c.s("signature", Some(e.signature.into()));
-            c.i("errno", e.errno.map(i64::from));
-            c.s("phase", Some(e.phase.as_str().into()));
-            c.s("line_class", Some(e.class.as_str().into()));
-            c.b("failure", e.failure);
-            c.s("client", e.client.clone());
-            c.s("server", e.server.clone());
-            c.s("request", e.request.clone());
-            c.s("upstream", e.upstream.clone());
-            c.s("vhost", e.host.clone());
-            c.s("referrer", e.referrer.clone());
-            c.s("message", Some(e.message.clone()));
-            c.i("entry_lines", Some(e.lines as i64));
+            s!(c, "level", Some(e.level.as_str()));
+            i!(c, "pid", Some(e.pid as i64));
+            i!(c, "conn", e.conn.map(|x| x as i64));
+            s!(c, "signature", Some(e.signature));
+            i!(c, "errno", e.errno.map(i64::from));
+            s!(c, "phase", Some(e.phase.as_str()));
+            s!(c, "line_class", Some(e.class.as_str()));
+            b!(c, "failure", e.failure);
+            s!(c, "client", e.client.as_deref());
+            s!(c, "server", e.server.as_deref());
+            s!(c, "request", e.request.as_deref());
+            s!(c, "upstream", e.upstream.as_deref());
+            s!(c, "vhost", e.host.as_deref());
+            s!(c, "referrer", e.referrer.as_deref());
+            s!(c, "message", Some(e.message.as_str()));
+            i!(c, "entry_lines", Some(e.lines as i64));
             origin_cols(c, e.origin.as_ref());
         }
         Rec::Fpm(i) => {
             let e = &a.scan.fpm[i];
             common(c, "fpm", e.ts, e.source, e.line);
-            c.s("level", Some(e.level.as_str().into()));
-            c.s("pool", e.pool.clone());
-            c.s("event", Some(e.kind.as_str().into()));
-            c.i("child_pid", e.child_pid.map(i64::from));
-            c.i("signal", e.signal.map(i64::from));
-            c.i("exit_code", e.exit_code.map(i64::from));
-            c.s("script", e.script.clone());
-            c.s("request", e.request.clone());
-            c.f("elapsed_s", e.elapsed_s);
-            c.s("message", Some(e.message.clone()));
-            c.b("time_exact", e.ts_exact);
+            s!(c, "level", Some(e.level.as_str()));
+            s!(c, "pool", e.pool.as_deref());
+            s!(c, "event", Some(e.kind.as_str()));
+            i!(c, "child_pid", e.child_pid.map(i64::from));
+            i!(c, "signal", e.signal.map(i64::from));
+            i!(c, "exit_code", e.exit_code.map(i64::from));
+            s!(c, "script", e.script.as_deref());
+            s!(c, "request", e.request.as_deref());
+            f!(c, "elapsed_s", e.elapsed_s);
+            s!(c, "message", Some(e.message.as_str()));
+            b!(c, "time_exact", e.ts_exact);
             origin_cols(c, e.origin.as_ref());
         }
     }

@@ -9,8 +9,8 @@
 
 use super::events::Events;
 use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
-use crate::model::meta::SCHEMA_VERSION;
 use crate::model::event::FpmKind;
+use crate::model::meta::SCHEMA_VERSION;
 use crate::model::span::Profile;
 use crate::model::Ts;
 use crate::scan::traffic::LAT_BUCKET_S;
@@ -162,7 +162,8 @@ fn compared_rows(path: &Path) -> PolarsResult<(DataFrame, Profile)> {
     // of the rows that are not.
     let keys = scan()?.select([col("ts_ms"), col("record"), col("signature"), col("event")]).collect()?;
     let ts = keys.column("ts_ms")?.i64()?;
-    let (rec, sig, ev) = (keys.column("record")?.str()?, keys.column("signature")?.str()?, keys.column("event")?.str()?);
+    let (rec, sig, ev) =
+        (keys.column("record")?.str()?, keys.column("signature")?.str()?, keys.column("event")?.str()?);
     let mut others = Profile::default();
     let mut life: Vec<&str> = Vec::new();
     for i in 0..keys.height() {
