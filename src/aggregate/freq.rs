@@ -421,18 +421,18 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
 fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
     let index = IncidentIndex::new(c.incidents);
     let ts = i64s(c.fpm, "ts_ms")?;
-    let pool = strs(c.fpm, "pool")?;
-    let script = strs(c.fpm, "script")?;
-    let event = strs(c.fpm, "event")?;
+    // Read in place: most FPM rows of a noisy log have no pool (master notices).
+    let sc_of = |n: &str| -> PolarsResult<StringChunked> { Ok(c.fpm.column(n)?.str()?.clone()) };
+    let (pool, script, event) = (sc_of("pool")?, sc_of("script")?, sc_of("event")?);
     let (mut sc, mut rk, mut po, mut scr, mut ev) = (vec![], vec![], vec![], vec![], vec![]);
     for i in 0..c.fpm.height() {
-        let Some(p) = pool[i].clone() else { continue };
+        let Some(p) = pool.get(i) else { continue };
         for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index) {
             sc.push(Some(scope));
             rk.push(r);
-            po.push(Some(p.clone()));
-            scr.push(Some(script[i].clone().unwrap_or_else(|| "-".into())));
-            ev.push(event[i].clone());
+            po.push(Some(p.to_string()));
+            scr.push(Some(script.get(i).unwrap_or("-").to_string()));
+            ev.push(event.get(i).map(str::to_string));
         }
     }
     let df = Cols::default()

@@ -162,35 +162,38 @@ fn incident_inputs(
             }
         })
         .collect();
+    // Lifecycle lines only: the columns are read in place (copying every FPM and error-log
+    // row's strings to find the few lifecycle lines cost 0.2 s on a noisy log).
     let mut life = Vec::new();
+    let sc = |d: &DataFrame, c: &str| -> PolarsResult<StringChunked> { Ok(d.column(c)?.str()?.clone()) };
     let (ft, fk, ff, fl, ftime) =
-        (i64s(fpm, "ts_ms")?, strs(fpm, "event")?, strs(fpm, "file")?, i64s(fpm, "line")?, strs(fpm, "time")?);
+        (i64s(fpm, "ts_ms")?, sc(fpm, "event")?, sc(fpm, "file")?, i64s(fpm, "line")?, sc(fpm, "time")?);
     for i in 0..fpm.height() {
-        let kind = fk[i].as_deref().and_then(|k| FpmKind::from_str(k).ok());
+        let kind = fk.get(i).and_then(|k| FpmKind::from_str(k).ok());
         if kind.is_some_and(FpmKind::is_lifecycle) {
             life.push(Lifecycle {
                 ts: ft[i].unwrap_or(0),
                 text: format!(
                     "{} fpm {} ({}:{})",
-                    ftime[i].as_deref().unwrap_or(""),
-                    fk[i].as_deref().unwrap_or(""),
-                    ff[i].as_deref().unwrap_or(""),
+                    ftime.get(i).unwrap_or(""),
+                    fk.get(i).unwrap_or(""),
+                    ff.get(i).unwrap_or(""),
                     fl[i].unwrap_or(0)
                 ),
             });
         }
     }
     let (et, es, ef, el, etime) =
-        (i64s(err, "ts_ms")?, strs(err, "signature")?, strs(err, "file")?, i64s(err, "line")?, strs(err, "time")?);
+        (i64s(err, "ts_ms")?, sc(err, "signature")?, sc(err, "file")?, i64s(err, "line")?, sc(err, "time")?);
     for i in 0..err.height() {
-        if es[i].as_deref().is_some_and(|s| s.starts_with("nginx_")) {
+        if let Some(sig) = es.get(i).filter(|s| s.starts_with("nginx_")) {
             life.push(Lifecycle {
                 ts: et[i].unwrap_or(0),
                 text: format!(
                     "{} {} ({}:{})",
-                    etime[i].as_deref().unwrap_or(""),
-                    es[i].as_deref().unwrap_or(""),
-                    ef[i].as_deref().unwrap_or(""),
+                    etime.get(i).unwrap_or(""),
+                    sig,
+                    ef.get(i).unwrap_or(""),
                     el[i].unwrap_or(0)
                 ),
             });
@@ -207,12 +210,15 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     names.sort();
     let mut hosts: Vec<String> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
     let mut host_requests: Vec<u64> = names.iter().map(|n| run.traffic.hosts[*n].requests).collect();
+    let t = std::time::Instant::now();
     let (rows, life) = incident_inputs(&req, &err, &fpm, &mut hosts)?;
     host_requests.resize(hosts.len(), 0);
     let traffic = Traffic { per_sec: &run.traffic.per_sec, host_requests: &host_requests };
     let detection = incidents::detect(&rows, &traffic, &life, &super::run::incident_params(&run.meta));
     let background = incidents::background_report(&rows, &detection, &run.traffic.per_sec);
     let (incidents, member) = (detection.incidents, detection.member_of);
+    crate::timings::timing("report tables: incidents", t);
+    let t = std::time::Instant::now();
     // Requests get their incident id and contributing factor.
     let inc_col: Vec<Option<String>> = member.iter().map(|m| m.map(|i| incidents[i].id.clone())).collect();
     let contrib: Vec<Option<String>> = member.iter().map(|m| m.and_then(|i| incidents[i].contributing())).collect();
@@ -224,6 +230,8 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
     let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
     let mut f: std::collections::HashMap<&str, DataFrame> = freq::tables(&ctx)?.into_iter().collect();
+    crate::timings::timing("report tables: frequency tables", t);
+    let t = std::time::Instant::now();
     let mut take = |n: &str| f.remove(n).ok_or_else(|| PolarsError::ComputeError(format!("no {n}").into()));
     let tables = Tables {
         errors: errors_table(&err)?,
@@ -241,6 +249,7 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
         by_pool: take("by_pool.csv")?,
         latency: take("latency.csv")?,
     };
+    crate::timings::timing("report tables: row tables", t);
     Ok(Report { zone, range, bucket_ms, incidents, background, tables, events: Events { req, err, fpm } })
 }
 
