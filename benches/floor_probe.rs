@@ -2,13 +2,18 @@
 //! Nothing else. `benches/run.sh` compares `upcause analyze` against this.
 //!
 //! Usage: cargo run --release --example floor_probe -- DIR THREADS DECODER
-//! DECODER: `upcause` (flate2 as upcause builds it: the zlib-rs backend, 1 MiB reads) or
-//! `miniz` (miniz_oxide, flate2's default backend, driven directly with 32 KiB reads).
+//! DECODER: `upcause` (flate2 as upcause builds it: the zlib-rs backend, 1 MiB reads),
+//! `miniz` (miniz_oxide, flate2's default backend, driven directly with 32 KiB reads) or, built
+//! with `--features isal`, `isal` (isal-rs's multi-member reader, 1 MiB reads: ISA-L's inflate
+//! speed; upcause's gzip reader adds member-end checks to it, `src/open/gzip_isal.rs`), and
+//! `reader-zlib-rs` / `reader-isal`: upcause's gzip reader itself (`gzip::decode_blocks_with`,
+//! 1 MiB record-aligned blocks) with each inflater.
 //! Prints `lines bytes_out`.
 
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::PathBuf;
+use upcause::open::gzip::{self, Inflater};
 
 fn count_flate2(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
     let mut d = flate2::bufread::MultiGzDecoder::new(data);
@@ -23,6 +28,39 @@ fn count_flate2(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
         }
     }
     (lines, bytes)
+}
+
+/// Every member inflated by ISA-L through isal-rs's reader (which goes on across members).
+#[cfg(feature = "isal")]
+fn count_isal(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
+    // Boxed: the reader points into its own buffer once it has read, so it must not move.
+    let mut d = Box::new(isal::read::Decoder::new(data, isal::Codec::Gzip));
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    loop {
+        match d.read(buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+                bytes += n as u64;
+            }
+        }
+    }
+    (lines, bytes)
+}
+
+/// upcause's own gzip reader (record-aligned 1 MiB blocks) with the given inflater.
+fn count_reader(inflater: Inflater, data: &[u8]) -> (u64, u64) {
+    let mut lines = 0u64;
+    let rep = gzip::decode_blocks_with(
+        inflater,
+        data,
+        1 << 20,
+        false,
+        &|_, _| true,
+        &mut |b: &[u8]| lines += memchr::memchr_iter(b'\n', b).count() as u64,
+        &mut |_| {},
+    );
+    (lines, rep.decoded)
 }
 
 /// gzip members decoded with miniz_oxide's streaming inflate (header parsed here).
@@ -68,6 +106,19 @@ fn main() {
     let dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("bench-corpus"));
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
     let decoder = args.get(3).cloned().unwrap_or_else(|| "upcause".into());
+    let known = [
+        "upcause",
+        "miniz",
+        "reader-zlib-rs",
+        #[cfg(feature = "isal")]
+        "isal",
+        #[cfg(feature = "isal")]
+        "reader-isal",
+    ];
+    if !known.contains(&decoder.as_str()) {
+        eprintln!("unknown DECODER {decoder}: this build knows {known:?} (isal ones need --features isal)");
+        std::process::exit(2);
+    }
     let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -85,12 +136,15 @@ fn main() {
                 if !gz {
                     return (memchr::memchr_iter(b'\n', &data).count() as u64, data.len() as u64);
                 }
-                if decoder == "miniz" {
-                    let mut buf = vec![0u8; 32 << 10];
-                    count_miniz(&data, &mut buf)
-                } else {
-                    let mut buf = vec![0u8; 1 << 20];
-                    count_flate2(&data, &mut buf)
+                let mut buf = vec![0u8; if decoder == "miniz" { 32 << 10 } else { 1 << 20 }];
+                match decoder.as_str() {
+                    "miniz" => count_miniz(&data, &mut buf),
+                    #[cfg(feature = "isal")]
+                    "isal" => count_isal(&data, &mut buf),
+                    "reader-zlib-rs" => count_reader(Inflater::ZlibRs, &data),
+                    #[cfg(feature = "isal")]
+                    "reader-isal" => count_reader(Inflater::Isal, &data),
+                    _ => count_flate2(&data, &mut buf),
                 }
             })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))

@@ -2,7 +2,8 @@
 # End-to-end benchmark (README "Performance"). Generates the deterministic corpus, then measures,
 # alternating and taking medians of RUNS rounds, whole processes:
 #   floor probe (inflate + newline count of every file, upcause's decoder, 1 and 2 threads;
-#   flate2's default backend miniz_oxide, 2 threads), `rg -z -c` (502/504 lines in the access logs,
+#   flate2's default backend miniz_oxide, 2 threads; ISA-L, 2 threads, when it builds: see
+#   below), `rg -z -c` (502/504 lines in the access logs,
 #   and "upstream" everywhere), `zcat -f | wc -l`, and `upcause analyze` writing every report
 #   (2 threads, 1 thread). Prints wall, CPU, peak RSS, MB/s and the ratio to the floor, then checks
 #   upcause's counts against the generator's ground truth (exit 1 on a mismatch).
@@ -24,7 +25,16 @@ need=()
 command -v rg >/dev/null || need+=(ripgrep)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
-cargo build --release -q --example gen_corpus --example floor_probe
+cargo build --release -q --example gen_corpus
+# The floor probe with ISA-L too when it builds here (cargo feature `isal`: autotools and nasm,
+# README "Performance"); the analysis itself is the default build (zlib-rs) either way.
+ISAL=0
+if cargo build --release -q --example floor_probe --no-default-features --features isal 2> /tmp/upcause-isal-build.log; then
+  ISAL=1
+else
+  echo "ISA-L does not build here (see /tmp/upcause-isal-build.log): floor with zlib-rs only" >&2
+  cargo build --release -q --example floor_probe
+fi
 cargo build --release -q
 # QUIET=1: the error log of the first fixtures (few lines besides the failures) instead of the
 # production-like noisy default.
@@ -64,6 +74,11 @@ NAMES=(floor_upcause_2t floor_upcause_1t floor_miniz_2t rg_502_504 rg_upstream z
 CMD[floor_upcause_2t]="target/release/examples/floor_probe $DIR 2 upcause"
 CMD[floor_upcause_1t]="target/release/examples/floor_probe $DIR 1 upcause"
 CMD[floor_miniz_2t]="target/release/examples/floor_probe $DIR 2 miniz"
+if [ "$ISAL" = 1 ]; then
+  NAMES=(floor_upcause_2t floor_isal_2t floor_upcause_1t floor_isal_1t "${NAMES[@]:2}")
+  CMD[floor_isal_2t]="target/release/examples/floor_probe $DIR 2 isal"
+  CMD[floor_isal_1t]="target/release/examples/floor_probe $DIR 1 isal"
+fi
 CMD[rg_502_504]="rg -z -c -j 2 ' 50[24] ' $DIR/shop.access.log* $DIR/api.access.log* > /dev/null"
 CMD[rg_upstream]="rg -z -c -j 2 upstream $DIR > /dev/null"
 CMD[zcat_wc]="zcat -f $DIR/*.log* | wc -l > /dev/null"
@@ -85,6 +100,10 @@ print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>12} {'MB/s':
 for n in rows:
     w, c, m = max(med(n, 0), 0.005), med(n, 1), med(n, 2)
     print(f"{n:<18} {w:7.2f} {c:7.2f} {m/1024:12.0f} {bytes_out/1e6/w:8.0f} {w/floor:8.2f}")
+if "floor_isal_2t" in rows:
+    for t in ("2", "1"):
+        z, i = med(f"floor_upcause_{t}t", 0), med(f"floor_isal_{t}t", 0)
+        print(f"floor with ISA-L, {t} thread(s): {i:.2f} s against {z:.2f} s with zlib-rs ({z / max(i, 0.005):.2f}x)")
 for t in ("2", "1"):
     try:
         print(f"upcause_{t}t memory: " + open(sys.argv[5] + ".mem" + t).read().strip())

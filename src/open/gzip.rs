@@ -6,7 +6,9 @@
 //! compressed byte offset). Invariants: memory is one block buffer (grown only to hold one
 //! over-long record, at most `MAX_BLOCK`); every member of a multi-member file is decoded; a
 //! truncated stream yields what was decoded plus a problem; a corrupt member is reported and
-//! decoding resumes at the next gzip header after it; nothing decoded is withheld.
+//! decoding resumes at the next gzip header after it; nothing decoded is withheld. The
+//! inflater (`Inflater`) changes the speed, not the blocks or the report: flate2 with zlib-rs
+//! decides every member that ISA-L (feature `isal`, `gzip_isal`) does not decode cleanly.
 
 use super::blocks::Blocks;
 pub use super::blocks::{Problem, ProblemKind, Report};
@@ -20,9 +22,63 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.len() >= 3 && head[..3] == MAGIC
 }
 
+/// The inflate implementation of gzip members. Chosen at run time, so one build can test
+/// and bench both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inflater {
+    /// flate2 with the zlib-rs backend: always built, the reference.
+    ZlibRs,
+    /// ISA-L (isal-rs), with flate2 deciding every member it does not decode cleanly.
+    #[cfg(feature = "isal")]
+    Isal,
+}
+
+impl Inflater {
+    /// Every inflater of this build.
+    pub const ALL: &'static [Inflater] = &[
+        Inflater::ZlibRs,
+        #[cfg(feature = "isal")]
+        Inflater::Isal,
+    ];
+
+    /// The last of `ALL`: ISA-L when built with it, else zlib-rs.
+    pub const DEFAULT: Inflater = Inflater::ALL[Inflater::ALL.len() - 1];
+
+    /// The build's default (ISA-L when built with it), unless `UPCAUSE_INFLATE` names
+    /// another (`zlib-rs` or `isal`). Read once per process.
+    pub fn from_env() -> Inflater {
+        static CHOSEN: std::sync::OnceLock<Inflater> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let want = std::env::var("UPCAUSE_INFLATE").unwrap_or_default();
+            Inflater::ALL.iter().copied().find(|i| i.name() == want).unwrap_or(Inflater::DEFAULT)
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Inflater::ZlibRs => "zlib-rs",
+            #[cfg(feature = "isal")]
+            Inflater::Isal => "isal",
+        }
+    }
+}
+
 /// Decode every member of `data`, calling `sink` with record-aligned blocks and `progress`
-/// with compressed bytes consumed.
+/// with compressed bytes consumed, with the inflater of `Inflater::from_env`.
 pub fn decode_blocks<F: FnMut(&[u8])>(
+    data: &[u8],
+    block: usize,
+    multiline: bool,
+    is_start: StartRule,
+    sink: &mut F,
+    progress: &mut dyn FnMut(u64),
+) -> Report {
+    decode_blocks_with(Inflater::from_env(), data, block, multiline, is_start, sink, progress)
+}
+
+/// `decode_blocks` with a given inflater (same blocks and report with any of them).
+pub fn decode_blocks_with<F: FnMut(&[u8])>(
+    inflater: Inflater,
     data: &[u8],
     block: usize,
     multiline: bool,
@@ -32,6 +88,9 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
 ) -> Report {
     let mut report = Report::default();
     let mut b = Blocks::new(block, multiline, is_start, sink);
+    // Where the run of NULs that ends the file starts (a member may end there).
+    #[cfg(feature = "isal")]
+    let zero_tail = data.len() - data.iter().rev().take_while(|&&c| c == 0).count();
     let mut pos = 0usize;
     while pos < data.len() {
         if !data[pos..].starts_with(&MAGIC) {
@@ -45,25 +104,56 @@ pub fn decode_blocks<F: FnMut(&[u8])>(
             break;
         }
         let member_start = pos;
+        // Decoded bytes of this member already in the blocks, compressed bytes already
+        // reported, by ISA-L before it gave the member back.
+        let (mut skip, mut credit) = (0u64, 0u64);
+        match inflater {
+            Inflater::ZlibRs => {}
+            #[cfg(feature = "isal")]
+            Inflater::Isal => match super::gzip_isal::member(data, pos, zero_tail, &mut b, progress) {
+                super::gzip_isal::Member::Done(end) => {
+                    report.members += 1;
+                    pos = end;
+                    continue;
+                }
+                super::gzip_isal::Member::Fallback { emitted, progressed } => (skip, credit) = (emitted, progressed),
+            },
+        }
         let mut dec = GzDecoder::new(&data[pos..]);
         let mut last_remaining = data.len() - pos;
+        let mut advance = |remaining: usize, progress: &mut dyn FnMut(u64)| {
+            let d = (last_remaining - remaining) as u64;
+            last_remaining = remaining;
+            let fresh = d.saturating_sub(credit);
+            credit -= d - fresh;
+            if fresh > 0 {
+                progress(fresh);
+            }
+        };
         let outcome = loop {
             b.make_room();
             let filled = b.filled;
-            match dec.read(&mut b.buf[filled..]) {
+            // While skipping, read no further than the skip ends, so the reads after it
+            // cover the same spans of output as a decode without ISA-L (`gzip_isal`'s doc,
+            // "Equivalence").
+            let room = b.buf.len() - filled;
+            let want = if skip > 0 { room.min(skip as usize) } else { room };
+            match dec.read(&mut b.buf[filled..filled + want]) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
-                    b.filled += n;
-                    b.decoded += n as u64;
-                    let remaining = dec.get_ref().len();
-                    progress((last_remaining - remaining) as u64);
-                    last_remaining = remaining;
+                    if skip > 0 {
+                        skip -= n as u64;
+                    } else {
+                        b.filled += n;
+                        b.decoded += n as u64;
+                    }
+                    advance(dec.get_ref().len(), progress);
                 }
                 Err(e) => break Err(e),
             }
         };
         let remaining = dec.get_ref().len();
-        progress((last_remaining - remaining) as u64);
+        advance(remaining, progress);
         let consumed = data.len() - pos - remaining;
         match outcome {
             Ok(()) => {
@@ -137,10 +227,12 @@ mod tests {
         e.finish().unwrap()
     }
 
-    fn decode(data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, Report) {
+    /// Blocks, their sizes and the report from one inflater.
+    fn decode_with(inflater: Inflater, data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, Report) {
         let mut out = Vec::new();
         let mut sizes = Vec::new();
-        let rep = decode_blocks(
+        let rep = decode_blocks_with(
+            inflater,
             data,
             block,
             false,
@@ -152,6 +244,15 @@ mod tests {
             &mut |_| {},
         );
         (out, sizes, rep)
+    }
+
+    /// The same from every inflater of the build, which must agree exactly.
+    fn decode(data: &[u8], block: usize) -> (Vec<u8>, Vec<usize>, Report) {
+        let want = decode_with(Inflater::ZlibRs, data, block);
+        for &i in &Inflater::ALL[1..] {
+            assert_eq!(decode_with(i, data, block), want, "{} differs from zlib-rs", i.name());
+        }
+        want
     }
 
     fn text(n: usize) -> Vec<u8> {

@@ -9,6 +9,8 @@
 
 mod blocks;
 pub mod gzip;
+#[cfg(feature = "isal")]
+mod gzip_isal;
 mod mmap;
 pub mod stream;
 
