@@ -425,9 +425,9 @@ fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
     let sc_of = |n: &str| -> PolarsResult<StringChunked> { Ok(c.fpm.column(n)?.str()?.clone()) };
     let (pool, script, event) = (sc_of("pool")?, sc_of("script")?, sc_of("event")?);
     let (mut sc, mut rk, mut po, mut scr, mut ev) = (vec![], vec![], vec![], vec![], vec![]);
-    for i in 0..c.fpm.height() {
+    for (i, t) in ts.iter().enumerate() {
         let Some(p) = pool.get(i) else { continue };
-        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index) {
+        for (r, scope) in scopes_of(t.unwrap_or(0), c.incidents, &index) {
             sc.push(Some(scope));
             rk.push(r);
             po.push(Some(p.to_string()));
