@@ -12,7 +12,8 @@
 
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
-use crate::correlate::Evid;
+use crate::correlate::{Evid, Verdict};
+use crate::model::event::ErrorEvent;
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use polars::prelude::*;
@@ -197,9 +198,10 @@ fn evidence_text(a: &Analysis, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
 /// One row of the events table: a failing request, an error-log entry or an FPM event
 /// (indices into the scan's vectors).
 #[derive(Clone, Copy)]
-enum Rec {
+enum Rec<'r> {
     Request(usize),
-    Error(usize),
+    /// An error-log row moved out of the scan, with its verdict.
+    Error(&'r ErrorEvent, Option<&'r Verdict>),
     Fpm(usize),
 }
 
@@ -332,37 +334,19 @@ impl Events {
     }
 }
 
-/// The events of a fresh analysis.
-pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
+/// The events of a fresh analysis. The error-log rows and their verdicts move out of `a` and
+/// are freed batch by batch as their table is built: on a noisy log they are the bulk of the
+/// run, and holding all of them beside the finished table was the run's peak.
+pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     use rayon::prelude::*;
     // Documented order: time, then file, then line; ties keep the scan's order (stable
-    // sort). Ordering the row indices here, rather than sorting the finished frame, spares
-    // polars' gather of every column: a second copy of the table at the peak.
-    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
-    let build = |rec: &'static str, mut recs: Vec<Rec>| -> PolarsResult<DataFrame> {
-        let key = |r: &Rec| -> (Ts, Option<&str>, u64) {
-            match *r {
-                Rec::Request(i) => (a.scan.requests[i].ts, file(a.scan.requests[i].source), a.scan.requests[i].line),
-                Rec::Error(i) => (a.scan.errors[i].ts, file(a.scan.errors[i].source), a.scan.errors[i].line),
-                Rec::Fpm(i) => (a.scan.fpm[i].ts, file(a.scan.fpm[i].source), a.scan.fpm[i].line),
-            }
-        };
-        recs.sort_by(|x, y| key(x).cmp(&key(y)));
-        let names: Vec<&'static str> = EVENT_COLUMNS.iter().copied().filter(|c| kind_has(rec, c)).collect();
-        let frames = recs
-            .par_chunks(EVENT_BATCH)
-            .map(|batch| {
-                let mut c = EventCols::new();
-                for r in batch {
-                    push_record(&mut c, a, machine, *r);
-                }
-                c.frame(&names)
-            })
-            .collect::<PolarsResult<Vec<DataFrame>>>()?;
+    // sort). Ordering the rows here, rather than sorting the finished frame, spares polars'
+    // gather of every column: a second copy of the table at the peak.
+    let stack = |rec: &'static str, frames: Vec<DataFrame>| -> PolarsResult<DataFrame> {
         let mut frames = frames.into_iter();
         let mut df = match frames.next() {
             Some(f) => f,
-            None => EventCols::new().frame(&names)?,
+            None => EventCols::new().frame(&kind_columns(rec))?,
         };
         for f in frames {
             df.vstack_mut_owned(f)?;
@@ -372,11 +356,74 @@ pub fn events_frames(a: &Analysis, machine: &str) -> PolarsResult<Events> {
         df.rechunk_mut_par();
         Ok(df)
     };
-    Ok(Events {
-        req: build("request", (0..a.scan.requests.len()).map(Rec::Request).collect())?,
-        err: build("error", (0..a.scan.errors.len()).map(Rec::Error).collect())?,
-        fpm: build("fpm", (0..a.scan.fpm.len()).map(Rec::Fpm).collect())?,
-    })
+    let (req, fpm) = {
+        let a = &*a;
+        let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+        let build = |rec: &'static str, mut recs: Vec<Rec>| -> PolarsResult<DataFrame> {
+            let key = |r: &Rec| -> (Ts, Option<&str>, u64) {
+                match *r {
+                    Rec::Request(i) => {
+                        (a.scan.requests[i].ts, file(a.scan.requests[i].source), a.scan.requests[i].line)
+                    }
+                    Rec::Error(e, _) => (e.ts, file(e.source), e.line),
+                    Rec::Fpm(i) => (a.scan.fpm[i].ts, file(a.scan.fpm[i].source), a.scan.fpm[i].line),
+                }
+            };
+            recs.sort_by(|x, y| key(x).cmp(&key(y)));
+            let names = kind_columns(rec);
+            let frames = recs
+                .par_chunks(EVENT_BATCH)
+                .map(|batch| {
+                    let mut c = EventCols::new();
+                    for r in batch {
+                        push_record(&mut c, a, machine, *r);
+                    }
+                    c.frame(&names)
+                })
+                .collect::<PolarsResult<Vec<DataFrame>>>()?;
+            stack(rec, frames)
+        };
+        // Requests first: a request's row names the upstream of the error line it rests on.
+        (
+            build("request", (0..a.scan.requests.len()).map(Rec::Request).collect())?,
+            build("fpm", (0..a.scan.fpm.len()).map(Rec::Fpm).collect())?,
+        )
+    };
+    let rows = std::mem::take(&mut a.scan.errors);
+    let mut verdicts = std::mem::take(&mut a.corr.lines);
+    verdicts.resize_with(rows.len(), || None);
+    let a = &*a;
+    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&x, &y| {
+        let k = |e: &ErrorEvent| (e.ts, file(e.source), e.line);
+        k(&rows[x]).cmp(&k(&rows[y]))
+    });
+    // The rows moved (not copied) into batches in that order; each batch is dropped as soon
+    // as its frame is built.
+    let mut slots: Vec<Option<(ErrorEvent, Option<Verdict>)>> = rows.into_iter().zip(verdicts).map(Some).collect();
+    let batches: Vec<Vec<(ErrorEvent, Option<Verdict>)>> = order
+        .chunks(EVENT_BATCH)
+        .map(|ch| ch.iter().map(|&i| slots[i].take().expect("each row once")).collect())
+        .collect();
+    drop(slots);
+    let names = kind_columns("error");
+    let frames = batches
+        .into_par_iter()
+        .map(|batch| {
+            let mut c = EventCols::new();
+            for (e, v) in &batch {
+                push_record(&mut c, a, machine, Rec::Error(e, v.as_ref()));
+            }
+            c.frame(&names)
+        })
+        .collect::<PolarsResult<Vec<DataFrame>>>()?;
+    Ok(Events { req, err: stack("error", frames)?, fpm })
+}
+
+/// The columns a record kind holds, in the wide table's order.
+fn kind_columns(rec: &str) -> Vec<&'static str> {
+    EVENT_COLUMNS.iter().copied().filter(|c| kind_has(rec, c)).collect()
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).
@@ -398,7 +445,7 @@ fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::mo
     s!(c, "log_host", o.host.as_deref());
 }
 
-fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec: Rec) {
+fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec: Rec<'a>) {
     let z = &a.zone.zone;
     let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
     let common = |c: &mut EventCols<'a>, rec: &'static str, ts: Ts, src: u32, line: u64| {
@@ -439,8 +486,7 @@ fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec
             s!(c, "upstream", primary.and_then(|&li| a.scan.errors[li].upstream.as_deref()));
             origin_cols(c, r.origin.as_ref());
         }
-        Rec::Error(i) => {
-            let (e, v) = (&a.scan.errors[i], &a.corr.lines[i]);
+        Rec::Error(e, v) => {
             common(c, "error", e.ts, e.source, e.line);
             let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
             s!(c, "cause_class", Some(cls.as_str()));

@@ -102,6 +102,7 @@ impl Run {
     /// double the peak memory); `a.scan.traffic` is empty afterwards.
     pub fn from_analysis(a: &mut Analysis, o: &crate::model::meta::RunOptions) -> PolarsResult<Run> {
         let traffic = std::mem::take(&mut a.scan.traffic);
+        let events = events_frames(a, &o.host)?;
         let a = &*a;
         let f = super::Fmt { a };
         let zone_str = match &a.zone.zone {
@@ -155,7 +156,7 @@ impl Run {
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
         };
-        Ok(Run { meta, events: events_frames(a, &o.host)?, traffic, unloaded: Default::default() })
+        Ok(Run { meta, events, traffic, unloaded: Default::default() })
     }
 
     /// Time range of the run: the dense range of its events and counted requests, apart from
