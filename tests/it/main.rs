@@ -10,6 +10,7 @@ mod compare;
 mod corpus;
 mod determinism;
 mod hostile;
+mod hostile_more;
 mod peer_vectors;
 mod props;
 mod real_logs;
