@@ -20,24 +20,11 @@ impl Rng {
     }
 }
 
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 fn wall(t: i64) -> (i64, u32, u32, i64, i64, i64) {
     let w = t + super::TZ_OFF;
-    let (y, m, d) = civil(w.div_euclid(86_400));
+    let (y, m, d) = upcause::model::time::civil_from_days(w.div_euclid(86_400));
     let s = w.rem_euclid(86_400);
     (y, m, d, s / 3600, s / 60 % 60, s % 60)
 }

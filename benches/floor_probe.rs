@@ -15,8 +15,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use upcause::open::gzip::{self, Inflater};
 
-fn count_flate2(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
-    let mut d = flate2::bufread::MultiGzDecoder::new(data);
+/// Lines and bytes a reader gives until its end or first error.
+fn count_read(mut d: impl Read, buf: &mut [u8]) -> (u64, u64) {
     let (mut lines, mut bytes) = (0u64, 0u64);
     loop {
         match d.read(buf) {
@@ -30,22 +30,15 @@ fn count_flate2(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
     (lines, bytes)
 }
 
+fn count_flate2(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
+    count_read(flate2::bufread::MultiGzDecoder::new(data), buf)
+}
+
 /// Every member inflated by ISA-L through isal-rs's reader (which goes on across members).
 #[cfg(feature = "isal")]
 fn count_isal(data: &[u8], buf: &mut [u8]) -> (u64, u64) {
     // Boxed: the reader points into its own buffer once it has read, so it must not move.
-    let mut d = Box::new(isal::read::Decoder::new(data, isal::Codec::Gzip));
-    let (mut lines, mut bytes) = (0u64, 0u64);
-    loop {
-        match d.read(buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-                bytes += n as u64;
-            }
-        }
-    }
-    (lines, bytes)
+    count_read(Box::new(isal::read::Decoder::new(data, isal::Codec::Gzip)), buf)
 }
 
 /// upcause's own gzip reader (record-aligned 1 MiB blocks) with the given inflater.

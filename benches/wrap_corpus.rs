@@ -39,7 +39,7 @@ fn main() {
             t += 1_000_037;
             let (secs, ns) = (t / 1_000_000_000, t % 1_000_000_000);
             let days = (secs / 86_400) as i64;
-            let (y, m, d) = civil(days);
+            let (y, m, d) = upcause::model::time::civil_from_days(days);
             let s = secs % 86_400;
             writeln!(
                 w,
@@ -52,17 +52,4 @@ fn main() {
         }
         w.flush().unwrap();
     }
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
