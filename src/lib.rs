@@ -102,6 +102,9 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
         }
     };
     let formats = cfg.formats.formats.clone();
+    // Quiet error-log rows (most of a production error log) go to a temporary file during
+    // the scan rather than into memory (`scan::quiet`).
+    let quiet = scan::quiet::Sink::new(std::env::temp_dir(), classifier.signature_ids());
     let ctx = scan::ScanCtx {
         sources: &found.sources,
         formats: &formats,
@@ -111,6 +114,7 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
         until,
         progress: &progress,
         chunk_size: cfg.chunk_bytes,
+        quiet: Some(&quiet),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.jobs)

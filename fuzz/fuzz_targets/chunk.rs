@@ -23,7 +23,7 @@ fn read(dir: &std::path::Path, chunk: usize, jobs: usize) -> Option<String> {
     for r in &a.scan.requests {
         s += &format!("{} {} {}\n", r.ts, r.line, r.status);
     }
-    for e in &a.scan.errors {
+    for e in &a.scan.error_rows() {
         s += &format!("{} {} {} {:?}\n", e.ts, e.line, e.message, e.origin);
     }
     for f in &a.scan.fpm {

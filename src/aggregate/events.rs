@@ -185,23 +185,34 @@ impl<'a> EventCols<'a> {
     }
 }
 
-fn evidence_text(a: &Analysis, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
+/// What a row needs besides its record: the zone its times are written in, the file names
+/// (by source number) and the machine.
+pub(super) struct RowCtx<'a> {
+    pub zone: &'a crate::model::Zone,
+    pub files: Vec<&'a str>,
+    pub machine: &'a str,
+}
+
+impl<'a> RowCtx<'a> {
+    fn file(&self, s: u32) -> Option<&'a str> {
+        self.files.get(s as usize).copied()
+    }
+}
+
+fn evidence_text(x: &RowCtx, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
     let mut v: Vec<&Evid> = ev.iter().collect();
-    v.sort_by_key(|e| (e.ts, a.sources.get(e.source as usize).map(|s| s.display.as_str()), e.line));
+    v.sort_by_key(|e| (e.ts, x.file(e.source), e.line));
     v.dedup();
-    let name =
-        |e: &Evid| format!("{}:{}", a.sources.get(e.source as usize).map(|s| s.display.as_str()).unwrap_or(""), e.line);
+    let name = |e: &Evid| format!("{}:{}", x.file(e.source).unwrap_or(""), e.line);
     let text = v.iter().map(|e| name(e)).collect::<Vec<_>>().join(" ");
     (text, v.first().map(|e| (e.ts, name(e))))
 }
 
-/// One row of the events table: a failing request, an error-log entry or an FPM event
-/// (indices into the scan's vectors).
+/// A failing request's or an FPM event's row of the events table (indices into the scan's
+/// vectors; error-log rows are built by `push_error`).
 #[derive(Clone, Copy)]
-enum Rec<'r> {
+enum Rec {
     Request(usize),
-    /// An error-log row moved out of the scan, with its verdict.
-    Error(&'r ErrorEvent, Option<&'r Verdict>),
     Fpm(usize),
 }
 
@@ -262,8 +273,13 @@ pub fn column_type(c: &str) -> DataType {
 #[derive(Clone)]
 pub struct Events {
     pub req: DataFrame,
+    /// The error-log rows held in memory: all of a stored run's; of a fresh analysis, those a
+    /// verdict or table reads (upstream failures, joinable lines, lifecycle lines).
     pub err: DataFrame,
     pub fpm: DataFrame,
+    /// A fresh analysis's other error-log rows, out of memory (`quiet`): `errors.csv` and
+    /// `events.parquet` merge them in (`quiet::error_batches`).
+    pub quiet: Option<std::sync::Arc<super::quiet::Quiet>>,
 }
 
 impl Events {
@@ -278,18 +294,20 @@ impl Events {
                 .collect();
             df.clone().lazy().filter(col("record").eq(lit(rec))).select(keep).collect()
         };
-        Ok(Events { req: part("request")?, err: part("error")?, fpm: part("fpm")? })
+        Ok(Events { req: part("request")?, err: part("error")?, fpm: part("fpm")?, quiet: None })
     }
 
+    /// Rows held in memory.
     pub fn height(&self) -> usize {
         self.req.height() + self.err.height() + self.fpm.height()
     }
 
+    /// The held rows mapped by `f`; the quiet rows are left out.
     fn map(&self, f: impl Fn(&DataFrame) -> PolarsResult<DataFrame>) -> PolarsResult<Events> {
-        Ok(Events { req: f(&self.req)?, err: f(&self.err)?, fpm: f(&self.fpm)? })
+        Ok(Events { req: f(&self.req)?, err: f(&self.err)?, fpm: f(&self.fpm)?, quiet: None })
     }
 
-    /// Rows with `from <= ts_ms < to`.
+    /// Rows with `from <= ts_ms < to` (the held rows: compare's tables read no quiet row).
     pub fn window(&self, from: Ts, to: Ts) -> PolarsResult<Events> {
         self.map(|d| d.clone().lazy().filter(col("ts_ms").gt_eq(lit(from)).and(col("ts_ms").lt(lit(to)))).collect())
     }
@@ -302,15 +320,15 @@ impl Events {
         Ok(())
     }
 
-    /// Each kind in (ts_ms, file, line) order, ties in their current order.
+    /// Each kind in (ts_ms, file, line) order, ties in their current order (a stored run's
+    /// events: they have no quiet rows).
     pub fn sort(&self) -> PolarsResult<Events> {
         self.map(|d| d.sort(["ts_ms", "file", "line"], SortMultipleOptions::default().with_maintain_order(true)))
     }
 
-    /// First and last `ts_ms`.
-    /// Every event's stamp, hour by hour (see `model::span`).
+    /// Every event's stamp, quiet rows included, hour by hour (see `model::span`).
     pub fn profile(&self) -> crate::model::span::Profile {
-        let mut p = crate::model::span::Profile::default();
+        let mut p = self.quiet.as_ref().map(|q| q.rows.profile.clone()).unwrap_or_default();
         for d in [&self.req, &self.err, &self.fpm] {
             if let Ok(c) = d.column("ts_ms").and_then(|c| c.i64().cloned()) {
                 for t in c.iter().flatten() {
@@ -319,18 +337,6 @@ impl Events {
             }
         }
         p
-    }
-
-    pub fn range(&self) -> Option<(Ts, Ts)> {
-        let mut r: Option<(Ts, Ts)> = None;
-        for d in [&self.req, &self.err, &self.fpm] {
-            if let Ok(c) = d.column("ts_ms").and_then(|c| c.i64().cloned()) {
-                if let (Some(a), Some(b)) = (c.min(), c.max()) {
-                    r = Some(r.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-                }
-            }
-        }
-        r
     }
 }
 
@@ -356,16 +362,17 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         df.rechunk_mut_par();
         Ok(df)
     };
+    let quiet = a.scan.quiet.take().map(|rows| std::sync::Arc::new(super::quiet::Quiet::new(rows, a, machine)));
     let (req, fpm) = {
         let a = &*a;
-        let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+        let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
+        let file = |s: u32| x.file(s);
         let build = |rec: &'static str, mut recs: Vec<Rec>| -> PolarsResult<DataFrame> {
             let key = |r: &Rec| -> (Ts, Option<&str>, u64) {
                 match *r {
                     Rec::Request(i) => {
                         (a.scan.requests[i].ts, file(a.scan.requests[i].source), a.scan.requests[i].line)
                     }
-                    Rec::Error(e, _) => (e.ts, file(e.source), e.line),
                     Rec::Fpm(i) => (a.scan.fpm[i].ts, file(a.scan.fpm[i].source), a.scan.fpm[i].line),
                 }
             };
@@ -376,7 +383,7 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
                 .map(|batch| {
                     let mut c = EventCols::new();
                     for r in batch {
-                        push_record(&mut c, a, machine, *r);
+                        push_record(&mut c, &x, a, *r);
                     }
                     c.frame(&names)
                 })
@@ -393,7 +400,8 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let mut verdicts = std::mem::take(&mut a.corr.lines);
     verdicts.resize_with(rows.len(), || None);
     let a = &*a;
-    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
+    let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
+    let file = |s: u32| x.file(s);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&x, &y| {
         let k = |e: &ErrorEvent| (e.ts, file(e.source), e.line);
@@ -413,12 +421,12 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         .map(|batch| {
             let mut c = EventCols::new();
             for (e, v) in &batch {
-                push_record(&mut c, a, machine, Rec::Error(e, v.as_ref()));
+                push_error(&mut c, &x, e, v.as_ref());
             }
             c.frame(&names)
         })
         .collect::<PolarsResult<Vec<DataFrame>>>()?;
-    Ok(Events { req, err: stack("error", frames)?, fpm })
+    Ok(Events { req, err: stack("error", frames)?, fpm, quiet })
 }
 
 /// The columns a record kind holds, in the wide table's order.
@@ -427,9 +435,9 @@ fn kind_columns(rec: &str) -> Vec<&'static str> {
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).
-fn verdict_cols<'a>(c: &mut EventCols<'a>, a: &'a Analysis, v: &'a crate::correlate::Verdict) {
+fn verdict_cols<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, v: &'a crate::correlate::Verdict) {
     s!(c, "confidence", Some(v.confidence.as_str()));
-    let (text, first) = evidence_text(a, &v.evidence);
+    let (text, first) = evidence_text(x, &v.evidence);
     s!(c, "evidence", Some(text));
     i!(c, "first_evidence_ms", first.as_ref().map(|f| f.0));
     s!(c, "first_evidence", first.map(|f| f.1));
@@ -445,26 +453,63 @@ fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::mo
     s!(c, "log_host", o.host.as_deref());
 }
 
-fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec: Rec<'a>) {
-    let z = &a.zone.zone;
-    let file = |s: u32| a.sources.get(s as usize).map(|x| x.display.as_str());
-    let common = |c: &mut EventCols<'a>, rec: &'static str, ts: Ts, src: u32, line: u64| {
-        c.row();
-        s!(c, "record", Some(rec));
-        s!(c, "machine", Some(machine));
-        i!(c, "ts_ms", Some(ts));
-        s!(c, "time", Some(format_rfc3339(ts, z)));
-        s!(c, "file", file(src));
-        i!(c, "line", Some(line as i64));
-    };
+/// The columns every kind fills.
+fn common<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, rec: &'static str, ts: Ts, src: u32, line: u64) {
+    c.row();
+    s!(c, "record", Some(rec));
+    s!(c, "machine", Some(x.machine));
+    i!(c, "ts_ms", Some(ts));
+    s!(c, "time", Some(format_rfc3339(ts, x.zone)));
+    s!(c, "file", x.file(src));
+    i!(c, "line", Some(line as i64));
+}
+
+/// The frame of error-log rows without verdicts (quiet rows), in the given order.
+pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorEvent]) -> PolarsResult<DataFrame> {
+    let mut c = EventCols::new();
+    for e in rows {
+        push_error(&mut c, x, e, None);
+    }
+    c.frame(&kind_columns("error"))
+}
+
+/// One error-log row: its own cause, or its verdict's.
+fn push_error<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: &'a ErrorEvent, v: Option<&'a Verdict>) {
+    common(c, x, "error", e.ts, e.source, e.line);
+    let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
+    s!(c, "cause_class", Some(cls.as_str()));
+    s!(c, "cause", Some(cause.as_str()));
+    if let Some(v) = v {
+        verdict_cols(c, x, v);
+    }
+    s!(c, "level", Some(e.level.as_str()));
+    i!(c, "pid", Some(e.pid as i64));
+    i!(c, "conn", e.conn.map(|x| x as i64));
+    s!(c, "signature", Some(e.signature));
+    i!(c, "errno", e.errno.map(i64::from));
+    s!(c, "phase", Some(e.phase.as_str()));
+    s!(c, "line_class", Some(e.class.as_str()));
+    b!(c, "failure", e.failure);
+    s!(c, "client", e.client.as_deref());
+    s!(c, "server", e.server.as_deref());
+    s!(c, "request", e.request.as_deref());
+    s!(c, "upstream", e.upstream.as_deref());
+    s!(c, "vhost", e.host.as_deref());
+    s!(c, "referrer", e.referrer.as_deref());
+    s!(c, "message", Some(e.message.as_str()));
+    i!(c, "entry_lines", Some(e.lines as i64));
+    origin_cols(c, e.origin.as_ref());
+}
+
+fn push_record<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, a: &'a Analysis, rec: Rec) {
     match rec {
         Rec::Request(i) => {
             let (r, t) = (&a.scan.requests[i], &a.corr.requests[i]);
-            common(c, "request", r.ts, r.source, r.line);
+            common(c, x, "request", r.ts, r.source, r.line);
             let v = &t.verdict;
             s!(c, "cause_class", Some(v.class.as_str()));
             s!(c, "cause", Some(v.cause.as_str()));
-            verdict_cols(c, a, v);
+            verdict_cols(c, x, v);
             i!(c, "status", Some(r.status as i64));
             s!(c, "method", r.method.as_deref());
             s!(c, "uri", r.uri.as_deref());
@@ -486,35 +531,9 @@ fn push_record<'a>(c: &mut EventCols<'a>, a: &'a Analysis, machine: &'a str, rec
             s!(c, "upstream", primary.and_then(|&li| a.scan.errors[li].upstream.as_deref()));
             origin_cols(c, r.origin.as_ref());
         }
-        Rec::Error(e, v) => {
-            common(c, "error", e.ts, e.source, e.line);
-            let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
-            s!(c, "cause_class", Some(cls.as_str()));
-            s!(c, "cause", Some(cause.as_str()));
-            if let Some(v) = v {
-                verdict_cols(c, a, v);
-            }
-            s!(c, "level", Some(e.level.as_str()));
-            i!(c, "pid", Some(e.pid as i64));
-            i!(c, "conn", e.conn.map(|x| x as i64));
-            s!(c, "signature", Some(e.signature));
-            i!(c, "errno", e.errno.map(i64::from));
-            s!(c, "phase", Some(e.phase.as_str()));
-            s!(c, "line_class", Some(e.class.as_str()));
-            b!(c, "failure", e.failure);
-            s!(c, "client", e.client.as_deref());
-            s!(c, "server", e.server.as_deref());
-            s!(c, "request", e.request.as_deref());
-            s!(c, "upstream", e.upstream.as_deref());
-            s!(c, "vhost", e.host.as_deref());
-            s!(c, "referrer", e.referrer.as_deref());
-            s!(c, "message", Some(e.message.as_str()));
-            i!(c, "entry_lines", Some(e.lines as i64));
-            origin_cols(c, e.origin.as_ref());
-        }
         Rec::Fpm(i) => {
             let e = &a.scan.fpm[i];
-            common(c, "fpm", e.ts, e.source, e.line);
+            common(c, x, "fpm", e.ts, e.source, e.line);
             s!(c, "level", Some(e.level.as_str()));
             s!(c, "pool", e.pool.as_deref());
             s!(c, "event", Some(e.kind.as_str()));

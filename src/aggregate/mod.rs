@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod events;
 pub mod freq;
+pub mod quiet;
 pub mod report;
 pub mod run;
 pub mod store;

@@ -27,11 +27,14 @@ pub struct Report {
     /// The run's events, requests with `incident` and `contributing`.
     pub events: Events,
     pub tables: Tables,
+    /// Evidence samples and post-mortem quotes of the error rows (`quiet::digest`).
+    pub digest: super::quiet::Digest,
 }
 
-/// The report's tables, each written as the CSV file of its name (`Tables::files`).
+/// The report's tables, each written as the CSV file of its name (`Tables::files`);
+/// `errors.csv` is streamed from the events instead (`errors_table` of each
+/// `quiet::error_batches` frame), since most error rows are not held in memory.
 pub struct Tables {
-    pub errors: DataFrame,
     pub fpm: DataFrame,
     pub requests: DataFrame,
     pub causes: DataFrame,
@@ -49,9 +52,8 @@ pub struct Tables {
 
 impl Tables {
     /// (file name, table), in writing order.
-    pub fn files(&self) -> [(&'static str, &DataFrame); 14] {
+    pub fn files(&self) -> [(&'static str, &DataFrame); 13] {
         [
-            ("errors.csv", &self.errors),
             ("fpm.csv", &self.fpm),
             ("requests.csv", &self.requests),
             ("causes.csv", &self.causes),
@@ -234,7 +236,6 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let t = std::time::Instant::now();
     let mut take = |n: &str| f.remove(n).ok_or_else(|| PolarsError::ComputeError(format!("no {n}").into()));
     let tables = Tables {
-        errors: errors_table(&err)?,
         fpm: fpm_table(&fpm)?,
         requests: requests_table(&req)?,
         causes: causes_table(&err)?,
@@ -250,10 +251,26 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
         latency: take("latency.csv")?,
     };
     crate::timings::timing("report tables: row tables", t);
-    Ok(Report { zone, range, bucket_ms, incidents, background, tables, events: Events { req, err, fpm } })
+    let t = std::time::Instant::now();
+    let events = Events { req, err, fpm, quiet: run.events.quiet.clone() };
+    // The quote windows of each cause: from a minute before each incident with that cause to
+    // a few seconds after it.
+    let mut windows: std::collections::BTreeMap<&str, Vec<(Ts, Ts)>> = Default::default();
+    for x in &incidents {
+        for (_, k, _) in &x.causes {
+            windows
+                .entry(k.as_str())
+                .or_default()
+                .push((x.start - super::quiet::QUOTE_BEFORE_MS, x.end + super::quiet::QUOTE_AFTER_MS));
+        }
+    }
+    let digest = super::quiet::digest(&events, &windows)?;
+    crate::timings::timing("report tables: evidence samples", t);
+    Ok(Report { zone, range, bucket_ms, incidents, background, tables, events, digest })
 }
 
-fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {
+/// The `errors.csv` columns of error-log rows.
+pub fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {
     let mut out = e.select([
         "time",
         "file",

@@ -265,6 +265,11 @@ impl Classifier {
     }
 
     /// Classify one parsed entry.
+    /// Every signature `classify` can give: the table's, then `unclassified` and `other`.
+    pub fn signature_ids(&self) -> Vec<&'static str> {
+        self.sigs.iter().map(|s| s.id).chain(["unclassified", "other"]).collect()
+    }
+
     pub fn classify(&self, l: &ErrorLine) -> Classified {
         let errno = l.errno.map(|n| canonical_errno(n, l.errno_text.unwrap_or_default()));
         let phase = l.action.map(Phase::from_action).unwrap_or(Phase::None);

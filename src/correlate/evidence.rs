@@ -246,9 +246,14 @@ pub struct ErrorCoverage {
 }
 
 impl ErrorCoverage {
-    pub fn new(ranges: &[KindRanges], errors: &[crate::model::ErrorEvent]) -> Self {
+    /// `quiet_level`: the least severe level of the rows kept out of memory (`scan::quiet`).
+    pub fn new(
+        ranges: &[KindRanges],
+        errors: &[crate::model::ErrorEvent],
+        quiet_level: Option<crate::model::Level>,
+    ) -> Self {
         let covered = Coverage::new(ranges.iter().filter_map(|r| r.error));
-        ErrorCoverage { covered, lowest_level: errors.iter().map(|e| e.level).max() }
+        ErrorCoverage { covered, lowest_level: errors.iter().map(|e| e.level).chain(quiet_level).max() }
     }
 
     pub fn any(&self) -> bool {

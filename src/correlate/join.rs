@@ -122,8 +122,7 @@ fn window(r: &RequestEvent) -> (Ts, Ts) {
 /// Lines that can belong to a request: upstream failures, the application/client lines
 /// that explain a 500 or a 499, and nginx's own refusals (`limit_req`, `limit_conn`).
 pub fn joinable(e: &ErrorEvent) -> bool {
-    use crate::model::CauseClass::*;
-    e.failure || matches!(e.class, C10 | C11 | C12 | C28 | C8 | RL)
+    e.joinable()
 }
 
 /// Ordered candidates: (time, index).

@@ -91,7 +91,7 @@ pub fn correlate(input: &Input) -> Correlation {
     let joined = join::join(&s.requests, &s.errors);
     let fpm = evidence::FpmIndex::new(&s.fpm, &s.kind_ranges);
     let peers = evidence::Peers::new(&s.traffic.peers);
-    let cover = evidence::ErrorCoverage::new(&s.kind_ranges, &s.errors);
+    let cover = evidence::ErrorCoverage::new(&s.kind_ranges, &s.errors, s.quiet.as_ref().and_then(|q| q.max_level));
     let mut rules = rules::Rules::new(&s.errors, fpm, peers, cover)
         .with_zone(input.zone.clone())
         .with_files(input.sources.iter().map(|x| x.display.as_str()).collect());

@@ -134,6 +134,25 @@ pub struct ErrorEvent {
 }
 
 impl ErrorEvent {
+    /// Can belong to a request: upstream failures, the application/client lines that
+    /// explain a 500 or a 499, and nginx's own refusals (`limit_req`, `limit_conn`).
+    pub fn joinable(&self) -> bool {
+        use super::cause::CauseClass::*;
+        self.failure || matches!(self.class, C10 | C11 | C12 | C28 | C8 | RL)
+    }
+
+    /// nginx's own lifecycle (start, reload, exit: signatures `nginx_*`), listed around
+    /// incidents.
+    pub fn is_lifecycle(&self) -> bool {
+        self.signature.starts_with("nginx_")
+    }
+
+    /// Read by no verdict and no table but the row tables: neither joinable nor lifecycle
+    /// (`scan::quiet` keeps such rows out of memory).
+    pub fn is_quiet(&self) -> bool {
+        !self.joinable() && !self.is_lifecycle()
+    }
+
     /// The upstream peer as `$upstream_addr` shows it: `127.0.0.1:9000`, `unix:/run/x.sock`,
     /// or the upstream{} group name.
     pub fn peer(&self) -> Option<&str> {

@@ -18,67 +18,85 @@ const WRITE_BATCH: usize = 16 << 10;
 
 /// Write `events.parquet`: the three kinds merged in (ts_ms, file, line, record) order, with
 /// every column of `EVENT_COLUMNS` (then `incident`, `contributing`), null where a kind has
-/// none, a row group at a time: the wide table is never whole in memory.
+/// none, a row group at a time: the wide table is never whole in memory. Error rows come from
+/// `quiet::error_batches` (the held rows merged with the quiet ones read back), a batch ahead.
 pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError> {
     let terr = |e| table_err("events.parquet")(e);
-    // In the order of their `record` names ("error" < "fpm" < "request"), which break ties
-    // of time, file and line in the documented order.
-    let frames = [&ev.err, &ev.fpm, &ev.req];
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
-    // Sort keys of each kind (file names borrowed from its frame).
+    // Sort keys of a frame (file names borrowed from it).
     let ints = |d: &DataFrame, c: &str| -> PolarsResult<Vec<i64>> {
         Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
-    let mut keys = Vec::new();
-    for d in frames {
-        let file = d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?;
-        keys.push((ints(d, "ts_ms").map_err(terr)?, file, ints(d, "line").map_err(terr)?));
-    }
-    let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
-    // The merged order, as (kind, row).
-    let total: usize = frames.iter().map(|d| d.height()).sum();
-    let mut order: Vec<(u8, u32)> = Vec::with_capacity(total);
+    type Keys = (Vec<i64>, StringChunked, Vec<i64>);
+    let keys_of = |d: &DataFrame| -> PolarsResult<Keys> {
+        Ok((ints(d, "ts_ms")?, d.column("file")?.str()?.clone(), ints(d, "line")?))
+    };
+    // Kinds in the order of their `record` names ("error" < "fpm" < "request"), which break
+    // ties of time, file and line in the documented order. Kind 0 (errors) is a window of the
+    // stream: the rows not yet written, refilled to at least a row group before each group.
+    let mut errs = crate::aggregate::quiet::error_batches(ev, WRITE_BATCH).map_err(terr)?;
+    let mut frames: [DataFrame; 3] = [ev.err.clear(), ev.fpm.clone(), ev.req.clone()];
+    let mut keys: [Keys; 3] =
+        [keys_of(&frames[0]).map_err(terr)?, keys_of(&frames[1]).map_err(terr)?, keys_of(&frames[2]).map_err(terr)?];
     let mut next = [0usize; 3];
-    while order.len() < total {
-        let k = (0..3).filter(|&k| next[k] < frames[k].height()).min_by(|&x, &y| key(x, next[x]).cmp(&key(y, next[y])));
-        let Some(k) = k else { break };
-        order.push((k as u8, next[k] as u32));
-        next[k] += 1;
-    }
-    // Each batch: every kind's rows of the batch (a contiguous range, since the merge keeps
-    // each kind's order: a zero-copy slice, widened to all columns), stacked, then gathered
-    // once into merged order.
-    let wide = |d: &DataFrame, idx: &[u32]| -> PolarsResult<DataFrame> {
-        debug_assert!(idx.windows(2).all(|w| w[1] == w[0] + 1), "a kind's rows of a batch are contiguous");
-        let part = d.slice(idx.first().map_or(0, |i| *i as i64), idx.len());
+    let mut errs_done = false;
+    // Each row group: every kind's rows of the group (a contiguous range, since the merge
+    // keeps each kind's order: a zero-copy slice, widened to all columns), stacked, then
+    // gathered once into merged order.
+    let wide = |d: &DataFrame, from: usize, n: usize| -> PolarsResult<DataFrame> {
+        let part = d.slice(from as i64, n);
         let cols = names
             .iter()
-            .map(|n| match part.column(n) {
-                Ok(c) => Ok(c.clone()),
-                Err(_) => Ok(Column::full_null((*n).into(), idx.len(), &column_type(n))),
+            .map(|c| match part.column(c) {
+                Ok(x) => Ok(x.clone()),
+                Err(_) => Ok(Column::full_null((*c).into(), n, &column_type(c))),
             })
             .collect::<PolarsResult<Vec<Column>>>()?;
-        DataFrame::new(idx.len(), cols)
+        DataFrame::new(n, cols)
     };
     let mut out: Option<BatchedParquet> = None;
-    let chunks: Vec<&[(u8, u32)]> = if order.is_empty() { vec![&[]] } else { order.chunks(WRITE_BATCH).collect() };
-    for chunk in chunks {
-        let mut idx: [Vec<u32>; 3] = Default::default();
-        for (k, i) in chunk {
-            idx[*k as usize].push(*i);
+    loop {
+        // The error window: the unwritten rest, then batches until it holds a row group.
+        if !errs_done && frames[0].height() - next[0] < WRITE_BATCH {
+            let mut w = frames[0].slice(next[0] as i64, frames[0].height() - next[0]);
+            while w.height() < WRITE_BATCH {
+                match errs.next() {
+                    Some(b) => w.vstack_mut_owned(b.map_err(terr)?).map_err(terr)?,
+                    None => {
+                        errs_done = true;
+                        break;
+                    }
+                };
+            }
+            keys[0] = keys_of(&w).map_err(terr)?;
+            frames[0] = w;
+            next[0] = 0;
         }
-        let mut batch = wide(frames[0], &idx[0]).map_err(terr)?;
+        let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
+        let start = next;
+        let mut chunk: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+        while chunk.len() < WRITE_BATCH {
+            let k =
+                (0..3).filter(|&k| next[k] < frames[k].height()).min_by(|&x, &y| key(x, next[x]).cmp(&key(y, next[y])));
+            let Some(k) = k else { break };
+            chunk.push(k as u8);
+            next[k] += 1;
+        }
+        if chunk.is_empty() && out.is_some() {
+            break;
+        }
+        let mut batch = wide(&frames[0], start[0], next[0] - start[0]).map_err(terr)?;
         for k in 1..3 {
-            batch.vstack_mut_owned(wide(frames[k], &idx[k]).map_err(terr)?).map_err(terr)?;
+            batch.vstack_mut_owned(wide(&frames[k], start[k], next[k] - start[k]).map_err(terr)?).map_err(terr)?;
         }
         // Row of each merged position in the stacked batch.
-        let base = [0, idx[0].len(), idx[0].len() + idx[1].len()];
+        let base = [0, next[0] - start[0], next[0] - start[0] + next[1] - start[1]];
         let mut seen = [0usize; 3];
         let perm: Vec<u32> = chunk
             .iter()
-            .map(|(k, _)| {
-                let k = *k as usize;
+            .map(|&k| {
+                let k = k as usize;
                 seen[k] += 1;
                 (base[k] + seen[k] - 1) as u32
             })
@@ -88,6 +106,9 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
             out = Some(BatchedParquet::create(path, &batch)?);
         }
         out.as_mut().expect("created above").write(&batch)?;
+        if chunk.len() < WRITE_BATCH {
+            break;
+        }
     }
     match out {
         Some(w) => w.finish(),

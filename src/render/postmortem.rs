@@ -12,6 +12,7 @@
 //! is escaped for Markdown (`md`) or fenced so nothing in it can end the fence (`fence`).
 
 use super::{write_atomic, RenderError};
+use crate::aggregate::quiet::{QUOTES, QUOTE_AFTER_MS, QUOTE_BEFORE_MS};
 use crate::aggregate::report::{i64s, strs, Report};
 use crate::aggregate::run::Run;
 use crate::correlate::Incident;
@@ -24,12 +25,6 @@ use std::path::Path;
 
 /// Incidents written out in full (by rank).
 const TOP: usize = 5;
-/// Evidence lines quoted per cause of an incident.
-const QUOTES: usize = 3;
-/// Evidence lines are quoted from a minute before an incident (the first evidence often
-/// precedes the first failure) to 5 s after it.
-const QUOTE_BEFORE_MS: Ts = 60_000;
-const QUOTE_AFTER_MS: Ts = 5_000;
 /// How far after an incident to look for the first healthy second.
 const RECOVERY_WINDOW_S: i64 = 600;
 
@@ -101,23 +96,29 @@ fn events(r: &Report) -> Events {
         }
     }
     let mut lines: BTreeMap<String, Vec<(Ts, String, i64, String)>> = BTreeMap::new();
-    let e = &r.events.err;
-    let col = |c: &str| e.column(c).ok().and_then(|c| c.str().ok().cloned());
-    if let (Ok(t), Some(c), Some(f), Ok(l), Some(m), Some(lv)) =
-        (i64s(e, "ts_ms"), col("cause"), col("file"), i64s(e, "line"), col("message"), col("level"))
-    {
-        for k in 0..e.height() {
-            let (Some(cause), ts) = (c.get(k), t[k].unwrap_or(0)) else { continue };
-            if !windows.get(cause).is_some_and(|w| w.iter().any(|&(a, b)| a <= ts && ts <= b)) {
-                continue;
+    // The held error rows, then the quiet rows the digest picked for these windows.
+    for e in [&r.events.err, &r.digest.quotes] {
+        let col = |c: &str| e.column(c).ok().and_then(|c| c.str().ok().cloned());
+        if let (Ok(t), Some(c), Some(f), Ok(l), Some(m), Some(lv)) =
+            (i64s(e, "ts_ms"), col("cause"), col("file"), i64s(e, "line"), col("message"), col("level"))
+        {
+            for k in 0..e.height() {
+                let (Some(cause), ts) = (c.get(k), t[k].unwrap_or(0)) else { continue };
+                if !windows.get(cause).is_some_and(|w| w.iter().any(|&(a, b)| a <= ts && ts <= b)) {
+                    continue;
+                }
+                lines.entry(cause.to_string()).or_default().push((
+                    ts,
+                    f.get(k).unwrap_or_default().to_string(),
+                    l[k].unwrap_or(0),
+                    format!("[{}] {}", lv.get(k).unwrap_or(""), m.get(k).unwrap_or("")),
+                ));
             }
-            lines.entry(cause.to_string()).or_default().push((
-                ts,
-                f.get(k).unwrap_or_default().to_string(),
-                l[k].unwrap_or(0),
-                format!("[{}] {}", lv.get(k).unwrap_or(""), m.get(k).unwrap_or("")),
-            ));
         }
+    }
+    // In (time, file, line) order, as one table of every row gave them.
+    for v in lines.values_mut() {
+        v.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
     }
     Events { requests, lines }
 }

@@ -76,6 +76,8 @@ pub struct Cursor<'c, 'p> {
     pub(super) php_zone: Option<(Vec<u8>, crate::model::Zone)>,
     /// The state of a mixed file's reader.
     pub(super) mixed: Option<Box<mixed::State<'c>>>,
+    /// This task's quiet error-log rows, encoded (`quiet`).
+    pub(super) quiet: super::quiet::Buf,
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
@@ -115,17 +117,28 @@ impl<'c, 'p> Cursor<'c, 'p> {
             json: Vec::new(),
             php_zone: None,
             mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s, ctx.formats))),
+            quiet: Default::default(),
         }
     }
 
     /// Record the accounting of this chunk.
     pub fn finish(mut self) {
         self.mixed_finish();
+        self.flush_quiet();
         self.flush_offsets();
         self.flush_hour();
         let st = &mut self.part.stats[self.src as usize];
         st.add(&self.stats);
         self.part.chunk_lines.push((self.src, self.chunk, self.line));
+    }
+
+    /// Write this task's quiet rows out as a run (those that cannot be written join the
+    /// held rows).
+    pub(super) fn flush_quiet(&mut self) {
+        if let Some(sink) = self.ctx.quiet {
+            let back = sink.flush(&mut self.quiet, self.src, self.chunk);
+            self.part.errors.extend(back.into_iter().map(|e| (self.chunk, e)));
+        }
     }
 
     pub fn diag(&mut self, severity: Severity, offset: Option<u64>, message: String) {

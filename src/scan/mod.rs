@@ -13,6 +13,7 @@ mod cursor;
 pub mod framing;
 pub mod layout;
 mod mixed;
+pub mod quiet;
 mod records;
 pub mod series;
 pub mod traffic;
@@ -41,6 +42,8 @@ pub struct ScanCtx<'a> {
     /// Called with input bytes done (compressed bytes for compressed files).
     pub progress: &'a (dyn Fn(u64) + Sync),
     pub chunk_size: usize,
+    /// Where quiet error-log rows go (`quiet`); `None` keeps them in memory with the rest.
+    pub quiet: Option<&'a quiet::Sink>,
 }
 
 /// One worker's accumulation.
@@ -126,6 +129,8 @@ pub struct ScanOutput {
     pub kind_ranges: Vec<KindRanges>,
     pub ambiguous_stamps: u64,
     pub gap_stamps: u64,
+    /// The error-log rows no verdict reads, out of memory (`quiet`); `errors` holds the rest.
+    pub quiet: Option<quiet::QuietRows>,
 }
 
 enum Task {
@@ -412,6 +417,16 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
     let ranges = stamps.iter().map(|m| Some((m.first_key_value()?.1 .0.min, m.last_key_value()?.1 .0.max))).collect();
     let mut traffic = part.traffic;
     traffic.finish();
+    let (quiet, warn) = ctx.quiet.map_or((None, None), |q| q.finish(|src, chunk| fix(src, chunk, 0)));
+    if let Some(message) = warn {
+        diags.push(Diagnostic {
+            severity: Severity::Warning,
+            file: "(temporary file)".into(),
+            line: None,
+            offset: None,
+            message,
+        });
+    }
     ScanOutput {
         stats,
         errors,
@@ -425,6 +440,7 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
         kind_ranges: part.kind_ranges,
         ambiguous_stamps: part.wall_fits[0],
         gap_stamps: part.wall_fits[1],
+        quiet,
     }
 }
 
@@ -443,7 +459,19 @@ impl ScanOutput {
         {
             p.add(t, 1);
         }
+        if let Some(q) = &self.quiet {
+            p.merge(&q.profile);
+        }
         p
+    }
+
+    /// Every error-log row, held and quiet, in (time, source, line) order (tests and fuzz
+    /// targets compare whole reads).
+    pub fn error_rows(&self) -> Vec<ErrorEvent> {
+        let mut v = self.errors.clone();
+        v.extend(self.quiet.as_ref().map(|q| q.all()).unwrap_or_default());
+        v.sort_by_key(|e| (e.ts, e.source, e.line));
+        v
     }
 
     /// One warning per file with lines stamped outside `core` (far from the rest of the data,

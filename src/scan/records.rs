@@ -175,7 +175,15 @@ impl Cursor<'_, '_> {
             message: lossy(l.message),
             origin: self.origin.clone(),
         };
-        self.part.errors.push((self.chunk, ev));
+        match self.ctx.quiet {
+            Some(sink) if ev.is_quiet() => {
+                sink.push(&mut self.quiet, &ev);
+                if self.quiet.full() {
+                    self.flush_quiet();
+                }
+            }
+            _ => self.part.errors.push((self.chunk, ev)),
+        }
     }
 
     /// One FPM line (master log layouts, worker output). A line without a stamp takes

@@ -47,7 +47,7 @@ fn run(dir: &std::path::Path, chunk: usize, jobs: usize) -> (String, String) {
         .requests
         .iter()
         .map(|r| format!("{} {} {:?} {}", r.ts, r.line, r.uri, r.status))
-        .chain(a.scan.errors.iter().map(|e| format!("{} {} {}", e.ts, e.line, e.message)))
+        .chain(a.scan.error_rows().iter().map(|e| format!("{} {} {}", e.ts, e.line, e.message)))
         .collect();
     let mut stats = stats;
     stats.sort();

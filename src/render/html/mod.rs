@@ -364,7 +364,7 @@ fn frequencies(h: &mut String, run: &Run, r: &Report) {
 fn causes(h: &mut String, r: &Report, sum: &super::json::Summary, texts: &Texts) {
     // Causes: meaning, fix, evidence samples.
     h.push_str("<h2>Causes, evidence and fixes</h2>");
-    let err_rows = sample_rows(&r.events.err);
+    let err_rows = &r.digest.sample_rows;
     for c in &sum.request_causes {
         let (meaning, fix) = texts.get(c.cause.as_str()).copied().unwrap_or(("", ""));
         let _ = write!(
@@ -381,7 +381,7 @@ fn causes(h: &mut String, r: &Report, sum: &super::json::Summary, texts: &Texts)
             esc(fix)
         );
         if let Some(rows) = err_rows.get(c.cause.as_str()) {
-            h.push_str(&samples(&r.events.err, rows));
+            h.push_str(&samples(&r.digest.samples, rows));
         }
     }
 }

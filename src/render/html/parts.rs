@@ -2,7 +2,7 @@
 //! evidence samples, and the cause texts (`causes.tsv`).
 //!
 //! Input: the report's tables. Output: HTML fragments. Invariants: every string from a log is
-//! escaped (`svg::esc`); sizes are capped (`MAX_BARS`, `SAMPLES`, top N rows).
+//! escaped (`svg::esc`); sizes are capped (`MAX_BARS`, `aggregate::quiet::SAMPLES`, top N rows).
 
 use crate::aggregate::report::{f64s, strs};
 use crate::model::time::format_rfc3339;
@@ -14,7 +14,6 @@ use std::fmt::Write;
 
 const CAUSES: &str = include_str!("../causes.tsv");
 pub const MAX_BARS: usize = 360;
-const SAMPLES: usize = 5;
 
 pub(super) fn cause_texts() -> BTreeMap<&'static str, (&'static str, &'static str)> {
     CAUSES
@@ -154,26 +153,6 @@ pub(super) fn bucket_ms(tl: &DataFrame, _z: &crate::model::Zone) -> Vec<Ts> {
     strs(tl, "bucket_start").unwrap_or_default().iter().map(|s| parse_ms(s.as_deref())).collect()
 }
 
-/// Per cause: the rows of its first `SAMPLES` error lines, and how many lines it has. One
-/// pass over the cause column, borrowing its strings (building owned columns once per cause
-/// cost 0.1 s of a 2 GiB run).
-pub(super) fn sample_rows(err: &DataFrame) -> BTreeMap<String, (Vec<usize>, usize)> {
-    let mut out: BTreeMap<String, (Vec<usize>, usize)> = BTreeMap::new();
-    let Ok(c) = err.column("cause").and_then(|c| c.str().cloned()) else { return out };
-    for (i, v) in c.iter().enumerate() {
-        let Some(v) = v else { continue };
-        let e = match out.get_mut(v) {
-            Some(e) => e,
-            None => out.entry(v.to_string()).or_default(),
-        };
-        e.1 += 1;
-        if e.0.len() < SAMPLES {
-            e.0.push(i);
-        }
-    }
-    out
-}
-
 /// The nginx lines of one cause, as written (reassembled), with file:line.
 pub(super) fn samples(err: &DataFrame, rows: &(Vec<usize>, usize)) -> String {
     let get = |n: &str, i: usize| -> Option<String> { err.column(n).ok()?.str().ok()?.get(i).map(str::to_string) };
@@ -201,8 +180,8 @@ pub(super) fn samples(err: &DataFrame, rows: &(Vec<usize>, usize)) -> String {
             esc(&text)
         );
     }
-    if rows.1 > SAMPLES {
-        let _ = write!(s, "<p class=\"muted\">{} more lines in errors.csv.</p>", rows.1 - SAMPLES);
+    if rows.1 > rows.0.len() {
+        let _ = write!(s, "<p class=\"muted\">{} more lines in errors.csv.</p>", rows.1 - rows.0.len());
     }
     s
 }

@@ -1,0 +1,279 @@
+//! The quiet error-log rows in the report stage: merged into the error rows the writers
+//! stream (`error_batches`), and read once, by their heads, for the few things the report
+//! shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes).
+//!
+//! Input: `Events` (the held rows as a frame, the quiet ones as `scan::quiet::QuietRows`).
+//! Output: frames of error rows with the columns of the held frame. Invariants: the rows come
+//! in (time, file, line) order, the held frame's order, so a table streamed from
+//! `error_batches` is the table one sorted frame of every row gave; what is read of the
+//! quiet rows is bounded (a batch, or a few rows per cause and per incident), never all of
+//! them at once.
+
+use super::events::{error_frame, Events, RowCtx};
+use crate::analysis::Analysis;
+use crate::model::{ErrorEvent, Ts, Zone};
+use crate::scan::quiet::{Head, Merged, QuietRows};
+use polars::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Evidence samples per cause (report.html).
+pub const SAMPLES: usize = 5;
+/// Evidence lines quoted per cause of an incident (postmortem.md).
+pub const QUOTES: usize = 3;
+/// Evidence lines are quoted from a minute before an incident (the first evidence often
+/// precedes the first failure) to 5 s after it.
+pub const QUOTE_BEFORE_MS: Ts = 60_000;
+pub const QUOTE_AFTER_MS: Ts = 5_000;
+
+/// A fresh analysis's quiet rows, with what writing them needs.
+pub struct Quiet {
+    pub rows: QuietRows,
+    files: Vec<String>,
+    /// Per source: the place of its file name in name order (the tables' tie-break).
+    rank: Vec<u32>,
+    zone: Zone,
+    machine: String,
+}
+
+impl Quiet {
+    pub fn new(rows: QuietRows, a: &Analysis, machine: &str) -> Quiet {
+        let files: Vec<String> = a.sources.iter().map(|s| s.display.clone()).collect();
+        let mut by_name: Vec<usize> = (0..files.len()).collect();
+        by_name.sort_by(|&x, &y| (&files[x], x).cmp(&(&files[y], y)));
+        let mut rank = vec![0u32; files.len()];
+        for (r, &i) in by_name.iter().enumerate() {
+            rank[i] = r as u32;
+        }
+        Quiet { rows, files, rank, zone: a.zone.zone.clone(), machine: machine.to_string() }
+    }
+
+    fn file(&self, src: u32) -> &str {
+        self.files.get(src as usize).map_or("", String::as_str)
+    }
+
+    /// The frame of `rows` (in that order), with the held frame's columns.
+    pub fn frame(&self, rows: &[ErrorEvent]) -> PolarsResult<DataFrame> {
+        let x =
+            RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine };
+        error_frame(&x, rows)
+    }
+
+    fn key<'q>(&'q self, h: &Head) -> (Ts, &'q str, i64) {
+        (h.ts, self.file(h.src), h.line as i64)
+    }
+}
+
+/// The sort key columns of a frame: (ts_ms, file, line).
+struct Keys {
+    ts: Vec<i64>,
+    file: StringChunked,
+    line: Vec<i64>,
+}
+
+impl Keys {
+    fn of(d: &DataFrame) -> PolarsResult<Keys> {
+        let ints = |c: &str| -> PolarsResult<Vec<i64>> {
+            Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
+        };
+        Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")? })
+    }
+    fn get(&self, i: usize) -> (Ts, &str, i64) {
+        (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i])
+    }
+}
+
+/// Every error-log row of `ev` in (time, file, line) order, as frames of at most `n` rows.
+pub struct ErrBatches<'e> {
+    held: &'e DataFrame,
+    keys: Keys,
+    pos: usize,
+    quiet: Option<(&'e Quiet, std::iter::Peekable<Merged<'e>>)>,
+    n: usize,
+}
+
+pub fn error_batches(ev: &Events, n: usize) -> PolarsResult<ErrBatches<'_>> {
+    let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
+    Ok(ErrBatches { held: &ev.err, keys: Keys::of(&ev.err)?, pos: 0, quiet, n: n.max(1) })
+}
+
+impl Iterator for ErrBatches<'_> {
+    type Item = PolarsResult<DataFrame>;
+
+    fn next(&mut self) -> Option<PolarsResult<DataFrame>> {
+        let h = self.held.height();
+        let start = self.pos;
+        let Some((q, merged)) = &mut self.quiet else {
+            let k = self.n.min(h - start);
+            self.pos += k;
+            return (k > 0).then(|| Ok(self.held.slice(start as i64, k)));
+        };
+        // true: the next held row; false: the next quiet row.
+        let mut picks: Vec<bool> = Vec::with_capacity(self.n);
+        let mut rows: Vec<ErrorEvent> = Vec::new();
+        while picks.len() < self.n {
+            let held = (self.pos < h).then(|| self.keys.get(self.pos));
+            let quiet = merged.peek().map(|e| (e.ts, q.file(e.source), e.line as i64));
+            let take_held = match (held, quiet) {
+                (None, None) => break,
+                (Some(a), Some(b)) => a <= b,
+                (a, _) => a.is_some(),
+            };
+            if take_held {
+                self.pos += 1;
+            } else {
+                rows.extend(merged.next());
+            }
+            picks.push(take_held);
+        }
+        if picks.is_empty() {
+            return None;
+        }
+        let part = self.held.slice(start as i64, self.pos - start);
+        if rows.is_empty() {
+            return Some(Ok(part));
+        }
+        let batch = (|| {
+            let quiet = q.frame(&rows)?;
+            if part.height() == 0 {
+                return Ok(quiet);
+            }
+            let nh = part.height();
+            let mut b = part;
+            b.vstack_mut_owned(quiet)?;
+            let (mut hi, mut qi) = (0u32, nh as u32);
+            let perm: Vec<IdxSize> = picks
+                .iter()
+                .map(|&held| {
+                    let k = if held { &mut hi } else { &mut qi };
+                    *k += 1;
+                    (*k - 1) as IdxSize
+                })
+                .collect();
+            b.take(&IdxCa::from_vec("".into(), perm))
+        })();
+        Some(batch)
+    }
+}
+
+/// What the report shows of the error rows besides the tables: per cause, its first
+/// `SAMPLES` rows and how many it has (report.html); the quiet rows an incident quotes
+/// (postmortem.md: the first `QUOTES` of each of its causes in its quote window).
+pub struct Digest {
+    /// The sampled rows, cause by cause, each cause's in order.
+    pub samples: DataFrame,
+    /// Per cause: its rows in `samples`, and how many error rows it has in all.
+    pub sample_rows: BTreeMap<String, (Vec<usize>, usize)>,
+    /// Quiet rows inside an incident's quote window with one of its causes, in order.
+    pub quotes: DataFrame,
+}
+
+/// The digest of `ev`'s error rows; `windows` are the quote windows of each cause.
+pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsResult<Digest> {
+    let err = &ev.err;
+    let keys = Keys::of(err)?;
+    // Held rows: the first `SAMPLES` of each cause and the counts (one pass, borrowed).
+    let mut held: BTreeMap<String, (Vec<usize>, usize)> = BTreeMap::new();
+    if let Ok(c) = err.column("cause").and_then(|c| c.str().cloned()) {
+        for (i, v) in c.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let e = match held.get_mut(v) {
+                Some(e) => e,
+                None => held.entry(v.to_string()).or_default(),
+            };
+            e.1 += 1;
+            if e.0.len() < SAMPLES {
+                e.0.push(i);
+            }
+        }
+    }
+    let Some(q) = ev.quiet.as_deref() else {
+        let idx: Vec<IdxSize> = held.values().flat_map(|r| r.0.iter().map(|&i| i as IdxSize)).collect();
+        let samples = err.take(&IdxCa::from_vec("".into(), idx))?;
+        let mut at = 0;
+        let sample_rows = held
+            .into_iter()
+            .map(|(c, (rows, n))| {
+                let k = rows.len();
+                at += k;
+                (c, ((at - k..at).collect(), n))
+            })
+            .collect();
+        return Ok(Digest { samples, sample_rows, quotes: err.clear() });
+    };
+    // Quiet rows, by their heads: counts, the first `SAMPLES` of each cause, and the first
+    // `QUOTES` of each (cause, window), each set ordered by (time, file rank, line).
+    type Set = BTreeSet<(Ts, u32, u64, Head)>;
+    let keep = |s: &mut Set, h: &Head, n: usize| {
+        s.insert((h.ts, q.rank.get(h.src as usize).copied().unwrap_or(u32::MAX), h.line, *h));
+        if s.len() > n {
+            s.pop_last();
+        }
+    };
+    let mut first: BTreeMap<&'static str, (Set, usize)> = BTreeMap::new();
+    let mut quoted: BTreeMap<(&'static str, usize), Set> = BTreeMap::new();
+    for h in q.rows.heads() {
+        let e = first.entry(h.cause.as_str()).or_default();
+        e.1 += 1;
+        keep(&mut e.0, &h, SAMPLES);
+        if let Some(ws) = windows.get(h.cause.as_str()) {
+            for (k, &(a, b)) in ws.iter().enumerate() {
+                if a <= h.ts && h.ts <= b {
+                    keep(quoted.entry((h.cause.as_str(), k)).or_default(), &h, QUOTES);
+                }
+            }
+        }
+    }
+    // Per cause: held and quiet candidates in key order, the first `SAMPLES`.
+    enum Pick {
+        Held(usize),
+        Quiet(Head),
+    }
+    let mut causes: BTreeMap<String, (Vec<Pick>, usize)> = BTreeMap::new();
+    for (c, (rows, n)) in held {
+        causes.insert(c, (rows.into_iter().map(Pick::Held).collect(), n));
+    }
+    for (c, (set, n)) in first {
+        let e = causes.entry(c.to_string()).or_default();
+        e.1 += n;
+        e.0.extend(set.iter().map(|x| Pick::Quiet(x.3)));
+    }
+    let mut idx: Vec<IdxSize> = Vec::new();
+    let mut rows: Vec<ErrorEvent> = Vec::new();
+    // Per cause: where each sample is ((held, index) in `idx` or `rows`), and the count.
+    type Placed = (String, Vec<(bool, usize)>, usize);
+    let mut order: Vec<Placed> = Vec::new();
+    for (c, (mut picks, n)) in causes {
+        let key = |p: &Pick| match p {
+            Pick::Held(i) => keys.get(*i),
+            Pick::Quiet(h) => q.key(h),
+        };
+        picks.sort_by(|a, b| key(a).cmp(&key(b)));
+        picks.truncate(SAMPLES);
+        let mut at = Vec::new();
+        for p in picks {
+            match p {
+                Pick::Held(i) => {
+                    at.push((true, idx.len()));
+                    idx.push(i as IdxSize);
+                }
+                Pick::Quiet(h) => {
+                    at.push((false, rows.len()));
+                    rows.extend(q.rows.get(h.at));
+                }
+            }
+        }
+        order.push((c, at, n));
+    }
+    let mut samples = err.take(&IdxCa::from_vec("".into(), idx.clone()))?;
+    samples.vstack_mut_owned(q.frame(&rows)?)?;
+    let nh = idx.len();
+    let sample_rows = order
+        .into_iter()
+        .map(|(c, at, n)| (c, (at.iter().map(|&(h, i)| if h { i } else { nh + i }).collect(), n)))
+        .collect();
+    let mut quotes: Vec<(Ts, u32, u64, Head)> = quoted.into_values().flatten().collect();
+    quotes.sort();
+    quotes.dedup();
+    let rows: Vec<ErrorEvent> = quotes.iter().filter_map(|x| q.rows.get(x.3.at)).collect();
+    Ok(Digest { samples, sample_rows, quotes: q.frame(&rows)? })
+}
