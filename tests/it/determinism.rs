@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Every output file, with `generated_at` (the one documented run-dependent field) removed.
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -13,6 +13,7 @@ mod hostile;
 mod hostile_more;
 mod peer_vectors;
 mod props;
+mod quiet;
 mod real_logs;
 mod reports;
 mod week;

@@ -11,10 +11,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-struct Week {
-    dir: PathBuf,
+pub(crate) struct Week {
+    pub(crate) dir: PathBuf,
     truth: Value,
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     sum: Value,
 }
 
@@ -22,7 +22,7 @@ fn config(seed: u64) -> Config {
     Config { size_mb: 60, seed, days: 8, outages: 19, gzip: false, ..Config::default() }
 }
 
-fn fmt_arg() -> String {
+pub(crate) fn fmt_arg() -> String {
     format!("shop.access.log*={SHOP_FORMAT}")
 }
 
@@ -37,7 +37,7 @@ fn week(name: &str, cfg: Config) -> Week {
     Week { dir, truth, out, sum }
 }
 
-fn default_week() -> &'static Week {
+pub(crate) fn default_week() -> &'static Week {
     static W: OnceLock<Week> = OnceLock::new();
     W.get_or_init(|| week("default", config(1)))
 }

@@ -1,0 +1,83 @@
+//! Issue 16: error-log rows no verdict reads (bots probing for files, client TLS and timeout
+//! lines, PHP notices) are kept out of memory during the scan (`scan::quiet`) and merged back
+//! into `errors.csv` and `events.parquet`; with no writable temporary directory they stay in
+//! memory, and the reports are the same.
+
+use crate::common::*;
+use crate::determinism::outputs;
+use crate::week::{default_week, fmt_arg};
+use std::process::Command;
+use upcause::cli::AnalyzeArgs;
+use upcause::config::Config;
+
+/// On the noisy week most error-log rows are quiet: they are not in the analysis's held rows,
+/// every held row is one a verdict or table reads, and `errors.csv` has both.
+#[test]
+fn quiet_rows_are_not_held_and_every_row_is_written() {
+    let w = default_week();
+    let args = AnalyzeArgs {
+        paths: vec![w.dir.display().to_string()],
+        log_format: vec![fmt_arg()],
+        quiet: true,
+        jobs: Some(2),
+        ..Default::default()
+    };
+    let mut cfg = Config::from_args(&args).unwrap();
+    let a = upcause::analyze(&mut cfg, false).unwrap();
+    let quiet = a.scan.quiet.as_ref().expect("quiet rows on a noisy error log");
+    let held = a.scan.errors.len() as u64;
+    assert!(quiet.rows > 2 * held, "{} quiet rows, {held} held", quiet.rows);
+    assert!(a.scan.errors.iter().all(|e| !e.is_quiet()), "a quiet row is held");
+    let rows = read_csv(&w.out.join("errors.csv"));
+    assert_eq!(rows.len() as u64, held + quiet.rows, "errors.csv has every row");
+    // The quiet rows read back are the rows errors.csv lists as not joinable, in order.
+    let back = a.scan.error_rows();
+    assert_eq!(back.len(), rows.len());
+    let n_quiet = back.iter().filter(|e| e.is_quiet()).count() as u64;
+    assert_eq!(n_quiet, quiet.rows);
+    let files: Vec<&str> = a.sources.iter().map(|s| s.display.as_str()).collect();
+    let mut want: Vec<(String, u64, String)> =
+        back.iter().map(|e| (files[e.source as usize].to_string(), e.line, e.message.clone())).collect();
+    want.sort();
+    let mut got: Vec<(String, u64, String)> =
+        rows.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
+    got.sort();
+    assert!(want == got, "errors.csv rows differ from the rows read");
+}
+
+/// TMPDIR not writable: the rows stay in memory, a warning says so, and every report is
+/// byte-identical to the run that spilled, but for that warning in summary.json and
+/// report.html.
+#[test]
+fn an_unwritable_temp_dir_keeps_the_rows_in_memory_with_the_same_reports() {
+    let w = default_week();
+    let out = tmp("quiet-no-tmpdir");
+    let f = fmt_arg();
+    let o = Command::new(bin())
+        .env("TMPDIR", "/nonexistent/upcause-tmp")
+        .args(["analyze", w.dir.to_str().unwrap(), "--log-format", &f, "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let sum = read_json(&out.join("summary.json"));
+    let diags = sum["diagnostics"].to_string();
+    assert!(diags.contains("held in memory instead"), "{diags}");
+    let (a, b) = (outputs(&w.out), outputs(&out));
+    assert_eq!(a.len(), b.len());
+    for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        match na.as_str() {
+            "summary.json" => {}
+            "report.html" => {
+                // The page lists the diagnostics: the same page without that block.
+                let (ha, hb) = (String::from_utf8_lossy(ba), String::from_utf8_lossy(bb));
+                let from = hb.find("<details><summary class=\"warn\">").expect("a diagnostics block");
+                let to = from + hb[from..].find("</details>").unwrap() + "</details>".len();
+                assert!(hb[from..to].contains("held in memory instead"));
+                assert!(ha == format!("{}{}", &hb[..from], &hb[to..]), "report.html differs beyond the warning");
+            }
+            _ => assert!(ba == bb, "{na} differs when the quiet rows stay in memory"),
+        }
+    }
+}
