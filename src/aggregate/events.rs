@@ -13,7 +13,7 @@
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, Verdict};
-use crate::model::event::ErrorEvent;
+use crate::model::event::{ErrorEvent, ErrorRef, OriginRef};
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use polars::prelude::*;
@@ -421,7 +421,7 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         .map(|batch| {
             let mut c = EventCols::new();
             for (e, v) in &batch {
-                push_error(&mut c, &x, e, v.as_ref());
+                push_error(&mut c, &x, e.view(), v.as_ref());
             }
             c.frame(&names)
         })
@@ -446,11 +446,23 @@ fn verdict_cols<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, v: &'a crate::correla
 
 /// The columns of a record's envelope (empty for lines read from plain files).
 fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::model::Origin>>) {
+    origin_ref_cols(
+        c,
+        o.map(|o| OriginRef {
+            envelope: o.envelope,
+            name: o.name.as_deref(),
+            stream: o.stream,
+            host: o.host.as_deref(),
+        }),
+    );
+}
+
+fn origin_ref_cols<'a>(c: &mut EventCols<'a>, o: Option<OriginRef<'a>>) {
     let Some(o) = o else { return };
     s!(c, "envelope", Some(o.envelope.as_str()));
-    s!(c, "container", o.name.as_deref());
+    s!(c, "container", o.name);
     s!(c, "stream", o.stream.map(|s| s.as_str()));
-    s!(c, "log_host", o.host.as_deref());
+    s!(c, "log_host", o.host);
 }
 
 /// The columns every kind fills.
@@ -465,16 +477,16 @@ fn common<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, rec: &'static str, ts: Ts, 
 }
 
 /// The frame of error-log rows without verdicts (quiet rows), in the given order.
-pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorEvent]) -> PolarsResult<DataFrame> {
+pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorRef]) -> PolarsResult<DataFrame> {
     let mut c = EventCols::new();
     for e in rows {
-        push_error(&mut c, x, e, None);
+        push_error(&mut c, x, *e, None);
     }
     c.frame(&kind_columns("error"))
 }
 
 /// One error-log row: its own cause, or its verdict's.
-fn push_error<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: &'a ErrorEvent, v: Option<&'a Verdict>) {
+fn push_error<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: ErrorRef<'a>, v: Option<&'a Verdict>) {
     common(c, x, "error", e.ts, e.source, e.line);
     let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
     s!(c, "cause_class", Some(cls.as_str()));
@@ -490,15 +502,15 @@ fn push_error<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: &'a ErrorEvent, v: O
     s!(c, "phase", Some(e.phase.as_str()));
     s!(c, "line_class", Some(e.class.as_str()));
     b!(c, "failure", e.failure);
-    s!(c, "client", e.client.as_deref());
-    s!(c, "server", e.server.as_deref());
-    s!(c, "request", e.request.as_deref());
-    s!(c, "upstream", e.upstream.as_deref());
-    s!(c, "vhost", e.host.as_deref());
-    s!(c, "referrer", e.referrer.as_deref());
-    s!(c, "message", Some(e.message.as_str()));
+    s!(c, "client", e.client);
+    s!(c, "server", e.server);
+    s!(c, "request", e.request);
+    s!(c, "upstream", e.upstream);
+    s!(c, "vhost", e.host);
+    s!(c, "referrer", e.referrer);
+    s!(c, "message", Some(e.message));
     i!(c, "entry_lines", Some(e.lines as i64));
-    origin_cols(c, e.origin.as_ref());
+    origin_ref_cols(c, e.origin);
 }
 
 fn push_record<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, a: &'a Analysis, rec: Rec) {

@@ -1,17 +1,18 @@
 //! The quiet error-log rows in the report stage: merged into the error rows the writers
-//! stream (`error_batches`), and read once, by their heads, for the few things the report
+//! stream (`error_rows`), and read once, by their heads, for the few things the report
 //! shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes).
 //!
 //! Input: `Events` (the held rows as a frame, the quiet ones as `scan::quiet::QuietRows`).
 //! Output: frames of error rows with the columns of the held frame. Invariants: the rows come
 //! in (time, file, line) order, the held frame's order, so a table streamed from
-//! `error_batches` is the table one sorted frame of every row gave; what is read of the
+//! `error_rows` is the table one sorted frame of every row gave; what is read of the
 //! quiet rows is bounded (a batch, or a few rows per cause and per incident), never all of
 //! them at once.
 
 use super::events::{error_frame, Events, RowCtx};
 use crate::analysis::Analysis;
-use crate::model::{ErrorEvent, Ts, Zone};
+use crate::model::event::ErrorRef;
+use crate::model::{Ts, Zone};
 use crate::scan::quiet::{Head, Merged, QuietRows};
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,12 +48,26 @@ impl Quiet {
         Quiet { rows, files, rank, zone: a.zone.zone.clone(), machine: machine.to_string() }
     }
 
-    fn file(&self, src: u32) -> &str {
+    pub fn file(&self, src: u32) -> &str {
         self.files.get(src as usize).map_or("", String::as_str)
     }
 
+    /// A stamp as the tables write it.
+    pub fn time(&self, ts: Ts) -> String {
+        crate::model::time::format_rfc3339(ts, &self.zone)
+    }
+
+    pub fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    /// Per source: its place in file-name order (`QuietRows::merged`).
+    pub fn rank(&self) -> &[u32] {
+        &self.rank
+    }
+
     /// The frame of `rows` (in that order), with the held frame's columns.
-    pub fn frame(&self, rows: &[ErrorEvent]) -> PolarsResult<DataFrame> {
+    pub fn frame(&self, rows: &[ErrorRef]) -> PolarsResult<DataFrame> {
         let x =
             RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine };
         error_frame(&x, rows)
@@ -82,76 +97,42 @@ impl Keys {
     }
 }
 
-/// Every error-log row of `ev` in (time, file, line) order, as frames of at most `n` rows.
-pub struct ErrBatches<'e> {
-    held: &'e DataFrame,
+/// One error-log row of `ErrRows`: a row of the held frame, or a quiet row.
+// Rows stream through one at a time: boxing the larger variant would allocate per row.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum ErrRow<'e> {
+    Held(usize),
+    Quiet(ErrorRef<'e>),
+}
+
+/// Every error-log row of `ev` in (time, file, line) order: the held frame's rows merged with
+/// the quiet rows read back.
+pub struct ErrRows<'e> {
     keys: Keys,
     pos: usize,
     quiet: Option<(&'e Quiet, std::iter::Peekable<Merged<'e>>)>,
-    n: usize,
 }
 
-pub fn error_batches(ev: &Events, n: usize) -> PolarsResult<ErrBatches<'_>> {
+pub fn error_rows(ev: &Events) -> PolarsResult<ErrRows<'_>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
-    Ok(ErrBatches { held: &ev.err, keys: Keys::of(&ev.err)?, pos: 0, quiet, n: n.max(1) })
+    Ok(ErrRows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
 }
 
-impl Iterator for ErrBatches<'_> {
-    type Item = PolarsResult<DataFrame>;
+impl<'e> Iterator for ErrRows<'e> {
+    type Item = ErrRow<'e>;
 
-    fn next(&mut self) -> Option<PolarsResult<DataFrame>> {
-        let h = self.held.height();
-        let start = self.pos;
-        let Some((q, merged)) = &mut self.quiet else {
-            let k = self.n.min(h - start);
-            self.pos += k;
-            return (k > 0).then(|| Ok(self.held.slice(start as i64, k)));
+    fn next(&mut self) -> Option<ErrRow<'e>> {
+        let held = (self.pos < self.keys.ts.len()).then(|| self.keys.get(self.pos));
+        let take_held = match (&mut self.quiet, held) {
+            (Some((q, merged)), Some(a)) => merged.peek().is_none_or(|e| a <= (e.ts, q.file(e.source), e.line as i64)),
+            (_, h) => h.is_some(),
         };
-        // true: the next held row; false: the next quiet row.
-        let mut picks: Vec<bool> = Vec::with_capacity(self.n);
-        let mut rows: Vec<ErrorEvent> = Vec::new();
-        while picks.len() < self.n {
-            let held = (self.pos < h).then(|| self.keys.get(self.pos));
-            let quiet = merged.peek().map(|e| (e.ts, q.file(e.source), e.line as i64));
-            let take_held = match (held, quiet) {
-                (None, None) => break,
-                (Some(a), Some(b)) => a <= b,
-                (a, _) => a.is_some(),
-            };
-            if take_held {
-                self.pos += 1;
-            } else {
-                rows.extend(merged.next());
-            }
-            picks.push(take_held);
+        if take_held {
+            self.pos += 1;
+            return Some(ErrRow::Held(self.pos - 1));
         }
-        if picks.is_empty() {
-            return None;
-        }
-        let part = self.held.slice(start as i64, self.pos - start);
-        if rows.is_empty() {
-            return Some(Ok(part));
-        }
-        let batch = (|| {
-            let quiet = q.frame(&rows)?;
-            if part.height() == 0 {
-                return Ok(quiet);
-            }
-            let nh = part.height();
-            let mut b = part;
-            b.vstack_mut_owned(quiet)?;
-            let (mut hi, mut qi) = (0u32, nh as u32);
-            let perm: Vec<IdxSize> = picks
-                .iter()
-                .map(|&held| {
-                    let k = if held { &mut hi } else { &mut qi };
-                    *k += 1;
-                    (*k - 1) as IdxSize
-                })
-                .collect();
-            b.take(&IdxCa::from_vec("".into(), perm))
-        })();
-        Some(batch)
+        self.quiet.as_mut()?.1.next().map(ErrRow::Quiet)
     }
 }
 
@@ -238,7 +219,7 @@ pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsRes
         e.0.extend(set.iter().map(|x| Pick::Quiet(x.3)));
     }
     let mut idx: Vec<IdxSize> = Vec::new();
-    let mut rows: Vec<ErrorEvent> = Vec::new();
+    let mut rows: Vec<ErrorRef> = Vec::new();
     // Per cause: where each sample is ((held, index) in `idx` or `rows`), and the count.
     type Placed = (String, Vec<(bool, usize)>, usize);
     let mut order: Vec<Placed> = Vec::new();
@@ -274,6 +255,6 @@ pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsRes
     let mut quotes: Vec<(Ts, u32, u64, Head)> = quoted.into_values().flatten().collect();
     quotes.sort();
     quotes.dedup();
-    let rows: Vec<ErrorEvent> = quotes.iter().filter_map(|x| q.rows.get(x.3.at)).collect();
+    let rows: Vec<ErrorRef> = quotes.iter().filter_map(|x| q.rows.get(x.3.at)).collect();
     Ok(Digest { samples, sample_rows, quotes: q.frame(&rows)? })
 }

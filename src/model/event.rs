@@ -133,6 +133,12 @@ pub struct ErrorEvent {
     pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
+/// `ErrorEvent::is_quiet` from the classification alone (before the row is built).
+pub fn is_quiet(failure: bool, class: CauseClass, signature: &str) -> bool {
+    use super::cause::CauseClass::*;
+    !(failure || matches!(class, C10 | C11 | C12 | C28 | C8 | RL) || signature.starts_with("nginx_"))
+}
+
 impl ErrorEvent {
     /// Can belong to a request: upstream failures, the application/client lines that
     /// explain a 500 or a 499, and nginx's own refusals (`limit_req`, `limit_conn`).
@@ -150,13 +156,119 @@ impl ErrorEvent {
     /// Read by no verdict and no table but the row tables: neither joinable nor lifecycle
     /// (`scan::quiet` keeps such rows out of memory).
     pub fn is_quiet(&self) -> bool {
-        !self.joinable() && !self.is_lifecycle()
+        is_quiet(self.failure, self.class, self.signature)
     }
 
     /// The upstream peer as `$upstream_addr` shows it: `127.0.0.1:9000`, `unix:/run/x.sock`,
     /// or the upstream{} group name.
     pub fn peer(&self) -> Option<&str> {
         self.upstream.as_deref().map(upstream_peer)
+    }
+}
+
+/// An nginx error-log entry borrowed (from an `ErrorEvent`, or from the bytes of a quiet
+/// row, `scan::quiet`): what the tables are built from without copying a string.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorRef<'a> {
+    pub ts: Ts,
+    pub source: u32,
+    pub line: u64,
+    pub lines: u32,
+    pub level: Level,
+    pub pid: u32,
+    pub conn: Option<u64>,
+    pub signature: &'static str,
+    pub errno: Option<i32>,
+    pub phase: Phase,
+    pub class: CauseClass,
+    pub cause: Cause,
+    pub failure: bool,
+    pub client: Option<&'a str>,
+    pub server: Option<&'a str>,
+    pub request: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub referrer: Option<&'a str>,
+    pub message: &'a str,
+    pub origin: Option<OriginRef<'a>>,
+}
+
+/// An envelope borrowed (`super::source::Origin`).
+#[derive(Clone, Copy, Debug)]
+pub struct OriginRef<'a> {
+    pub envelope: super::source::Envelope,
+    pub name: Option<&'a str>,
+    pub stream: Option<super::source::Stream>,
+    pub host: Option<&'a str>,
+}
+
+impl ErrorEvent {
+    pub fn view(&self) -> ErrorRef<'_> {
+        ErrorRef {
+            ts: self.ts,
+            source: self.source,
+            line: self.line,
+            lines: self.lines,
+            level: self.level,
+            pid: self.pid,
+            conn: self.conn,
+            signature: self.signature,
+            errno: self.errno,
+            phase: self.phase,
+            class: self.class,
+            cause: self.cause,
+            failure: self.failure,
+            client: self.client.as_deref(),
+            server: self.server.as_deref(),
+            request: self.request.as_deref(),
+            upstream: self.upstream.as_deref(),
+            host: self.host.as_deref(),
+            referrer: self.referrer.as_deref(),
+            message: &self.message,
+            origin: self.origin.as_deref().map(|o| OriginRef {
+                envelope: o.envelope,
+                name: o.name.as_deref(),
+                stream: o.stream,
+                host: o.host.as_deref(),
+            }),
+        }
+    }
+}
+
+impl ErrorRef<'_> {
+    /// The owned row.
+    pub fn to_event(&self) -> ErrorEvent {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        ErrorEvent {
+            ts: self.ts,
+            source: self.source,
+            line: self.line,
+            lines: self.lines,
+            level: self.level,
+            pid: self.pid,
+            conn: self.conn,
+            signature: self.signature,
+            errno: self.errno,
+            phase: self.phase,
+            class: self.class,
+            cause: self.cause,
+            failure: self.failure,
+            client: s(self.client),
+            server: s(self.server),
+            request: s(self.request),
+            upstream: s(self.upstream),
+            host: s(self.host),
+            referrer: s(self.referrer),
+            message: self.message.to_string(),
+            origin: self.origin.map(|o| {
+                std::sync::Arc::new(super::source::Origin {
+                    envelope: o.envelope,
+                    name: s(o.name),
+                    stream: o.stream,
+                    host: s(o.host),
+                })
+            }),
+        }
     }
 }
 

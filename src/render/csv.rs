@@ -21,33 +21,211 @@ pub fn write(df: &mut DataFrame, path: &Path) -> Result<(), RenderError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// Stream frames of one table into the CSV file `path` (header from the first frame, or from
-/// `empty` when there is none), atomically: the table is never whole in memory, and its bytes
-/// are those of `write` on the frames stacked (a CSV row depends on its own values only).
-pub fn write_frames(
-    empty: &DataFrame,
-    frames: impl Iterator<Item = PolarsResult<DataFrame>>,
-    path: &Path,
-) -> Result<(), RenderError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+/// One CSV field as polars writes it (`QuoteStyle::Necessary`): nothing for null, `""` for
+/// the empty string, quoted with `"` doubled when it holds a separator, a line end or a quote.
+fn put_str(buf: &mut Vec<u8>, v: Option<&str>) {
+    let Some(s) = v else { return };
+    let b = s.as_bytes();
+    if b.is_empty() {
+        buf.extend_from_slice(b"\"\"");
+        return;
+    }
+    let quote = memchr::memchr3(b',', b'\n', b'\r', b).is_some() || memchr::memchr(b'"', b).is_some();
+    if !quote {
+        buf.extend_from_slice(b);
+        return;
+    }
+    buf.push(b'"');
+    let mut from = 0;
+    for q in memchr::memchr_iter(b'"', b) {
+        buf.extend_from_slice(&b[from..=q]);
+        buf.push(b'"');
+        from = q + 1;
+    }
+    buf.extend_from_slice(&b[from..]);
+    buf.push(b'"');
+}
+
+fn put_int(buf: &mut Vec<u8>, v: Option<i64>) {
+    if let Some(v) = v {
+        buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+}
+
+/// The columns of `errors.csv` (`aggregate::report::errors_table`) and the event column
+/// each comes from.
+pub const ERRORS_CSV: [(&str, &str); 23] = [
+    ("time", "time"),
+    ("file", "file"),
+    ("line", "line"),
+    ("level", "level"),
+    ("pid", "pid"),
+    ("conn", "conn"),
+    ("signature", "signature"),
+    ("errno", "errno"),
+    ("phase", "phase"),
+    ("cause_class", "cause_class"),
+    ("cause", "cause"),
+    ("client", "client"),
+    ("server", "server"),
+    ("request", "request"),
+    ("upstream", "upstream"),
+    ("host", "vhost"),
+    ("message", "message"),
+    ("line_class", "line_class"),
+    ("failure", "failure"),
+    ("confidence", "confidence"),
+    ("evidence", "evidence"),
+    ("lines", "entry_lines"),
+    ("machine", "machine"),
+];
+
+/// A held-frame column, typed.
+enum Held {
+    Str(StringChunked),
+    Int(Int64Chunked),
+    YesNo(BooleanChunked),
+}
+
+/// `errors.csv` streamed row by row: the held error rows (from their frame) merged with the
+/// quiet ones read back (`aggregate::quiet::error_rows`), each formatted as polars' writer
+/// formats `errors_table` (`tests::errors_csv_is_polars_csv` checks the two agree), so no
+/// frame is built for the quiet rows and the file's bytes are those of one table of all rows.
+pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
+    use crate::aggregate::quiet::{error_rows, ErrRow};
+    let terr = |e| table_err("errors.csv")(e);
+    let d = &ev.err;
+    let held = ERRORS_CSV
+        .iter()
+        .map(|(_, c)| -> PolarsResult<Held> {
+            let col = d.column(c)?;
+            Ok(match col.dtype() {
+                DataType::String => Held::Str(col.str()?.rechunk().into_owned()),
+                DataType::Boolean => Held::YesNo(col.bool()?.rechunk().into_owned()),
+                _ => Held::Int(col.cast(&DataType::Int64)?.i64()?.rechunk().into_owned()),
+            })
+        })
+        .collect::<PolarsResult<Vec<Held>>>()
+        .map_err(terr)?;
     let tmp = path.with_extension("tmp~");
     let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-    {
-        let mut b = CsvWriter::new(&mut w)
-            .include_header(true)
-            .with_separator(b',')
-            .batched(empty.schema())
-            .map_err(table_err(&name))?;
-        for df in frames {
-            let mut df = df.map_err(table_err(&name))?;
-            // The batched writer needs every column in the same chunks.
-            df.align_chunks();
-            b.write_batch(&df).map_err(table_err(&name))?;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let header: Vec<&str> = ERRORS_CSV.iter().map(|c| c.0).collect();
+    buf.extend_from_slice(header.join(",").as_bytes());
+    buf.push(b'\n');
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    for r in error_rows(ev).map_err(terr)? {
+        match r {
+            ErrRow::Held(i) => {
+                for (k, h) in held.iter().enumerate() {
+                    if k > 0 {
+                        buf.push(b',');
+                    }
+                    match h {
+                        Held::Str(c) => put_str(&mut buf, c.get(i)),
+                        Held::Int(c) => put_int(&mut buf, c.get(i)),
+                        Held::YesNo(c) => put_str(&mut buf, c.get(i).map(yes_no)),
+                    }
+                }
+            }
+            ErrRow::Quiet(e) => {
+                let q = ev.quiet.as_deref().expect("quiet rows come from a spill");
+                // A quiet row has no verdict: its cause is its line's, confidence and
+                // evidence are empty.
+                let s = |buf: &mut Vec<u8>, v: Option<&str>| {
+                    put_str(buf, v);
+                    buf.push(b',');
+                };
+                let n = |buf: &mut Vec<u8>, v: Option<i64>| {
+                    put_int(buf, v);
+                    buf.push(b',');
+                };
+                s(&mut buf, Some(&q.time(e.ts)));
+                s(&mut buf, Some(q.file(e.source)));
+                n(&mut buf, Some(e.line as i64));
+                s(&mut buf, Some(e.level.as_str()));
+                n(&mut buf, Some(e.pid as i64));
+                n(&mut buf, e.conn.map(|c| c as i64));
+                s(&mut buf, Some(e.signature));
+                n(&mut buf, e.errno.map(i64::from));
+                s(&mut buf, Some(e.phase.as_str()));
+                s(&mut buf, Some(e.class.as_str()));
+                s(&mut buf, Some(e.cause.as_str()));
+                for v in [e.client, e.server, e.request, e.upstream, e.host, Some(e.message)] {
+                    s(&mut buf, v);
+                }
+                s(&mut buf, Some(e.class.as_str()));
+                s(&mut buf, Some(yes_no(e.failure)));
+                s(&mut buf, None);
+                s(&mut buf, None);
+                n(&mut buf, Some(e.lines as i64));
+                put_str(&mut buf, Some(q.machine()));
+            }
         }
-        b.finish().map_err(table_err(&name))?;
+        buf.push(b'\n');
+        if buf.len() >= 1 << 16 {
+            std::io::Write::write_all(&mut w, &buf).map_err(io_err(&tmp))?;
+            buf.clear();
+        }
     }
+    std::io::Write::write_all(&mut w, &buf).map_err(io_err(&tmp))?;
     std::io::Write::flush(&mut w).map_err(io_err(&tmp))?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The hand-written fields are polars' fields, for strings with separators, quotes, line
+    /// ends, empty strings, nulls and any Unicode, and for integers of any size.
+    fn polars_csv(strs: &[Option<String>], ints: &[Option<i64>]) -> Vec<u8> {
+        let mut df = DataFrame::new(
+            strs.len(),
+            vec![Column::new("s".into(), strs.to_vec()), Column::new("i".into(), ints.to_vec())],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        CsvWriter::new(&mut out).include_header(false).with_separator(b',').finish(&mut df).unwrap();
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn fields_are_polars_fields(
+            cells in prop::collection::vec(
+                (prop::option::of("(?s)[ -~\r\n\t\"',é€]{0,12}"), prop::option::of(any::<i64>())),
+                1..40,
+            )
+        ) {
+            let (strs, ints): (Vec<Option<String>>, Vec<Option<i64>>) = cells.into_iter().unzip();
+            let mut ours = Vec::new();
+            for (s, i) in strs.iter().zip(&ints) {
+                put_str(&mut ours, s.as_deref());
+                ours.push(b',');
+                put_int(&mut ours, *i);
+                ours.push(b'\n');
+            }
+            let theirs = polars_csv(&strs, &ints);
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
+
+    /// `ERRORS_CSV` names the columns of `errors_table`, in its order.
+    #[test]
+    fn errors_csv_columns_are_the_errors_table() {
+        use crate::aggregate::events::{column_type, kind_has};
+        use crate::aggregate::run::EVENT_COLUMNS;
+        let cols: Vec<Column> = EVENT_COLUMNS
+            .iter()
+            .filter(|c| kind_has("error", c))
+            .map(|c| Column::full_null((*c).into(), 0, &column_type(c)))
+            .collect();
+        let t = crate::aggregate::report::errors_table(&DataFrame::new(0, cols).unwrap()).unwrap();
+        let names: Vec<&str> = t.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ERRORS_CSV.iter().map(|c| c.0).collect::<Vec<_>>());
+    }
 }

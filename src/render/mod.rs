@@ -69,9 +69,6 @@ pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Error-log rows per frame streamed into errors.csv.
-const ERROR_BATCH: usize = 16 << 10;
-
 /// Every report file but the counters. The files are independent, so they are written in
 /// parallel (on the caller's rayon pool); each is deterministic on its own.
 pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
@@ -82,17 +79,8 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     for (name, df) in report.tables.files() {
         jobs.push((name.to_string(), Box::new(move || csv::write(&mut df.clone(), &dir.join(name)))));
     }
-    // errors.csv: the held error rows merged with the quiet ones read back, a batch at a time.
-    jobs.push((
-        "errors.csv".into(),
-        Box::new(|| {
-            use crate::aggregate::{quiet::error_batches, report::errors_table};
-            let table = |e| table_err("errors.csv")(e);
-            let empty = errors_table(&report.events.err.clear()).map_err(table)?;
-            let batches = error_batches(&report.events, ERROR_BATCH).map_err(table)?;
-            csv::write_frames(&empty, batches.map(|b| errors_table(&b?)), &dir.join("errors.csv"))
-        }),
-    ));
+    // errors.csv: the held error rows merged with the quiet ones read back, row by row.
+    jobs.push(("errors.csv".into(), Box::new(|| csv::write_errors(&report.events, &dir.join("errors.csv")))));
     jobs.push((
         "events.parquet".into(),
         Box::new(|| parquet::write_events_parquet(&report.events, &dir.join("events.parquet"))),

@@ -18,34 +18,33 @@ const WRITE_BATCH: usize = 16 << 10;
 
 /// Write `events.parquet`: the three kinds merged in (ts_ms, file, line, record) order, with
 /// every column of `EVENT_COLUMNS` (then `incident`, `contributing`), null where a kind has
-/// none, a row group at a time: the wide table is never whole in memory. Error rows come from
-/// `quiet::error_batches` (the held rows merged with the quiet ones read back), a batch ahead.
+/// none, a row group at a time: the wide table is never whole in memory. The error rows are
+/// the held frame's merged with the quiet rows read back (`scan::quiet`), whose frame is
+/// built a row group at a time.
 pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError> {
     let terr = |e| table_err("events.parquet")(e);
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
-    // Sort keys of a frame (file names borrowed from it).
+    // In the order of their `record` names ("error" < "fpm" < "request"), which break ties
+    // of time, file and line in the documented order; quiet rows (kind 3) are errors.
+    let frames = [&ev.err, &ev.fpm, &ev.req];
+    const QUIET: usize = 3;
+    let rank_of = [0u8, 1, 2, 0];
+    // Sort keys of each kind (file names borrowed from its frame).
     let ints = |d: &DataFrame, c: &str| -> PolarsResult<Vec<i64>> {
         Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
-    type Keys = (Vec<i64>, StringChunked, Vec<i64>);
-    let keys_of = |d: &DataFrame| -> PolarsResult<Keys> {
-        Ok((ints(d, "ts_ms")?, d.column("file")?.str()?.clone(), ints(d, "line")?))
-    };
-    // Kinds in the order of their `record` names ("error" < "fpm" < "request"), which break
-    // ties of time, file and line in the documented order. Kind 0 (errors) is a window of the
-    // stream: the rows not yet written, refilled to at least a row group before each group.
-    let mut errs = crate::aggregate::quiet::error_batches(ev, WRITE_BATCH).map_err(terr)?;
-    let mut frames: [DataFrame; 3] = [ev.err.clear(), ev.fpm.clone(), ev.req.clone()];
-    let mut keys: [Keys; 3] =
-        [keys_of(&frames[0]).map_err(terr)?, keys_of(&frames[1]).map_err(terr)?, keys_of(&frames[2]).map_err(terr)?];
-    let mut next = [0usize; 3];
-    let mut errs_done = false;
-    // Each row group: every kind's rows of the group (a contiguous range, since the merge
-    // keeps each kind's order: a zero-copy slice, widened to all columns), stacked, then
-    // gathered once into merged order.
-    let wide = |d: &DataFrame, from: usize, n: usize| -> PolarsResult<DataFrame> {
-        let part = d.slice(from as i64, n);
+    let mut keys = Vec::new();
+    for d in frames {
+        let file = d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?;
+        keys.push((ints(d, "ts_ms").map_err(terr)?, file, ints(d, "line").map_err(terr)?));
+    }
+    let mut quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(q.rank()).peekable()));
+    // Each row group: every kind's rows of the group (for the held kinds a contiguous range,
+    // since the merge keeps each kind's order: a zero-copy slice), widened to all columns,
+    // stacked, then gathered once into merged order.
+    let wide = |part: DataFrame| -> PolarsResult<DataFrame> {
+        let n = part.height();
         let cols = names
             .iter()
             .map(|c| match part.column(c) {
@@ -55,44 +54,42 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
             .collect::<PolarsResult<Vec<Column>>>()?;
         DataFrame::new(n, cols)
     };
+    let mut next = [0usize; 3];
     let mut out: Option<BatchedParquet> = None;
     loop {
-        // The error window: the unwritten rest, then batches until it holds a row group.
-        if !errs_done && frames[0].height() - next[0] < WRITE_BATCH {
-            let mut w = frames[0].slice(next[0] as i64, frames[0].height() - next[0]);
-            while w.height() < WRITE_BATCH {
-                match errs.next() {
-                    Some(b) => w.vstack_mut_owned(b.map_err(terr)?).map_err(terr)?,
-                    None => {
-                        errs_done = true;
-                        break;
-                    }
-                };
-            }
-            keys[0] = keys_of(&w).map_err(terr)?;
-            frames[0] = w;
-            next[0] = 0;
-        }
-        let key = |k: usize, i: usize| (keys[k].0[i], keys[k].1.get(i), keys[k].2[i], k);
         let start = next;
         let mut chunk: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+        let mut rows = Vec::new();
         while chunk.len() < WRITE_BATCH {
-            let k =
-                (0..3).filter(|&k| next[k] < frames[k].height()).min_by(|&x, &y| key(x, next[x]).cmp(&key(y, next[y])));
-            let Some(k) = k else { break };
+            let held = (0..3).filter(|&k| next[k] < frames[k].height()).map(|k| {
+                let i = next[k];
+                ((keys[k].0[i], keys[k].1.get(i).unwrap_or(""), keys[k].2[i], rank_of[k]), k)
+            });
+            let q = quiet
+                .as_mut()
+                .and_then(|(q, m)| m.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, rank_of[QUIET]), QUIET)));
+            let Some((_, k)) = held.chain(q).min() else { break };
             chunk.push(k as u8);
-            next[k] += 1;
+            match k {
+                QUIET => rows.extend(quiet.as_mut().and_then(|(_, m)| m.next())),
+                k => next[k] += 1,
+            }
         }
         if chunk.is_empty() && out.is_some() {
             break;
         }
-        let mut batch = wide(&frames[0], start[0], next[0] - start[0]).map_err(terr)?;
-        for k in 1..3 {
-            batch.vstack_mut_owned(wide(&frames[k], start[k], next[k] - start[k]).map_err(terr)?).map_err(terr)?;
+        let n = |k: usize| next[k] - start[k];
+        let mut batch = wide(frames[0].slice(start[0] as i64, n(0))).map_err(terr)?;
+        let qpart = match &quiet {
+            Some((q, _)) => q.frame(&rows).map_err(terr)?,
+            None => frames[0].clear(),
+        };
+        for part in [qpart, frames[1].slice(start[1] as i64, n(1)), frames[2].slice(start[2] as i64, n(2))] {
+            batch.vstack_mut_owned(wide(part).map_err(terr)?).map_err(terr)?;
         }
-        // Row of each merged position in the stacked batch.
-        let base = [0, next[0] - start[0], next[0] - start[0] + next[1] - start[1]];
-        let mut seen = [0usize; 3];
+        // Row of each merged position in the stacked batch (held errors, quiet, FPM, requests).
+        let base = [0, n(0) + rows.len(), n(0) + rows.len() + n(1), n(0)];
+        let mut seen = [0usize; 4];
         let perm: Vec<u32> = chunk
             .iter()
             .map(|&k| {

@@ -16,8 +16,11 @@
 //! as ordinary rows (with a warning): nothing is lost. A decoded row equals the row encoded
 //! (`tests::round_trip`).
 
+use crate::model::event::{ErrorRef, OriginRef};
 use crate::model::span::Profile;
-use crate::model::{Cause, CauseClass, ErrorEvent, Level, Origin, Phase, Ts};
+#[cfg(test)]
+use crate::model::Origin;
+use crate::model::{Cause, CauseClass, ErrorEvent, Level, Phase, Ts};
 use crate::model::{Envelope, Stream};
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
@@ -99,7 +102,7 @@ impl Sink {
     /// u32 @0, time i64 @4, line u64 @12, cause, class, level, phase u8 @20..24, entry lines
     /// u32 @24, pid u32 @28, flags u8 @32, conn u64 @33, errno i32 @41, signature u16 @45,
     /// then the strings (u32 length or `NONE`, bytes) and the envelope.
-    pub fn push(&self, buf: &mut Buf, e: &ErrorEvent) {
+    pub fn push(&self, buf: &mut Buf, e: &ErrorRef) {
         let b = &mut buf.bytes;
         let at = b.len();
         b.extend_from_slice(&0u32.to_le_bytes());
@@ -118,15 +121,15 @@ impl Sink {
         // A signature outside the table cannot happen (the classifier gives only these);
         // `u16::MAX` would read back as "other".
         b.extend_from_slice(&self.sig_ix.get(e.signature).copied().unwrap_or(u16::MAX).to_le_bytes());
-        for s in [&e.client, &e.server, &e.request, &e.upstream, &e.host, &e.referrer] {
-            put_str(b, s.as_deref());
+        for s in [e.client, e.server, e.request, e.upstream, e.host, e.referrer] {
+            put_str(b, s);
         }
-        put_str(b, Some(&e.message));
+        put_str(b, Some(e.message));
         if let Some(o) = &e.origin {
             b.push(o.envelope as u8);
-            put_str(b, o.name.as_deref());
+            put_str(b, o.name);
             b.push(o.stream.map_or(u8::MAX, |s| s as u8));
-            put_str(b, o.host.as_deref());
+            put_str(b, o.host);
         }
         let len = (b.len() - at) as u32;
         b[at..at + 4].copy_from_slice(&len.to_le_bytes());
@@ -166,7 +169,7 @@ impl Sink {
             drop(st);
             let mut pos = 0;
             while let Some((e, next)) = decode(&out, pos, &self.sigs, src) {
-                back.push(e);
+                back.push(e.to_event());
                 pos = next;
             }
         }
@@ -285,13 +288,13 @@ fn decode_head(b: &[u8], pos: usize) -> Option<((Ts, u64, Level, Cause), usize)>
     (len > 0).then_some(((ts, line, level, cause), pos + len))
 }
 
-/// The row at `pos` (line relative to its chunk), and where the next starts.
-fn decode(b: &[u8], pos: usize, sigs: &[&'static str], src: u32) -> Option<(ErrorEvent, usize)> {
+/// The row at `pos` (line relative to its chunk), borrowed, and where the next starts.
+fn decode<'b>(b: &'b [u8], pos: usize, sigs: &[&'static str], src: u32) -> Option<(ErrorRef<'b>, usize)> {
     let len = u32::from_le_bytes(rd(b, pos)?) as usize;
     let r = b.get(pos..pos + len)?;
     let u32_at = |p: usize| rd(r, p).map(u32::from_le_bytes);
-    let mut p = 47;
-    let string = |p: &mut usize| -> Option<Option<String>> {
+    // Strings were written from `String`s: they are UTF-8 (checked all the same).
+    let string = |p: &mut usize| -> Option<Option<&'b str>> {
         let n = u32::from_le_bytes(rd(r, *p)?);
         *p += 4;
         if n == NONE {
@@ -299,8 +302,9 @@ fn decode(b: &[u8], pos: usize, sigs: &[&'static str], src: u32) -> Option<(Erro
         }
         let s = r.get(*p..*p + n as usize)?;
         *p += n as usize;
-        Some(Some(String::from_utf8_lossy(s).into_owned()))
+        std::str::from_utf8(s).ok().map(Some)
     };
+    let mut p = 47;
     let (client, server, request) = (string(&mut p)?, string(&mut p)?, string(&mut p)?);
     let (upstream, host, referrer) = (string(&mut p)?, string(&mut p)?, string(&mut p)?);
     let message = string(&mut p)?.unwrap_or_default();
@@ -312,12 +316,12 @@ fn decode(b: &[u8], pos: usize, sigs: &[&'static str], src: u32) -> Option<(Erro
         let stream = Stream::ALL.get(*r.get(p)? as usize).copied();
         p += 1;
         let host = string(&mut p)?;
-        Some(Arc::new(Origin { envelope, name, stream, host }))
+        Some(OriginRef { envelope, name, stream, host })
     } else {
         None
     };
     let sig = u16::from_le_bytes(rd(r, 45)?);
-    let e = ErrorEvent {
+    let e = ErrorRef {
         ts: i64::from_le_bytes(rd(r, 4)?),
         source: src,
         line: u64::from_le_bytes(rd(r, 12)?),
@@ -363,7 +367,7 @@ impl QuietRows {
     }
 
     /// The row a head names.
-    pub fn get(&self, at: (u32, u32)) -> Option<ErrorEvent> {
+    pub fn get(&self, at: (u32, u32)) -> Option<ErrorRef<'_>> {
         let r = self.runs.get(at.0 as usize)?;
         let (mut e, _) = decode(self.bytes(r), at.1 as usize, &self.sigs, r.src)?;
         e.line += r.base;
@@ -379,10 +383,10 @@ impl QuietRows {
         m
     }
 
-    /// Every row in (time, source, line) order, decoded (tests and fuzzing compare reads).
+    /// Every row in (time, source, line) order, owned (tests and fuzzing compare reads).
     pub fn all(&self) -> Vec<ErrorEvent> {
         let rank: Vec<u32> = (0..self.runs.iter().map(|r| r.src + 1).max().unwrap_or(0)).collect();
-        self.merged(&rank).collect()
+        self.merged(&rank).map(|e| e.to_event()).collect()
     }
 }
 
@@ -405,10 +409,10 @@ impl Merged<'_> {
     }
 }
 
-impl Iterator for Merged<'_> {
-    type Item = ErrorEvent;
+impl<'q> Iterator for Merged<'q> {
+    type Item = ErrorRef<'q>;
 
-    fn next(&mut self) -> Option<ErrorEvent> {
+    fn next(&mut self) -> Option<ErrorRef<'q>> {
         let std::cmp::Reverse((.., k)) = self.heap.pop()?;
         let r = self.q.runs[k];
         let (mut e, next) = decode(self.q.bytes(&r), self.pos[k], &self.q.sigs, r.src)?;
@@ -471,7 +475,7 @@ mod tests {
             let mut buf = Buf::default();
             for i in (0..50u64).rev() {
                 let mut e = row(1_000 + (i as i64 % 7) * 1000, i + 1, i % 4 == 0);
-                sink.push(&mut buf, &e);
+                sink.push(&mut buf, &e.view());
                 e.source = src;
                 e.line += base;
                 want.push(e);
@@ -486,7 +490,7 @@ mod tests {
         assert_eq!(q.max_level, Some(Level::Warn));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the file is unlinked");
         // File rank: source 1 sorts before source 0.
-        let got: Vec<ErrorEvent> = q.merged(&[1, 0]).collect();
+        let got: Vec<ErrorEvent> = q.merged(&[1, 0]).map(|e| e.to_event()).collect();
         want.sort_by_key(|e| (e.ts, [1, 0][e.source as usize], e.line));
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
@@ -507,7 +511,7 @@ mod tests {
         let sink = Sink::new(PathBuf::from("/nonexistent/upcause"), vec!["static_open_failed"]);
         let mut buf = Buf::default();
         for i in 0..5 {
-            sink.push(&mut buf, &row(5_000 - i * 1000, i as u64 + 1, true));
+            sink.push(&mut buf, &row(5_000 - i * 1000, i as u64 + 1, true).view());
         }
         let back = sink.flush(&mut buf, 3, 0);
         assert_eq!(back.len(), 5);
