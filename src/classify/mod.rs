@@ -298,7 +298,8 @@ impl Classifier {
             let s = &self.sigs[r];
             return Classified { signature: s.id, class: s.class, cause: s.cause, failure: s.failure };
         }
-        let upstreamish = memmem::find(l.text, b"upstream").is_some() || phase.is_upstream() || l.upstream.is_some();
+        let upstreamish =
+            crate::parse::find!(l.text, b"upstream").is_some() || phase.is_upstream() || l.upstream.is_some();
         if upstreamish && level.at_least_warn() {
             Classified {
                 signature: "unclassified",

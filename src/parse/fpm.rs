@@ -82,12 +82,12 @@ pub fn parse_line(line: &[u8]) -> Option<FpmLine<'_>> {
     // Debug layout: `pid 1, fpm_event_loop(), line 383: ...`; through syslog (which has the
     // pid) `fpm_event_loop(), line 383: ...`.
     if let Some(r) = body.strip_prefix(b"pid ") {
-        if let Some(p) = memmem::find(r, b", line ") {
-            if let Some(c) = memmem::find(&r[p..], b": ") {
+        if let Some(p) = find!(r, b", line ") {
+            if let Some(c) = find!(&r[p..], b": ") {
                 body = &r[p + c + 2..];
             }
         }
-    } else if let Some(p) = memmem::find(body, b"(), line ") {
+    } else if let Some(p) = find!(body, b"(), line ") {
         let func_ok = p > 0 && body[..p].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
         let rest = &body[p + 9..];
         let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -181,12 +181,12 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
             info.elapsed_s = after(code, b" after ").and_then(float);
         } else if let Some(s) = r.strip_prefix(b", script '") {
             // child N, script 'S' (request: "R") execution timed out (X sec), terminating
-            let end = memmem::find(s, b"' (request: \"").or_else(|| memmem::find(s, b"' "));
+            let end = find!(s, b"' (request: \"").or_else(|| find!(s, b"' "));
             if let Some(e) = end {
                 info.script = Some(&s[..e]);
                 let t = &s[e..];
                 if let Some(req) = t.strip_prefix(b"' (request: \"") {
-                    if let Some(q) = memmem::rfind(req, b"\") ") {
+                    if let Some(q) = rfind!(req, b"\") ") {
                         info.request = Some(&req[..q]);
                     }
                 }
@@ -200,7 +200,7 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
             }
         } else if r.starts_with(b" said into ") {
             // The relayed payload may itself be a known worker message.
-            info.kind = if memmem::find(r, b"Connection disallowed: IP address").is_some() {
+            info.kind = if find!(r, b"Connection disallowed: IP address").is_some() {
                 FpmKind::ConnectionDisallowed
             } else {
                 FpmKind::SaidIntoStderr

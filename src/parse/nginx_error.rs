@@ -54,7 +54,7 @@ pub fn is_entry_start(line: &[u8]) -> bool {
 /// Can a continuation line follow this (first) line? Only FastCGI stderr payloads span
 /// lines, and only while the closing context has not been seen.
 pub fn opens_continuation(first_line: &[u8]) -> bool {
-    memmem::find(first_line, b" sent in stderr: \"").is_some() && !has_context(first_line)
+    find!(first_line, b" sent in stderr: \"").is_some() && !has_context(first_line)
 }
 
 /// True if the entry so far ends with a complete context suffix.
@@ -107,7 +107,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     let mut out = ErrorLine { stamp, level, pid, tid, conn, ..Default::default() };
     // The stream module ends its context with byte counters (`, bytes from/to client:0/0,
     // bytes from/to upstream:0/0`, ngx_stream_proxy_log_error): not part of what follows.
-    if let Some(b) = memmem::rfind(rest, b", bytes from/to client:") {
+    if let Some(b) = rfind!(rest, b", bytes from/to client:") {
         if rest[b..].iter().all(|c| c.is_ascii_alphanumeric() || b",/: ".contains(c)) {
             rest = &rest[..b];
         }
@@ -123,7 +123,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
             out.referrer = ctx.referrer;
             at
         }
-        None => match memmem::rfind(rest, b", resolver: ") {
+        None => match rfind!(rest, b", resolver: ") {
             Some(at) if !rest[at + 12..].contains(&b' ') => {
                 out.resolver = Some(&rest[at + 12..]);
                 at
@@ -135,7 +135,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     out.message = message;
     let mut text = message;
     // ` while <action>`: the last one, and only if it looks like an action (no quotes).
-    if let Some(w) = memmem::rfind(text, b" while ") {
+    if let Some(w) = rfind!(text, b" while ") {
         let action = &text[w + 7..];
         if !action.is_empty() && action.len() <= 64 && !action.contains(&b'"') {
             out.action = Some(action);
@@ -144,7 +144,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     }
     // ` (N: text)` at the end of what remains.
     if text.last() == Some(&b')') {
-        if let Some(open) = memmem::rfind(text, b" (") {
+        if let Some(open) = rfind!(text, b" (") {
             let inner = &text[open + 2..text.len() - 1];
             if let Some(c) = memchr::memchr(b':', inner) {
                 let (num, txt) = (&inner[..c], &inner[c + 1..]);
@@ -187,8 +187,9 @@ const MAX_CANDIDATES: usize = 16;
 /// (nginx appends the context after the message, so text imitating it in the message comes
 /// earlier; a fake one inside a quoted value at the end fails the strict client rule).
 fn find_context(s: &[u8]) -> Option<(usize, Context<'_>)> {
-    let all: Vec<usize> = memmem::find_iter(s, b", client: ").collect();
-    for (n, &at) in all.iter().rev().enumerate() {
+    static CLIENT: std::sync::LazyLock<memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memmem::FinderRev::new(b", client: "));
+    for (n, at) in CLIENT.rfind_iter(s).enumerate() {
         if n >= MAX_CANDIDATES {
             break;
         }
@@ -204,7 +205,7 @@ fn find_context(s: &[u8]) -> Option<(usize, Context<'_>)> {
 fn parse_context(s: &[u8]) -> Option<Context<'_>> {
     let mut ctx = Context::default();
     // client: up to ", " or end; an address never contains a comma.
-    let end = memmem::find(s, b", ").unwrap_or(s.len());
+    let end = find!(s, b", ").unwrap_or(s.len());
     let mut client = &s[..end];
     // The mail proxy writes `client: 1.2.3.4 using starttls`.
     if let Some(sp) = memchr::memchr(b' ', client) {
@@ -221,8 +222,10 @@ fn parse_context(s: &[u8]) -> Option<Context<'_>> {
     if let Some(r) = rest.strip_prefix(b", server: ") {
         // server: up to the next quoted key or end.
         let mut stop = r.len();
-        for k in QUOTED {
-            if let Some(p) = memmem::find(r, k) {
+        static KEYS: std::sync::LazyLock<Vec<memmem::Finder<'static>>> =
+            std::sync::LazyLock::new(|| QUOTED.iter().map(memmem::Finder::new).collect());
+        for k in KEYS.iter() {
+            if let Some(p) = k.find(r) {
                 stop = stop.min(p);
             }
         }
