@@ -208,9 +208,16 @@ impl Run {
         let mut meta = self.meta.clone();
         meta.since_ms = Some(from);
         meta.until_ms = Some(to);
-        // `unloaded` is empty on the runs cut into windows (compare's window mode analyses
-        // the logs whole); a stored run's unloaded stamps have no exact place in a window.
-        Ok(Run { meta, events, traffic, unloaded: Profile::default() })
+        // The window's events leave out the quiet rows (compare's tables read none), but the
+        // window's range still counts their stamps. A stored run's unloaded stamps have no
+        // exact place in a window (compare's window mode analyses the logs whole).
+        let mut unloaded = Profile::default();
+        if let Some(q) = &self.events.quiet {
+            for h in q.rows.heads().filter(|h| from <= h.ts && h.ts < to) {
+                unloaded.add(h.ts, 1);
+            }
+        }
+        Ok(Run { meta, events, traffic, unloaded })
     }
 }
 
