@@ -183,9 +183,12 @@ impl Sink {
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let path = self.dir.join(format!("upcause-quiet-{}-{k}.tmp", std::process::id()));
+            // Readable by this user only: the rows are log lines (client addresses, URLs).
+            use std::os::unix::fs::OpenOptionsExt;
             let f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             st.file = Some((path, std::io::BufWriter::with_capacity(1 << 20, f)));
@@ -482,6 +485,11 @@ mod tests {
             }
             assert!(sink.flush(&mut buf, src, chunk).is_empty());
         }
+        // One file, readable by this user only.
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
         let base = |src: u32, chunk: u32| if (src, chunk) == (0, 1) { 1000 } else { 0 };
         let (q, warn) = sink.finish(base);
         assert!(warn.is_none());
