@@ -446,15 +446,7 @@ fn verdict_cols<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, v: &'a crate::correla
 
 /// The columns of a record's envelope (empty for lines read from plain files).
 fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::model::Origin>>) {
-    origin_ref_cols(
-        c,
-        o.map(|o| OriginRef {
-            envelope: o.envelope,
-            name: o.name.as_deref(),
-            stream: o.stream,
-            host: o.host.as_deref(),
-        }),
-    );
+    origin_ref_cols(c, o.map(|o| o.view()));
 }
 
 fn origin_ref_cols<'a>(c: &mut EventCols<'a>, o: Option<OriginRef<'a>>) {

@@ -225,19 +225,38 @@ impl ErrorEvent {
             host: self.host.as_deref(),
             referrer: self.referrer.as_deref(),
             message: &self.message,
-            origin: self.origin.as_deref().map(|o| OriginRef {
-                envelope: o.envelope,
-                name: o.name.as_deref(),
-                stream: o.stream,
-                host: o.host.as_deref(),
-            }),
+            origin: self.origin.as_deref().map(super::source::Origin::view),
+        }
+    }
+}
+
+impl super::source::Origin {
+    pub fn view(&self) -> OriginRef<'_> {
+        OriginRef {
+            envelope: self.envelope,
+            name: self.name.as_deref(),
+            stream: self.stream,
+            host: self.host.as_deref(),
         }
     }
 }
 
 impl ErrorRef<'_> {
-    /// The owned row.
+    /// The owned row, with its own copy of the envelope.
     pub fn to_event(&self) -> ErrorEvent {
+        let origin = self.origin.map(|o| {
+            std::sync::Arc::new(super::source::Origin {
+                envelope: o.envelope,
+                name: o.name.map(str::to_string),
+                stream: o.stream,
+                host: o.host.map(str::to_string),
+            })
+        });
+        self.into_event(origin)
+    }
+
+    /// The owned row, with `origin` as its envelope (rows of one file share theirs).
+    pub fn into_event(&self, origin: Option<std::sync::Arc<super::source::Origin>>) -> ErrorEvent {
         let s = |v: Option<&str>| v.map(str::to_string);
         ErrorEvent {
             ts: self.ts,
@@ -260,14 +279,7 @@ impl ErrorRef<'_> {
             host: s(self.host),
             referrer: s(self.referrer),
             message: self.message.to_string(),
-            origin: self.origin.map(|o| {
-                std::sync::Arc::new(super::source::Origin {
-                    envelope: o.envelope,
-                    name: s(o.name),
-                    stream: o.stream,
-                    host: s(o.host),
-                })
-            }),
+            origin,
         }
     }
 }

@@ -10,9 +10,9 @@
 
 use super::cursor::{lossy, opt, Cursor, RangeKind};
 use super::traffic::Metric;
-use crate::model::event::{is_quiet, ErrorRef, OriginRef, Phase};
+use crate::model::event::{is_quiet, ErrorRef, Phase};
 use crate::model::time::{parse_fpm_wall, parse_iso8601, parse_msec, parse_nginx_error_wall};
-use crate::model::{ErrorEvent, FpmEvent, FpmKind, Level, RequestEvent, Ts};
+use crate::model::{FpmEvent, FpmKind, Level, Origin, RequestEvent, Ts};
 use crate::parse::access::{self, parse_secs_ms, AccessFormat, AccessLine, Var};
 use crate::parse::{fpm, nginx_error};
 
@@ -153,49 +153,15 @@ impl Cursor<'_, '_> {
         }
         let errno = l.errno.map(|n| crate::classify::canonical_errno(n, l.errno_text.unwrap_or_default()));
         let phase = l.action.map(Phase::from_action).unwrap_or(Phase::None);
-        if let Some(sink) = self.ctx.quiet.filter(|_| is_quiet(c.failure, c.class, c.signature)) {
-            // Encoded from the line's bytes: no string is copied for a row kept on disk.
-            fn cow(b: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
-                b.map(String::from_utf8_lossy)
-            }
-            let (client, server, request) = (cow(l.client), cow(l.server), cow(l.request));
-            let (upstream, host, referrer) = (cow(l.upstream), cow(l.host), cow(l.referrer));
-            let message = String::from_utf8_lossy(l.message);
-            let ev = ErrorRef {
-                ts,
-                source: self.src,
-                line: first,
-                lines: nlines as u32,
-                level,
-                pid: l.pid,
-                conn: l.conn,
-                signature: c.signature,
-                errno,
-                phase,
-                class: c.class,
-                cause: c.cause,
-                failure: c.failure,
-                client: client.as_deref(),
-                server: server.as_deref(),
-                request: request.as_deref(),
-                upstream: upstream.as_deref(),
-                host: host.as_deref(),
-                referrer: referrer.as_deref(),
-                message: &message,
-                origin: self.origin.as_deref().map(|o| OriginRef {
-                    envelope: o.envelope,
-                    name: o.name.as_deref(),
-                    stream: o.stream,
-                    host: o.host.as_deref(),
-                }),
-            };
-            sink.push(&mut self.quiet, &ev);
-            if self.quiet.full() {
-                self.flush_quiet();
-            }
-            return;
+        // Borrowed from the line's bytes: a quiet row is encoded from them and no string is
+        // copied for it; the others become owned rows.
+        fn cow(b: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
+            b.map(String::from_utf8_lossy)
         }
-        let ev = ErrorEvent {
+        let (client, server, request) = (cow(l.client), cow(l.server), cow(l.request));
+        let (upstream, host, referrer) = (cow(l.upstream), cow(l.host), cow(l.referrer));
+        let message = String::from_utf8_lossy(l.message);
+        let ev = ErrorRef {
             ts,
             source: self.src,
             line: first,
@@ -209,16 +175,27 @@ impl Cursor<'_, '_> {
             class: c.class,
             cause: c.cause,
             failure: c.failure,
-            client: opt(l.client),
-            server: opt(l.server),
-            request: opt(l.request),
-            upstream: opt(l.upstream),
-            host: opt(l.host),
-            referrer: opt(l.referrer),
-            message: lossy(l.message),
-            origin: self.origin.clone(),
+            client: client.as_deref(),
+            server: server.as_deref(),
+            request: request.as_deref(),
+            upstream: upstream.as_deref(),
+            host: host.as_deref(),
+            referrer: referrer.as_deref(),
+            message: &message,
+            origin: self.origin.as_deref().map(Origin::view),
         };
-        self.part.errors.push((self.chunk, ev));
+        match self.ctx.quiet {
+            Some(sink) if is_quiet(c.failure, c.class, c.signature) => {
+                sink.push(&mut self.quiet, &ev);
+                if self.quiet.full() {
+                    self.flush_quiet();
+                }
+            }
+            _ => {
+                let ev = ev.into_event(self.origin.clone());
+                self.part.errors.push((self.chunk, ev));
+            }
+        }
     }
 
     /// One FPM line (master log layouts, worker output). A line without a stamp takes
