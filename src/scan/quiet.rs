@@ -38,6 +38,8 @@ pub struct Buf {
     bytes: Vec<u8>,
     /// (time, relative line, offset, length) of each row in `bytes`.
     index: Vec<(Ts, u64, u32, u32)>,
+    /// The least severe level among them.
+    max_level: Option<Level>,
 }
 
 impl Buf {
@@ -134,6 +136,7 @@ impl Sink {
         let len = (b.len() - at) as u32;
         b[at..at + 4].copy_from_slice(&len.to_le_bytes());
         buf.index.push((e.ts, e.line, at as u32, len));
+        buf.max_level = Some(buf.max_level.map_or(e.level, |m| m.max(e.level)));
     }
 
     /// Write `buf` out as one run of rows sorted by (time, line), and empty it. When that
@@ -147,8 +150,13 @@ impl Sink {
         for &(_, _, off, len) in &buf.index {
             out.extend_from_slice(&buf.bytes[off as usize..(off + len) as usize]);
         }
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // What the run adds to the totals, counted before taking the lock.
         let n = buf.index.len() as u64;
+        let mut profile = Profile::default();
+        for &(ts, ..) in &buf.index {
+            profile.add(ts, 1);
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let written = st.failed.is_none() && self.append(&mut st, &out).map_err(|e| st.failed = Some(e)).is_ok();
         let mut back = Vec::new();
         if written {
@@ -156,14 +164,8 @@ impl Sink {
             st.len += out.len() as u64;
             st.runs.push(RunMeta { src, chunk, off, len: out.len() as u64 });
             st.rows += n;
-            for &(ts, ..) in &buf.index {
-                st.profile.add(ts, 1);
-            }
-            let mut pos = 0;
-            while let Some((e, next)) = decode_head(&out, pos) {
-                st.max_level = Some(st.max_level.map_or(e.2, |m| m.max(e.2)));
-                pos = next;
-            }
+            st.profile.merge(&profile);
+            st.max_level = st.max_level.max(buf.max_level);
         } else {
             st.kept_in_memory += n;
             drop(st);
@@ -175,6 +177,7 @@ impl Sink {
         }
         buf.bytes.clear();
         buf.index.clear();
+        buf.max_level = None;
         back
     }
 
@@ -281,14 +284,13 @@ fn rd<const N: usize>(b: &[u8], p: usize) -> Option<[u8; N]> {
     b.get(p..p + N)?.try_into().ok()
 }
 
-/// Time, relative line and level of the row at `pos`, and where the next starts.
-fn decode_head(b: &[u8], pos: usize) -> Option<((Ts, u64, Level, Cause), usize)> {
+/// Time, relative line and cause of the row at `pos`, and where the next starts.
+fn decode_head(b: &[u8], pos: usize) -> Option<((Ts, u64, Cause), usize)> {
     let len = u32::from_le_bytes(rd(b, pos)?) as usize;
     let ts = i64::from_le_bytes(rd(b, pos + 4)?);
     let line = u64::from_le_bytes(rd(b, pos + 12)?);
     let cause = *Cause::ALL.get(*b.get(pos + 20)? as usize)?;
-    let level = *Level::ALL.get(*b.get(pos + 22)? as usize)?;
-    (len > 0).then_some(((ts, line, level, cause), pos + len))
+    (len > 0).then_some(((ts, line, cause), pos + len))
 }
 
 /// The row at `pos` (line relative to its chunk), borrowed, and where the next starts.
@@ -361,7 +363,7 @@ impl QuietRows {
             let b = self.bytes(r);
             let mut pos = 0;
             std::iter::from_fn(move || {
-                let ((ts, line, _, cause), next) = decode_head(b, pos)?;
+                let ((ts, line, cause), next) = decode_head(b, pos)?;
                 let at = (k as u32, pos as u32);
                 pos = next;
                 Some(Head { ts, src: r.src, line: line + r.base, cause, at })
