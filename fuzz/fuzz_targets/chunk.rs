@@ -26,7 +26,7 @@ fn read(dir: &std::path::Path, chunk: usize, jobs: usize) -> Option<String> {
     for e in &a.scan.error_rows() {
         s += &format!("{} {} {} {:?}\n", e.ts, e.line, e.message, e.origin);
     }
-    for f in &a.scan.fpm {
+    for f in &a.scan.fpm_rows() {
         s += &format!("{} {} {} {:?}\n", f.ts, f.line, f.ts_exact, f.origin);
     }
     Some(s)

@@ -13,7 +13,7 @@
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, Verdict};
-use crate::model::event::{ErrorEvent, ErrorRef, OriginRef};
+use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef};
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use polars::prelude::*;
@@ -535,21 +535,31 @@ fn push_record<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, a: &'a Analysis, rec: 
             s!(c, "upstream", primary.and_then(|&li| a.scan.errors[li].upstream.as_deref()));
             origin_cols(c, r.origin.as_ref());
         }
-        Rec::Fpm(i) => {
-            let e = &a.scan.fpm[i];
-            common(c, x, "fpm", e.ts, e.source, e.line);
-            s!(c, "level", Some(e.level.as_str()));
-            s!(c, "pool", e.pool.as_deref());
-            s!(c, "event", Some(e.kind.as_str()));
-            i!(c, "child_pid", e.child_pid.map(i64::from));
-            i!(c, "signal", e.signal.map(i64::from));
-            i!(c, "exit_code", e.exit_code.map(i64::from));
-            s!(c, "script", e.script.as_deref());
-            s!(c, "request", e.request.as_deref());
-            f!(c, "elapsed_s", e.elapsed_s);
-            s!(c, "message", Some(e.message.as_str()));
-            b!(c, "time_exact", e.ts_exact);
-            origin_cols(c, e.origin.as_ref());
-        }
+        Rec::Fpm(i) => push_fpm(c, x, &a.scan.fpm[i]),
     }
+}
+
+/// The frame of FPM rows (quiet rows), in the given order.
+pub(super) fn fpm_frame(x: &RowCtx, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
+    let mut c = EventCols::new();
+    for e in rows {
+        push_fpm(&mut c, x, e);
+    }
+    c.frame(&kind_columns("fpm"))
+}
+
+fn push_fpm<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: &'a FpmEvent) {
+    common(c, x, "fpm", e.ts, e.source, e.line);
+    s!(c, "level", Some(e.level.as_str()));
+    s!(c, "pool", e.pool.as_deref());
+    s!(c, "event", Some(e.kind.as_str()));
+    i!(c, "child_pid", e.child_pid.map(i64::from));
+    i!(c, "signal", e.signal.map(i64::from));
+    i!(c, "exit_code", e.exit_code.map(i64::from));
+    s!(c, "script", e.script.as_deref());
+    s!(c, "request", e.request.as_deref());
+    f!(c, "elapsed_s", e.elapsed_s);
+    s!(c, "message", Some(e.message.as_str()));
+    b!(c, "time_exact", e.ts_exact);
+    origin_cols(c, e.origin.as_ref());
 }

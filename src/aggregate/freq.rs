@@ -418,58 +418,60 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     Ok(out)
 }
 
+/// Per (scope, pool, script): FPM events of the kinds that explain failures, and all. Counted
+/// row by row, the held rows read in place from their frame and the quiet ones (children
+/// started and exited cleanly: most of a busy FPM log) by their heads, never as a frame.
 fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
+    use crate::model::FpmKind as K;
+    use std::str::FromStr;
+    const KINDS: [(K, &str); 6] = [
+        (K::ExecutingTooSlow, "slow"),
+        (K::ExecutionTimedOut, "timed_out"),
+        (K::ChildSignal, "exited_on_signal"),
+        (K::ChildExitCode, "exited_with_code"),
+        (K::MaxChildren, "max_children_reached"),
+        (K::SlowlogTrace, "slowlog_traces"),
+    ];
     let index = IncidentIndex::new(c.incidents);
+    // (scope rank, scope, pool, script) -> the KINDS' counts, then every event.
+    let mut groups: HashMap<(u64, String, String, String), [u64; 7]> = HashMap::new();
+    let mut add = |ts: Ts, pool: &str, script: Option<&str>, kind: Option<K>| {
+        let k = KINDS.iter().position(|x| Some(x.0) == kind);
+        for (r, scope) in scopes_of(ts, c.incidents, &index) {
+            let e = groups.entry((r, scope, pool.to_string(), script.unwrap_or("-").to_string())).or_default();
+            if let Some(k) = k {
+                e[k] += 1;
+            }
+            e[6] += 1;
+        }
+    };
     let ts = i64s(c.fpm, "ts_ms")?;
     // Read in place: most FPM rows of a noisy log have no pool (master notices).
     let sc_of = |n: &str| -> PolarsResult<StringChunked> { Ok(c.fpm.column(n)?.str()?.clone()) };
     let (pool, script, event) = (sc_of("pool")?, sc_of("script")?, sc_of("event")?);
-    let (mut sc, mut rk, mut po, mut scr, mut ev) = (vec![], vec![], vec![], vec![], vec![]);
     for (i, t) in ts.iter().enumerate() {
         let Some(p) = pool.get(i) else { continue };
-        for (r, scope) in scopes_of(t.unwrap_or(0), c.incidents, &index) {
-            sc.push(Some(scope));
-            rk.push(r);
-            po.push(Some(p.to_string()));
-            scr.push(Some(script.get(i).unwrap_or("-").to_string()));
-            ev.push(event.get(i).map(str::to_string));
+        add(t.unwrap_or(0), p, script.get(i), event.get(i).and_then(|e| K::from_str(e).ok()));
+    }
+    if let Some(q) = &c.run.events.quiet {
+        for h in q.rows.fpm_heads() {
+            if let Some(p) = h.pool {
+                add(h.ts, p, h.script, Some(h.kind));
+            }
         }
     }
-    let df = Cols::default()
-        .u64("scope_rank", rk)
-        .str("scope", sc)
-        .str("pool", po)
-        .str("script", scr)
-        .str("event", ev)
-        .frame()?;
-    df.lazy()
-        .group_by([col("scope_rank"), col("scope"), col("pool"), col("script")])
-        .agg([
-            is("event", "executing_too_slow").alias("slow"),
-            is("event", "execution_timed_out").alias("timed_out"),
-            is("event", "child_exited_signal").alias("exited_on_signal"),
-            is("event", "child_exited_code").alias("exited_with_code"),
-            is("event", "max_children_reached").alias("max_children_reached"),
-            is("event", "slowlog_trace").alias("slowlog_traces"),
-            len().cast(DataType::UInt64).alias("events"),
-        ])
-        .sort_by_exprs(
-            [col("scope_rank"), col("events"), col("pool"), col("script")],
-            SortMultipleOptions::default().with_order_descending_multi([false, true, false, false]),
-        )
-        .select([
-            col("scope"),
-            col("pool"),
-            col("script"),
-            col("slow"),
-            col("timed_out"),
-            col("exited_on_signal"),
-            col("exited_with_code"),
-            col("max_children_reached"),
-            col("slowlog_traces"),
-            col("events"),
-        ])
-        .collect()
+    let mut rows: Vec<_> = groups.into_iter().collect();
+    rows.sort_by(|(a, x), (b, y)| {
+        (a.0, std::cmp::Reverse(x[6]), &a.2, &a.3).cmp(&(b.0, std::cmp::Reverse(y[6]), &b.2, &b.3))
+    });
+    let mut out = Cols::default();
+    out.str("scope", rows.iter().map(|r| Some(r.0 .1.clone())).collect())
+        .str("pool", rows.iter().map(|r| Some(r.0 .2.clone())).collect())
+        .str("script", rows.iter().map(|r| Some(r.0 .3.clone())).collect());
+    for (k, (_, name)) in KINDS.iter().enumerate() {
+        out.u64(name, rows.iter().map(|r| r.1[k]).collect());
+    }
+    out.u64("events", rows.iter().map(|r| r.1[6]).collect()).frame()
 }
 
 /// (dimension rank, key, metric): key is 0 for "all", the bucket start (ms) for "bucket",

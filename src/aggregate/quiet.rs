@@ -1,6 +1,7 @@
-//! The quiet error-log rows in the report stage: merged into the error rows the writers
-//! stream (`error_rows`), and read once, by their heads, for the few things the report
-//! shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes).
+//! The quiet rows in the report stage: merged into the error-log and FPM rows the writers
+//! stream (`error_rows`, `fpm_rows`), and read once, by their heads, for the few things the
+//! report shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes;
+//! `by_pool.csv`'s counts of the FPM rows).
 //!
 //! Input: `Events` (the held rows as a frame, the quiet ones as `scan::quiet::QuietRows`).
 //! Output: frames of error rows with the columns of the held frame. Invariants: the rows come
@@ -9,9 +10,9 @@
 //! quiet rows is bounded (a batch, or a few rows per cause and per incident), never all of
 //! them at once.
 
-use super::events::{error_frame, Events, RowCtx};
+use super::events::{error_frame, fpm_frame, Events, RowCtx};
 use crate::analysis::Analysis;
-use crate::model::event::ErrorRef;
+use crate::model::event::{ErrorRef, FpmEvent};
 use crate::model::{Ts, Zone};
 use crate::scan::quiet::{Head, Merged, QuietRows};
 use polars::prelude::*;
@@ -66,11 +67,18 @@ impl Quiet {
         &self.rank
     }
 
-    /// The frame of `rows` (in that order), with the held frame's columns.
+    fn ctx(&self) -> RowCtx<'_> {
+        RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine }
+    }
+
+    /// The frame of error rows `rows` (in that order), with the held frame's columns.
     pub fn frame(&self, rows: &[ErrorRef]) -> PolarsResult<DataFrame> {
-        let x =
-            RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine };
-        error_frame(&x, rows)
+        error_frame(&self.ctx(), rows)
+    }
+
+    /// The frame of FPM rows `rows` (in that order), with the held frame's columns.
+    pub fn fpm_frame(&self, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
+        fpm_frame(&self.ctx(), rows)
     }
 
     fn key<'q>(&'q self, h: &Head) -> (Ts, &'q str, i64) {
@@ -97,42 +105,69 @@ impl Keys {
     }
 }
 
-/// One error-log row of `ErrRows`: a row of the held frame, or a quiet row.
+/// A row of a kind's table: a row of its held frame, or a quiet row read back.
 // Rows stream through one at a time: boxing the larger variant would allocate per row.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
-pub enum ErrRow<'e> {
+pub enum Row<T> {
     Held(usize),
-    Quiet(ErrorRef<'e>),
+    Quiet(T),
 }
 
-/// Every error-log row of `ev` in (time, file, line) order: the held frame's rows merged with
-/// the quiet rows read back.
-pub struct ErrRows<'e> {
+pub type ErrRow<'e> = Row<ErrorRef<'e>>;
+
+/// The (time, source, line) of a quiet row.
+pub trait Keyed {
+    fn key(&self) -> (Ts, u32, u64);
+}
+
+impl Keyed for ErrorRef<'_> {
+    fn key(&self) -> (Ts, u32, u64) {
+        (self.ts, self.source, self.line)
+    }
+}
+
+impl Keyed for FpmEvent {
+    fn key(&self) -> (Ts, u32, u64) {
+        (self.ts, self.source, self.line)
+    }
+}
+
+/// Every row of a kind in (time, file, line) order: its held frame's rows merged with its
+/// quiet rows read back (`error_rows`, `fpm_rows`).
+pub struct Rows<'e, T, I: Iterator<Item = T>> {
     keys: Keys,
     pos: usize,
-    quiet: Option<(&'e Quiet, std::iter::Peekable<Merged<'e>>)>,
+    quiet: Option<(&'e Quiet, std::iter::Peekable<I>)>,
 }
 
-pub fn error_rows(ev: &Events) -> PolarsResult<ErrRows<'_>> {
+pub fn error_rows(ev: &Events) -> PolarsResult<Rows<'_, ErrorRef<'_>, Merged<'_>>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
-    Ok(ErrRows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
+    Ok(Rows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
 }
 
-impl<'e> Iterator for ErrRows<'e> {
-    type Item = ErrRow<'e>;
+pub fn fpm_rows(ev: &Events) -> PolarsResult<Rows<'_, FpmEvent, impl Iterator<Item = FpmEvent> + '_>> {
+    let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(&q.rank).peekable()));
+    Ok(Rows { keys: Keys::of(&ev.fpm)?, pos: 0, quiet })
+}
 
-    fn next(&mut self) -> Option<ErrRow<'e>> {
+impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {
+    type Item = Row<T>;
+
+    fn next(&mut self) -> Option<Row<T>> {
         let held = (self.pos < self.keys.ts.len()).then(|| self.keys.get(self.pos));
         let take_held = match (&mut self.quiet, held) {
-            (Some((q, merged)), Some(a)) => merged.peek().is_none_or(|e| a <= (e.ts, q.file(e.source), e.line as i64)),
+            (Some((q, merged)), Some(a)) => merged.peek().is_none_or(|e| {
+                let (ts, src, line) = e.key();
+                a <= (ts, q.file(src), line as i64)
+            }),
             (_, h) => h.is_some(),
         };
         if take_held {
             self.pos += 1;
-            return Some(ErrRow::Held(self.pos - 1));
+            return Some(Row::Held(self.pos - 1));
         }
-        self.quiet.as_mut()?.1.next().map(ErrRow::Quiet)
+        self.quiet.as_mut()?.1.next().map(Row::Quiet)
     }
 }
 

@@ -32,10 +32,10 @@ pub struct Report {
 }
 
 /// The report's tables, each written as the CSV file of its name (`Tables::files`);
-/// `errors.csv` is streamed from the events instead (`errors_table` of each
-/// `quiet::error_batches` frame), since most error rows are not held in memory.
+/// `errors.csv` and `fpm.csv` are streamed from the events instead (`render::csv`: the held
+/// rows merged with the quiet ones, `quiet::error_rows`, `quiet::fpm_rows`), since most of
+/// those rows are not held in memory.
 pub struct Tables {
-    pub fpm: DataFrame,
     pub requests: DataFrame,
     pub causes: DataFrame,
     pub incidents: DataFrame,
@@ -52,9 +52,8 @@ pub struct Tables {
 
 impl Tables {
     /// (file name, table), in writing order.
-    pub fn files(&self) -> [(&'static str, &DataFrame); 13] {
+    pub fn files(&self) -> [(&'static str, &DataFrame); 12] {
         [
-            ("fpm.csv", &self.fpm),
             ("requests.csv", &self.requests),
             ("causes.csv", &self.causes),
             ("incidents.csv", &self.incidents),
@@ -236,7 +235,6 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let t = std::time::Instant::now();
     let mut take = |n: &str| f.remove(n).ok_or_else(|| PolarsError::ComputeError(format!("no {n}").into()));
     let tables = Tables {
-        fpm: fpm_table(&fpm)?,
         requests: requests_table(&req)?,
         causes: causes_table(&err)?,
         incidents: incidents_table(&incidents, &zone)?,
@@ -303,7 +301,8 @@ pub fn errors_table(e: &DataFrame) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
-fn fpm_table(e: &DataFrame) -> PolarsResult<DataFrame> {
+/// The `fpm.csv` columns of FPM rows.
+pub fn fpm_table(e: &DataFrame) -> PolarsResult<DataFrame> {
     let mut out = e.select([
         "time",
         "file",

@@ -213,8 +213,8 @@ impl Run {
         // exact place in a window (compare's window mode analyses the logs whole).
         let mut unloaded = Profile::default();
         if let Some(q) = &self.events.quiet {
-            for h in q.rows.heads().filter(|h| from <= h.ts && h.ts < to) {
-                unloaded.add(h.ts, 1);
+            for ts in q.rows.stamps().filter(|&ts| from <= ts && ts < to) {
+                unloaded.add(ts, 1);
             }
         }
         Ok(Run { meta, events, traffic, unloaded })

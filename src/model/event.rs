@@ -394,6 +394,19 @@ pub struct FpmEvent {
     pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
+impl FpmEvent {
+    /// A line no correlation rule reads (a child started, a child exited with code 0: a clean
+    /// exit explains no failure) and no table but the row tables and `by_pool.csv`'s counts
+    /// shows: kept out of memory after the scan (`scan::quiet_fpm`).
+    pub fn is_quiet(&self) -> bool {
+        match self.kind {
+            FpmKind::ChildStarted => true,
+            FpmKind::ChildExitCode => self.exit_code == Some(0),
+            _ => false,
+        }
+    }
+}
+
 /// One access-log request that failed (status 499 or >= 500, or an upstream attempt >= 500).
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestEvent {

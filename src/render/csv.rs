@@ -175,6 +175,63 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
+/// Rows per batch of `fpm.csv`.
+const FPM_BATCH: usize = 16 << 10;
+
+/// `fpm.csv` a batch at a time: the held FPM rows merged with the quiet ones read back
+/// (`aggregate::quiet::fpm_rows`), each batch a frame (the held rows gathered, the quiet rows'
+/// built) in merged order, written by polars' batched writer: the file's bytes are those of
+/// one table of all rows (`tests::batches_are_one_table`), and no more than a batch of the
+/// quiet rows is ever a frame.
+pub fn write_fpm(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
+    use crate::aggregate::quiet::{fpm_rows, Row};
+    use crate::aggregate::report::fpm_table;
+    let terr = |e| table_err("fpm.csv")(e);
+    let tmp = path.with_extension("tmp~");
+    let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+    let schema = fpm_table(&ev.fpm.clear()).map_err(terr)?.schema().as_ref().clone();
+    let mut out = CsvWriter::new(&mut w).include_header(true).with_separator(b',').batched(&schema).map_err(terr)?;
+    let mut rows = fpm_rows(ev).map_err(terr)?;
+    loop {
+        let (mut held, mut quiet, mut from_held) = (Vec::new(), Vec::new(), Vec::new());
+        for r in rows.by_ref().take(FPM_BATCH) {
+            from_held.push(matches!(r, Row::Held(_)));
+            match r {
+                Row::Held(i) => held.push(i as IdxSize),
+                Row::Quiet(e) => quiet.push(e),
+            }
+        }
+        if from_held.is_empty() {
+            break;
+        }
+        let nh = held.len();
+        let mut batch = ev.fpm.take(&IdxCa::from_vec("".into(), held)).map_err(terr)?;
+        if let (Some(q), false) = (ev.quiet.as_deref(), quiet.is_empty()) {
+            batch.vstack_mut_owned(q.fpm_frame(&quiet).map_err(terr)?).map_err(terr)?;
+            // Row of each merged position in the stacked batch (held rows, then quiet rows).
+            let (mut h, mut k) = (0, nh);
+            let perm: Vec<IdxSize> = from_held
+                .iter()
+                .map(|&held| {
+                    let at = if held { &mut h } else { &mut k };
+                    *at += 1;
+                    (*at - 1) as IdxSize
+                })
+                .collect();
+            batch = batch.take(&IdxCa::from_vec("".into(), perm)).map_err(terr)?;
+        }
+        let mut t = fpm_table(&batch).map_err(terr)?;
+        t.rechunk_mut();
+        out.write_batch(&t).map_err(terr)?;
+    }
+    out.finish().map_err(terr)?;
+    drop(out);
+    std::io::Write::flush(&mut w).map_err(io_err(&tmp))?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +268,51 @@ mod tests {
             }
             let theirs = polars_csv(&strs, &ints);
             prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
+
+    proptest! {
+        /// `write_fpm`'s batches: polars' batched writer over consecutive slices writes the
+        /// bytes its writer gives the whole table (floats of any size and precision, strings
+        /// that need quoting, nulls, one header).
+        #[test]
+        fn batches_are_one_table(
+            rows in prop::collection::vec(
+                (prop::option::of(any::<f64>()), prop::option::of("[a-z,\"é ]{0,6}"), any::<bool>()),
+                0..60,
+            ),
+            cuts in prop::collection::vec(0usize..60, 0..4),
+        ) {
+            let n = rows.len();
+            let f: Vec<Option<f64>> = rows.iter().map(|r| r.0.filter(|x| x.is_finite())).collect();
+            let s: Vec<Option<String>> = rows.iter().map(|r| r.1.clone()).collect();
+            let b: Vec<bool> = rows.iter().map(|r| r.2).collect();
+            let mut df = DataFrame::new(
+                n,
+                vec![Column::new("f".into(), f), Column::new("s".into(), s), Column::new("b".into(), b)],
+            )
+            .unwrap();
+            let mut whole = Vec::new();
+            CsvWriter::new(&mut whole).include_header(true).with_separator(b',').finish(&mut df).unwrap();
+            let mut parts = Vec::new();
+            let mut w = CsvWriter::new(&mut parts)
+                .include_header(true)
+                .with_separator(b',')
+                .batched(df.schema().as_ref())
+                .unwrap();
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c < n).collect();
+            cuts.push(n);
+            cuts.sort();
+            let mut at = 0;
+            for c in cuts {
+                if c > at {
+                    w.write_batch(&df.slice(at as i64, c - at)).unwrap();
+                    at = c;
+                }
+            }
+            w.finish().unwrap();
+            drop(w);
+            prop_assert_eq!(String::from_utf8_lossy(&parts), String::from_utf8_lossy(&whole));
         }
     }
 

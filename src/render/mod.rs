@@ -81,6 +81,8 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     }
     // errors.csv: the held error rows merged with the quiet ones read back, row by row.
     jobs.push(("errors.csv".into(), Box::new(|| csv::write_errors(&report.events, &dir.join("errors.csv")))));
+    // fpm.csv: likewise, a batch at a time.
+    jobs.push(("fpm.csv".into(), Box::new(|| csv::write_fpm(&report.events, &dir.join("fpm.csv")))));
     jobs.push((
         "events.parquet".into(),
         Box::new(|| parquet::write_events_parquet(&report.events, &dir.join("events.parquet"))),

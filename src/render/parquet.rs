@@ -26,10 +26,12 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
     // In the order of their `record` names ("error" < "fpm" < "request"), which break ties
-    // of time, file and line in the documented order; quiet rows (kind 3) are errors.
+    // of time, file and line in the documented order; quiet rows are errors (kind 3) and FPM
+    // rows (kind 4).
     let frames = [&ev.err, &ev.fpm, &ev.req];
-    const QUIET: usize = 3;
-    let rank_of = [0u8, 1, 2, 0];
+    const QUIET_ERR: usize = 3;
+    const QUIET_FPM: usize = 4;
+    let rank_of = [0u8, 1, 2, 0, 1];
     // Sort keys of each kind (file names borrowed from its frame).
     let ints = |d: &DataFrame, c: &str| -> PolarsResult<Vec<i64>> {
         Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
@@ -39,7 +41,8 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
         let file = d.column("file").and_then(|c| c.str().cloned()).map_err(terr)?;
         keys.push((ints(d, "ts_ms").map_err(terr)?, file, ints(d, "line").map_err(terr)?));
     }
-    let mut quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(q.rank()).peekable()));
+    let mut qerr = ev.quiet.as_deref().map(|q| (q, q.rows.merged(q.rank()).peekable()));
+    let mut qfpm = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(q.rank()).peekable()));
     // Each row group: every kind's rows of the group (for the held kinds a contiguous range,
     // since the merge keeps each kind's order: a zero-copy slice), widened to all columns,
     // stacked, then gathered once into merged order.
@@ -59,19 +62,23 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
     loop {
         let start = next;
         let mut chunk: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
-        let mut rows = Vec::new();
+        let (mut erows, mut frows) = (Vec::new(), Vec::new());
         while chunk.len() < WRITE_BATCH {
             let held = (0..3).filter(|&k| next[k] < frames[k].height()).map(|k| {
                 let i = next[k];
                 ((keys[k].0[i], keys[k].1.get(i).unwrap_or(""), keys[k].2[i], rank_of[k]), k)
             });
-            let q = quiet
-                .as_mut()
-                .and_then(|(q, m)| m.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, rank_of[QUIET]), QUIET)));
-            let Some((_, k)) = held.chain(q).min() else { break };
+            let qe = qerr.as_mut().and_then(|(q, m)| {
+                m.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, rank_of[QUIET_ERR]), QUIET_ERR))
+            });
+            let qf = qfpm.as_mut().and_then(|(q, m)| {
+                m.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, rank_of[QUIET_FPM]), QUIET_FPM))
+            });
+            let Some((_, k)) = held.chain(qe).chain(qf).min() else { break };
             chunk.push(k as u8);
             match k {
-                QUIET => rows.extend(quiet.as_mut().and_then(|(_, m)| m.next())),
+                QUIET_ERR => erows.extend(qerr.as_mut().and_then(|(_, m)| m.next())),
+                QUIET_FPM => frows.extend(qfpm.as_mut().and_then(|(_, m)| m.next())),
                 k => next[k] += 1,
             }
         }
@@ -79,17 +86,19 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
             break;
         }
         let n = |k: usize| next[k] - start[k];
-        let mut batch = wide(frames[0].slice(start[0] as i64, n(0))).map_err(terr)?;
-        let qpart = match &quiet {
-            Some((q, _)) => q.frame(&rows).map_err(terr)?,
-            None => frames[0].clear(),
+        let (qe, qf) = match ev.quiet.as_deref() {
+            Some(q) => (q.frame(&erows).map_err(terr)?, q.fpm_frame(&frows).map_err(terr)?),
+            None => (frames[0].clear(), frames[1].clear()),
         };
-        for part in [qpart, frames[1].slice(start[1] as i64, n(1)), frames[2].slice(start[2] as i64, n(2))] {
+        // Stacked: held errors, quiet errors, held FPM, quiet FPM, requests.
+        let (ne, nf) = (erows.len(), frows.len());
+        let mut batch = wide(frames[0].slice(start[0] as i64, n(0))).map_err(terr)?;
+        for part in [qe, frames[1].slice(start[1] as i64, n(1)), qf, frames[2].slice(start[2] as i64, n(2))] {
             batch.vstack_mut_owned(wide(part).map_err(terr)?).map_err(terr)?;
         }
-        // Row of each merged position in the stacked batch (held errors, quiet, FPM, requests).
-        let base = [0, n(0) + rows.len(), n(0) + rows.len() + n(1), n(0)];
-        let mut seen = [0usize; 4];
+        // Row of each kind's first row in the stacked batch (by kind number).
+        let base = [0, n(0) + ne, n(0) + ne + n(1) + nf, n(0), n(0) + ne + n(1)];
+        let mut seen = [0usize; 5];
         let perm: Vec<u32> = chunk
             .iter()
             .map(|&k| {

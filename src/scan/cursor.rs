@@ -78,6 +78,8 @@ pub struct Cursor<'c, 'p> {
     pub(super) mixed: Option<Box<mixed::State<'c>>>,
     /// This task's quiet error-log rows, encoded (`quiet`).
     pub(super) quiet: super::quiet::Buf,
+    /// And its quiet FPM rows (`quiet_fpm`).
+    pub(super) quiet_fpm: super::quiet::Buf,
 }
 
 impl<'c, 'p> Cursor<'c, 'p> {
@@ -117,7 +119,8 @@ impl<'c, 'p> Cursor<'c, 'p> {
             json: Vec::new(),
             php_zone: None,
             mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s, ctx.formats))),
-            quiet: Default::default(),
+            quiet: super::quiet::Buf::new(super::quiet::Kind::Error),
+            quiet_fpm: super::quiet::Buf::new(super::quiet::Kind::Fpm),
         }
     }
 
@@ -132,12 +135,14 @@ impl<'c, 'p> Cursor<'c, 'p> {
         self.part.chunk_lines.push((self.src, self.chunk, self.line));
     }
 
-    /// Write this task's quiet rows out as a run (those that cannot be written join the
+    /// Write this task's quiet rows out as runs (one per kind) (those that cannot be written join the
     /// held rows).
     pub(super) fn flush_quiet(&mut self) {
         if let Some(sink) = self.ctx.quiet {
             let back = sink.flush(&mut self.quiet, self.src, self.chunk);
             self.part.errors.extend(back.into_iter().map(|e| (self.chunk, e)));
+            let back = sink.flush_fpm(&mut self.quiet_fpm, self.src, self.chunk);
+            self.part.fpm.extend(back.into_iter().map(|e| (self.chunk, e)));
         }
     }
 

@@ -14,6 +14,8 @@ pub mod framing;
 pub mod layout;
 mod mixed;
 pub mod quiet;
+pub mod quiet_fpm;
+mod quiet_rows;
 mod records;
 pub mod series;
 pub mod traffic;
@@ -129,7 +131,8 @@ pub struct ScanOutput {
     pub kind_ranges: Vec<KindRanges>,
     pub ambiguous_stamps: u64,
     pub gap_stamps: u64,
-    /// The error-log rows no verdict reads, out of memory (`quiet`); `errors` holds the rest.
+    /// The error-log and FPM rows no verdict reads, out of memory (`quiet`, `quiet_fpm`);
+    /// `errors` and `fpm` hold the rest.
     pub quiet: Option<quiet::QuietRows>,
 }
 
@@ -470,6 +473,14 @@ impl ScanOutput {
     pub fn error_rows(&self) -> Vec<ErrorEvent> {
         let mut v = self.errors.clone();
         v.extend(self.quiet.as_ref().map(|q| q.all()).unwrap_or_default());
+        v.sort_by_key(|e| (e.ts, e.source, e.line));
+        v
+    }
+
+    /// Every FPM row, held and quiet, in (time, source, line) order (tests and fuzz targets).
+    pub fn fpm_rows(&self) -> Vec<FpmEvent> {
+        let mut v = self.fpm.clone();
+        v.extend(self.quiet.as_ref().map(|q| q.fpm_all()).unwrap_or_default());
         v.sort_by_key(|e| (e.ts, e.source, e.line));
         v
     }

@@ -1,11 +1,13 @@
-//! Quiet rows: nginx error-log entries that no verdict reads, kept out of memory.
+//! Quiet rows: nginx error-log entries and FPM lines that no verdict reads, kept out of memory.
 //!
 //! Input: the `ErrorEvent`s the cursor builds that are neither upstream failures, nor lines a
-//! request can join, nor nginx lifecycle lines (`ErrorEvent::is_quiet`). On a production
-//! error log (bots probing for files, client TLS and timeout lines, PHP notices relayed from
-//! stderr) they are most of the entries, and only the row tables (`errors.csv`,
-//! `events.parquet`) and a few counts need them. Output: `QuietRows`, the same rows read back:
-//! merged in (time, file, line) order for the writers, or in file order for one-pass counts.
+//! request can join, nor nginx lifecycle lines (`ErrorEvent::is_quiet`), and the `FpmEvent`s
+//! no rule reads (children started or exited with code 0: `FpmEvent::is_quiet`, encoded by
+//! `quiet_fpm`). On a production error log (bots probing for files, client TLS and timeout
+//! lines, PHP notices relayed from stderr) and FPM log they are most of the entries, and only
+//! the row tables (`errors.csv`, `fpm.csv`, `events.parquet`) and a few counts need them.
+//! Output: `QuietRows`, the same rows read back: merged in (time, file, line) order for the
+//! writers, or in file order for one-pass counts.
 //!
 //! Invariants: each scan task (a plain-file chunk, a compressed file) encodes its quiet rows
 //! into a buffer and appends it, sorted, as one run (or several of `RUN_BYTES`) to one
@@ -16,25 +18,34 @@
 //! as ordinary rows (with a warning): nothing is lost. A decoded row equals the row encoded
 //! (`tests::round_trip`).
 
-use crate::model::event::{ErrorRef, OriginRef};
+use crate::model::event::ErrorRef;
 use crate::model::span::Profile;
-#[cfg(test)]
-use crate::model::Origin;
-use crate::model::{Cause, CauseClass, ErrorEvent, Level, Phase, Ts};
-use crate::model::{Envelope, Stream};
-use std::collections::{BinaryHeap, HashMap};
+use crate::model::{ErrorEvent, Level, Ts};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub(super) use super::quiet_rows::{decode, rd, Order, Run};
+pub use super::quiet_rows::{Head, Merged, QuietRows};
+
 /// Bytes of encoded rows a task holds before it writes them out as a run.
 const RUN_BYTES: usize = 4 << 20;
 /// Absent optional string.
-const NONE: u32 = u32::MAX;
+pub(super) const NONE: u32 = u32::MAX;
 
-/// One task's encoded quiet rows, not yet written.
+/// The rows a buffer or run holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Error,
+    Fpm,
+}
+
+/// One task's encoded quiet rows of one kind, not yet written.
 #[derive(Default)]
 pub struct Buf {
+    kind: Kind,
     bytes: Vec<u8>,
     /// (time, relative line, offset, length) of each row in `bytes`.
     index: Vec<(Ts, u64, u32, u32)>,
@@ -43,6 +54,31 @@ pub struct Buf {
 }
 
 impl Buf {
+    pub fn new(kind: Kind) -> Buf {
+        Buf { kind, ..Buf::default() }
+    }
+
+    /// Start a row at the end of `bytes`: its length (filled by `end_row`), time and line,
+    /// the fields every kind begins with. Returns where it starts.
+    pub(super) fn begin_row(&mut self, ts: Ts, line: u64) -> usize {
+        let b = &mut self.bytes;
+        let at = b.len();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&ts.to_le_bytes());
+        b.extend_from_slice(&line.to_le_bytes());
+        at
+    }
+
+    pub(super) fn end_row(&mut self, at: usize, ts: Ts, line: u64) {
+        let len = (self.bytes.len() - at) as u32;
+        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        self.index.push((ts, line, at as u32, len));
+    }
+
+    pub(super) fn bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
@@ -70,19 +106,21 @@ struct State {
     failed: Option<String>,
     kept_in_memory: u64,
     rows: u64,
+    fpm_rows: u64,
     profile: Profile,
     max_level: Option<Level>,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct RunMeta {
+    kind: Kind,
     src: u32,
     chunk: u32,
     off: u64,
     len: u64,
 }
 
-fn put_str(b: &mut Vec<u8>, s: Option<&str>) {
+pub(super) fn put_str(b: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             b.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -105,11 +143,9 @@ impl Sink {
     /// u32 @24, pid u32 @28, flags u8 @32, conn u64 @33, errno i32 @41, signature u16 @45,
     /// then the strings (u32 length or `NONE`, bytes) and the envelope.
     pub fn push(&self, buf: &mut Buf, e: &ErrorRef) {
+        debug_assert_eq!(buf.kind, Kind::Error);
+        let at = buf.begin_row(e.ts, e.line);
         let b = &mut buf.bytes;
-        let at = b.len();
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&e.ts.to_le_bytes());
-        b.extend_from_slice(&e.line.to_le_bytes());
         b.extend_from_slice(&[e.cause as u8, e.class as u8, e.level as u8, e.phase as u8]);
         b.extend_from_slice(&e.lines.to_le_bytes());
         b.extend_from_slice(&e.pid.to_le_bytes());
@@ -133,17 +169,29 @@ impl Sink {
             b.push(o.stream.map_or(u8::MAX, |s| s as u8));
             put_str(b, o.host);
         }
-        let len = (b.len() - at) as u32;
-        b[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        buf.index.push((e.ts, e.line, at as u32, len));
+        buf.end_row(at, e.ts, e.line);
         buf.max_level = Some(buf.max_level.map_or(e.level, |m| m.max(e.level)));
     }
 
     /// Write `buf` out as one run of rows sorted by (time, line), and empty it. When that
     /// fails, the rows come back decoded (lines relative to the chunk) for the caller to keep.
     pub fn flush(&self, buf: &mut Buf, src: u32, chunk: u32) -> Vec<ErrorEvent> {
+        let mut back = Vec::new();
+        if let Some(out) = self.write_run(buf, src, chunk) {
+            let mut pos = 0;
+            while let Some((e, next)) = decode(&out, pos, &self.sigs, src) {
+                back.push(e.to_event());
+                pos = next;
+            }
+        }
+        back
+    }
+
+    /// Write `buf` out as one run sorted by (time, line), and empty it. `None` when written;
+    /// else the sorted rows' bytes, for the caller to decode and keep.
+    pub(super) fn write_run(&self, buf: &mut Buf, src: u32, chunk: u32) -> Option<Vec<u8>> {
         if buf.is_empty() {
-            return Vec::new();
+            return None;
         }
         buf.index.sort_unstable_by_key(|r| (r.0, r.1));
         let mut out = Vec::with_capacity(buf.bytes.len());
@@ -158,27 +206,24 @@ impl Sink {
         }
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let written = st.failed.is_none() && self.append(&mut st, &out).map_err(|e| st.failed = Some(e)).is_ok();
-        let mut back = Vec::new();
         if written {
             let off = st.len;
             st.len += out.len() as u64;
-            st.runs.push(RunMeta { src, chunk, off, len: out.len() as u64 });
-            st.rows += n;
+            st.runs.push(RunMeta { kind: buf.kind, src, chunk, off, len: out.len() as u64 });
+            match buf.kind {
+                Kind::Error => st.rows += n,
+                Kind::Fpm => st.fpm_rows += n,
+            }
             st.profile.merge(&profile);
             st.max_level = st.max_level.max(buf.max_level);
         } else {
             st.kept_in_memory += n;
-            drop(st);
-            let mut pos = 0;
-            while let Some((e, next)) = decode(&out, pos, &self.sigs, src) {
-                back.push(e.to_event());
-                pos = next;
-            }
         }
+        drop(st);
         buf.bytes.clear();
         buf.index.clear();
         buf.max_level = None;
-        back
+        (!written).then_some(out)
     }
 
     fn append(&self, st: &mut State, bytes: &[u8]) -> Result<(), String> {
@@ -208,7 +253,7 @@ impl Sink {
         let st = std::mem::take(&mut *st);
         let mut warn = st.failed.as_ref().map(|e| {
             format!(
-                "cannot write the temporary file of quiet error-log rows ({e}); {} rows held in memory instead (set TMPDIR to a writable directory)",
+                "cannot write the temporary file of quiet rows (error-log and FPM lines no verdict reads) ({e}); {} rows held in memory instead (set TMPDIR to a writable directory)",
                 st.kept_in_memory
             )
         });
@@ -223,13 +268,20 @@ impl Sink {
                 let runs = st
                     .runs
                     .iter()
-                    .map(|r| Run { off: r.off as usize, len: r.len as usize, src: r.src, base: base(r.src, r.chunk) })
+                    .map(|r| Run {
+                        kind: r.kind,
+                        off: r.off as usize,
+                        len: r.len as usize,
+                        src: r.src,
+                        base: base(r.src, r.chunk),
+                    })
                     .collect();
                 let q = QuietRows {
                     map: Arc::new(map),
                     runs,
                     sigs: self.sigs.clone(),
                     rows: st.rows,
+                    fpm_rows: st.fpm_rows,
                     profile: st.profile,
                     max_level: st.max_level,
                 };
@@ -237,8 +289,8 @@ impl Sink {
             }
             Err(e) => {
                 warn = Some(format!(
-                    "cannot read back the temporary file of quiet error-log rows ({e}): {} rows are missing from errors.csv and events.parquet",
-                    st.rows
+                    "cannot read back the temporary file of quiet rows ({e}): {} rows are missing from errors.csv, fpm.csv and events.parquet",
+                    st.rows + st.fpm_rows
                 ));
                 (None, warn)
             }
@@ -246,191 +298,10 @@ impl Sink {
     }
 }
 
-/// One run of the temporary file, with the line number its chunk starts after.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    off: usize,
-    len: usize,
-    src: u32,
-    base: u64,
-}
-
-/// The quiet rows of a scan, read back from the (unlinked) temporary file.
-#[derive(Clone)]
-pub struct QuietRows {
-    map: Arc<crate::open::Haystack>,
-    runs: Vec<Run>,
-    sigs: Vec<&'static str>,
-    /// How many rows.
-    pub rows: u64,
-    /// Their stamps, hour by hour (`model::span`).
-    pub profile: Profile,
-    /// The least severe level among them (`correlate::evidence::ErrorCoverage`).
-    pub max_level: Option<Level>,
-}
-
-/// The fields of a row readable without decoding it: time, line, cause, where it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Head {
-    pub ts: Ts,
-    pub src: u32,
-    pub line: u64,
-    pub cause: Cause,
-    /// (run, offset in the run) for `QuietRows::get`.
-    pub at: (u32, u32),
-}
-
-fn rd<const N: usize>(b: &[u8], p: usize) -> Option<[u8; N]> {
-    b.get(p..p + N)?.try_into().ok()
-}
-
-/// Time, relative line and cause of the row at `pos`, and where the next starts.
-fn decode_head(b: &[u8], pos: usize) -> Option<((Ts, u64, Cause), usize)> {
-    let len = u32::from_le_bytes(rd(b, pos)?) as usize;
-    let ts = i64::from_le_bytes(rd(b, pos + 4)?);
-    let line = u64::from_le_bytes(rd(b, pos + 12)?);
-    let cause = *Cause::ALL.get(*b.get(pos + 20)? as usize)?;
-    (len > 0).then_some(((ts, line, cause), pos + len))
-}
-
-/// The row at `pos` (line relative to its chunk), borrowed, and where the next starts.
-fn decode<'b>(b: &'b [u8], pos: usize, sigs: &[&'static str], src: u32) -> Option<(ErrorRef<'b>, usize)> {
-    let len = u32::from_le_bytes(rd(b, pos)?) as usize;
-    let r = b.get(pos..pos + len)?;
-    let u32_at = |p: usize| rd(r, p).map(u32::from_le_bytes);
-    // Strings were written from `String`s: they are UTF-8 (checked all the same).
-    let string = |p: &mut usize| -> Option<Option<&'b str>> {
-        let n = u32::from_le_bytes(rd(r, *p)?);
-        *p += 4;
-        if n == NONE {
-            return Some(None);
-        }
-        let s = r.get(*p..*p + n as usize)?;
-        *p += n as usize;
-        std::str::from_utf8(s).ok().map(Some)
-    };
-    let mut p = 47;
-    let (client, server, request) = (string(&mut p)?, string(&mut p)?, string(&mut p)?);
-    let (upstream, host, referrer) = (string(&mut p)?, string(&mut p)?, string(&mut p)?);
-    let message = string(&mut p)?.unwrap_or_default();
-    let flags = *r.get(32)?;
-    let origin = if flags & 8 != 0 {
-        let envelope = *Envelope::ALL.get(*r.get(p)? as usize)?;
-        p += 1;
-        let name = string(&mut p)?;
-        let stream = Stream::ALL.get(*r.get(p)? as usize).copied();
-        p += 1;
-        let host = string(&mut p)?;
-        Some(OriginRef { envelope, name, stream, host })
-    } else {
-        None
-    };
-    let sig = u16::from_le_bytes(rd(r, 45)?);
-    let e = ErrorRef {
-        ts: i64::from_le_bytes(rd(r, 4)?),
-        source: src,
-        line: u64::from_le_bytes(rd(r, 12)?),
-        lines: u32_at(24)?,
-        level: *Level::ALL.get(*r.get(22)? as usize)?,
-        pid: u32_at(28)?,
-        conn: (flags & 1 != 0).then(|| rd(r, 33).map(u64::from_le_bytes)).flatten(),
-        signature: sigs.get(sig as usize).copied().unwrap_or("other"),
-        errno: (flags & 2 != 0).then(|| rd(r, 41).map(i32::from_le_bytes)).flatten(),
-        phase: *Phase::ALL.get(*r.get(23)? as usize)?,
-        class: *CauseClass::ALL.get(*r.get(21)? as usize)?,
-        cause: *Cause::ALL.get(*r.get(20)? as usize)?,
-        failure: flags & 4 != 0,
-        client,
-        server,
-        request,
-        upstream,
-        host,
-        referrer,
-        message,
-        origin,
-    };
-    Some((e, pos + len))
-}
-
-impl QuietRows {
-    fn bytes(&self, r: &Run) -> &[u8] {
-        self.map.mapped().and_then(|m| m.get(r.off..r.off + r.len)).unwrap_or(&[])
-    }
-
-    /// Every row's head, run by run (not in time order).
-    pub fn heads(&self) -> impl Iterator<Item = Head> + '_ {
-        self.runs.iter().enumerate().flat_map(move |(k, r)| {
-            let b = self.bytes(r);
-            let mut pos = 0;
-            std::iter::from_fn(move || {
-                let ((ts, line, cause), next) = decode_head(b, pos)?;
-                let at = (k as u32, pos as u32);
-                pos = next;
-                Some(Head { ts, src: r.src, line: line + r.base, cause, at })
-            })
-        })
-    }
-
-    /// The row a head names.
-    pub fn get(&self, at: (u32, u32)) -> Option<ErrorRef<'_>> {
-        let r = self.runs.get(at.0 as usize)?;
-        let (mut e, _) = decode(self.bytes(r), at.1 as usize, &self.sigs, r.src)?;
-        e.line += r.base;
-        Some(e)
-    }
-
-    /// Every row in (time, `rank[source]`, line) order: a k-way merge of the sorted runs.
-    pub fn merged<'q>(&'q self, rank: &'q [u32]) -> Merged<'q> {
-        let mut m = Merged { q: self, rank, pos: vec![0; self.runs.len()], heap: BinaryHeap::new() };
-        for k in 0..self.runs.len() {
-            m.push(k);
-        }
-        m
-    }
-
-    /// Every row in (time, source, line) order, owned (tests and fuzzing compare reads).
-    pub fn all(&self) -> Vec<ErrorEvent> {
-        let rank: Vec<u32> = (0..self.runs.iter().map(|r| r.src + 1).max().unwrap_or(0)).collect();
-        self.merged(&rank).map(|e| e.to_event()).collect()
-    }
-}
-
-/// Rows of `QuietRows::merged`, in order.
-pub struct Merged<'q> {
-    q: &'q QuietRows,
-    rank: &'q [u32],
-    pos: Vec<usize>,
-    /// Smallest next row of each run: (time, file rank, line, run).
-    heap: BinaryHeap<std::cmp::Reverse<(Ts, u32, u64, usize)>>,
-}
-
-impl Merged<'_> {
-    fn push(&mut self, k: usize) {
-        let r = &self.q.runs[k];
-        if let Some(((ts, line, ..), _)) = decode_head(self.q.bytes(r), self.pos[k]) {
-            let rank = self.rank.get(r.src as usize).copied().unwrap_or(u32::MAX);
-            self.heap.push(std::cmp::Reverse((ts, rank, line + r.base, k)));
-        }
-    }
-}
-
-impl<'q> Iterator for Merged<'q> {
-    type Item = ErrorRef<'q>;
-
-    fn next(&mut self) -> Option<ErrorRef<'q>> {
-        let std::cmp::Reverse((.., k)) = self.heap.pop()?;
-        let r = self.q.runs[k];
-        let (mut e, next) = decode(self.q.bytes(&r), self.pos[k], &self.q.sigs, r.src)?;
-        e.line += r.base;
-        self.pos[k] = next;
-        self.push(k);
-        Some(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Cause, CauseClass, Envelope, Origin, Phase, Stream};
 
     fn row(ts: Ts, line: u64, origin: bool) -> ErrorEvent {
         ErrorEvent {

@@ -265,7 +265,15 @@ impl Cursor<'_, '_> {
             message: lossy(fl.body),
             origin: self.origin.clone(),
         };
-        self.part.fpm.push((self.chunk, ev));
+        match self.ctx.quiet {
+            Some(sink) if ev.is_quiet() => {
+                sink.push_fpm(&mut self.quiet_fpm, &ev);
+                if self.quiet_fpm.full() {
+                    self.flush_quiet();
+                }
+            }
+            _ => self.part.fpm.push((self.chunk, ev)),
+        }
     }
 
     /// One record of PHP's own error log (its stamped line and the lines after it), read in

@@ -1,7 +1,8 @@
 //! Issue 16: error-log rows no verdict reads (bots probing for files, client TLS and timeout
-//! lines, PHP notices) are kept out of memory during the scan (`scan::quiet`) and merged back
-//! into `errors.csv` and `events.parquet`; with no writable temporary directory they stay in
-//! memory, and the reports are the same.
+//! lines, PHP notices) and FPM lines no rule reads (children started, exited with code 0) are
+//! kept out of memory during the scan (`scan::quiet`, `scan::quiet_fpm`) and merged back into
+//! `errors.csv`, `fpm.csv` and `events.parquet`; with no writable temporary directory they stay
+//! in memory, and the reports are the same.
 
 use crate::common::*;
 use crate::determinism::outputs;
@@ -43,6 +44,27 @@ fn quiet_rows_are_not_held_and_every_row_is_written() {
         rows.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
     got.sort();
     assert!(want == got, "errors.csv rows differ from the rows read");
+
+    // FPM lines alike: children started and exited with code 0 are quiet, fpm.csv has them.
+    let held_fpm = a.scan.fpm.len() as u64;
+    assert!(quiet.fpm_rows > held_fpm, "{} quiet FPM rows, {held_fpm} held", quiet.fpm_rows);
+    assert!(a.scan.fpm.iter().all(|e| !e.is_quiet()), "a quiet FPM row is held");
+    let fpm = read_csv(&w.out.join("fpm.csv"));
+    assert_eq!(fpm.len() as u64, held_fpm + quiet.fpm_rows, "fpm.csv has every row");
+    let back = a.scan.fpm_rows();
+    assert_eq!(back.iter().filter(|e| e.is_quiet()).count() as u64, quiet.fpm_rows);
+    let mut want: Vec<(String, u64, String)> =
+        back.iter().map(|e| (files[e.source as usize].to_string(), e.line, e.message.clone())).collect();
+    want.sort();
+    let mut got: Vec<(String, u64, String)> =
+        fpm.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
+    got.sort();
+    assert!(want == got, "fpm.csv rows differ from the rows read");
+    // by_pool.csv counts every FPM row with a pool, quiet ones included.
+    let pooled = back.iter().filter(|e| e.pool.is_some()).count() as u64;
+    let by_pool = read_csv(&w.out.join("by_pool.csv"));
+    let all: u64 = by_pool.iter().filter(|r| r["scope"] == "all").map(|r| r["events"].parse::<u64>().unwrap()).sum();
+    assert_eq!(all, pooled);
 }
 
 /// TMPDIR not writable: the rows stay in memory, a warning says so, and every report is
