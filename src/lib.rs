@@ -189,20 +189,29 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         a.release_events();
         timing("run model", t);
         let t = std::time::Instant::now();
-        // The counter files need only the run: write them beside the report tables (which
-        // are mostly serial polars work), not after them.
-        let (counters, report) = rayon::join(
-            || render::write_counters(&run, &opts.out_dir),
+        let detected = aggregate::report::detect(&run).map_err(table)?;
+        // The row files (most of the output) need only the events with their incidents, and
+        // the counter files only the run: both are written while the other tables are built
+        // (mostly serial polars work), not after them.
+        let (files, tables) = rayon::join(
+            || -> Result<(), Error> {
+                let t = std::time::Instant::now();
+                render::write_counters(&run, &opts.out_dir)?;
+                render::write_rows(&detected.events, &opts.out_dir)?;
+                timing("write counters and rows", t);
+                Ok(())
+            },
             || -> Result<_, Error> {
-                let report = aggregate::report::build(&run).map_err(table)?;
+                let tables = aggregate::report::tables(&run, &detected).map_err(table)?;
                 timing("report tables", t);
-                Ok(report)
+                Ok(tables)
             },
         );
-        counters?;
-        let report = report?;
+        let (tables, digest) = tables?;
+        files?;
+        let report = detected.into_report(tables, digest);
         let t = std::time::Instant::now();
-        render::write_report(&run, &report, &opts.out_dir)?;
+        render::write_tables(&run, &report, &opts.out_dir)?;
         timing("write", t);
         Ok((run, report))
     })?;

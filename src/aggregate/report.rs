@@ -203,7 +203,34 @@ fn incident_inputs(
     Ok((rows, life))
 }
 
+/// A run's incidents, and its events with each request's `incident` and `contributing`: all
+/// the row files (`events.parquet`, `errors.csv`, `fpm.csv`) need, so they can be written
+/// while the other tables are built (`tables`).
+pub struct Detected {
+    pub zone: Zone,
+    pub range: Option<(Ts, Ts)>,
+    pub bucket_ms: i64,
+    pub incidents: Vec<Incident>,
+    pub background: BackgroundReport,
+    pub events: Events,
+}
+
+impl Detected {
+    pub fn into_report(self, tables: Tables, digest: super::quiet::Digest) -> Report {
+        let Detected { zone, range, bucket_ms, incidents, background, events } = self;
+        Report { zone, range, bucket_ms, incidents, background, events, tables, digest }
+    }
+}
+
+/// The whole report of a run: `detect`, then `tables`.
 pub fn build(run: &Run) -> PolarsResult<Report> {
+    let d = detect(run)?;
+    let (tables, digest) = tables(run, &d)?;
+    Ok(d.into_report(tables, digest))
+}
+
+/// Incidents of a run, and its events with each request's incident.
+pub fn detect(run: &Run) -> PolarsResult<Detected> {
     let zone = run.meta.zone();
     let (req, err, fpm) = (run.events.req.clone(), run.events.err.clone(), run.events.fpm.clone());
     // The host table: the counters' vhosts in name order (their totals), then any other.
@@ -218,26 +245,32 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     let detection = incidents::detect(&rows, &traffic, &life, &super::run::incident_params(&run.meta));
     let background = incidents::background_report(&rows, &detection, &run.traffic.per_sec);
     let (incidents, member) = (detection.incidents, detection.member_of);
-    crate::timings::timing("report tables: incidents", t);
-    let t = std::time::Instant::now();
     // Requests get their incident id and contributing factor.
     let inc_col: Vec<Option<String>> = member.iter().map(|m| m.map(|i| incidents[i].id.clone())).collect();
     let contrib: Vec<Option<String>> = member.iter().map(|m| m.and_then(|i| incidents[i].contributing())).collect();
     let mut req = req;
     req.with_column(Column::new("incident".into(), inc_col))?;
     req.with_column(Column::new("contributing".into(), contrib))?;
-
     let range = run.range();
     let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
-    let ctx = freq::Ctx { run, req: &req, fpm: &fpm, incidents: &incidents, zone: &zone, bucket_ms, range };
+    crate::timings::timing("report tables: incidents", t);
+    let events = Events { req, err, fpm, quiet: run.events.quiet.clone() };
+    Ok(Detected { zone, range, bucket_ms, incidents, background, events })
+}
+
+/// The tables of a detected run, and the digest of its error rows.
+pub fn tables(run: &Run, d: &Detected) -> PolarsResult<(Tables, super::quiet::Digest)> {
+    let t = std::time::Instant::now();
+    let (zone, incidents, ev) = (&d.zone, &d.incidents, &d.events);
+    let ctx = freq::Ctx { run, req: &ev.req, fpm: &ev.fpm, incidents, zone, bucket_ms: d.bucket_ms, range: d.range };
     let mut f: std::collections::HashMap<&str, DataFrame> = freq::tables(&ctx)?.into_iter().collect();
     crate::timings::timing("report tables: frequency tables", t);
     let t = std::time::Instant::now();
     let mut take = |n: &str| f.remove(n).ok_or_else(|| PolarsError::ComputeError(format!("no {n}").into()));
     let tables = Tables {
-        requests: requests_table(&req)?,
-        causes: causes_table(&err)?,
-        incidents: incidents_table(&incidents, &zone)?,
+        requests: requests_table(&ev.req)?,
+        causes: causes_table(&ev.err)?,
+        incidents: incidents_table(incidents, zone)?,
         timeline: take("timeline.csv")?,
         timeline_causes: take("timeline_causes.csv")?,
         by_cause: take("by_cause.csv")?,
@@ -250,11 +283,10 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
     };
     crate::timings::timing("report tables: row tables", t);
     let t = std::time::Instant::now();
-    let events = Events { req, err, fpm, quiet: run.events.quiet.clone() };
     // The quote windows of each cause: from a minute before each incident with that cause to
     // a few seconds after it.
     let mut windows: std::collections::BTreeMap<&str, Vec<(Ts, Ts)>> = Default::default();
-    for x in &incidents {
+    for x in incidents {
         for (_, k, _) in &x.causes {
             windows
                 .entry(k.as_str())
@@ -262,9 +294,9 @@ pub fn build(run: &Run) -> PolarsResult<Report> {
                 .push((x.start - super::quiet::QUOTE_BEFORE_MS, x.end + super::quiet::QUOTE_AFTER_MS));
         }
     }
-    let digest = super::quiet::digest(&events, &windows)?;
+    let digest = super::quiet::digest(ev, &windows)?;
     crate::timings::timing("report tables: evidence samples", t);
-    Ok(Report { zone, range, bucket_ms, incidents, background, tables, events, digest })
+    Ok((tables, digest))
 }
 
 /// The `errors.csv` columns of error-log rows.

@@ -15,6 +15,7 @@ pub mod postmortem;
 pub mod svg;
 pub mod terminal;
 
+use crate::aggregate::events::Events;
 use crate::aggregate::report::Report;
 use crate::aggregate::run::Run;
 use parquet::write_counter_files;
@@ -69,27 +70,36 @@ pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Every report file but the counters. The files are independent, so they are written in
-/// parallel (on the caller's rayon pool); each is deterministic on its own.
-pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
-    use rayon::prelude::*;
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>);
+type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 'a>);
+
+/// The row files: they need only the events with their incidents (`report::Detected`).
+fn row_jobs<'a>(ev: &'a Events, dir: &'a Path) -> Vec<Job<'a>> {
+    vec![
+        // errors.csv: the held error rows merged with the quiet ones read back, row by row.
+        ("errors.csv".into(), Box::new(move || csv::write_errors(ev, &dir.join("errors.csv")))),
+        // fpm.csv: likewise, a batch at a time.
+        ("fpm.csv".into(), Box::new(move || csv::write_fpm(ev, &dir.join("fpm.csv")))),
+        ("events.parquet".into(), Box::new(move || parquet::write_events_parquet(ev, &dir.join("events.parquet")))),
+    ]
+}
+
+/// The other files: the tables, the summary, the page and the post-mortem.
+fn table_jobs<'a>(run: &'a Run, report: &'a Report, dir: &'a Path) -> Vec<Job<'a>> {
     let mut jobs: Vec<Job> = Vec::new();
     for (name, df) in report.tables.files() {
         jobs.push((name.to_string(), Box::new(move || csv::write(&mut df.clone(), &dir.join(name)))));
     }
-    // errors.csv: the held error rows merged with the quiet ones read back, row by row.
-    jobs.push(("errors.csv".into(), Box::new(|| csv::write_errors(&report.events, &dir.join("errors.csv")))));
-    // fpm.csv: likewise, a batch at a time.
-    jobs.push(("fpm.csv".into(), Box::new(|| csv::write_fpm(&report.events, &dir.join("fpm.csv")))));
-    jobs.push((
-        "events.parquet".into(),
-        Box::new(|| parquet::write_events_parquet(&report.events, &dir.join("events.parquet"))),
-    ));
     jobs.push(("summary.json".into(), Box::new(|| json::write_summary(run, report, dir))));
     jobs.push(("report.html".into(), Box::new(|| html::write(run, report, dir))));
     jobs.push(("postmortem.md".into(), Box::new(|| postmortem::write(run, report, dir))));
+    jobs
+}
+
+/// Run independent file jobs in parallel (on the caller's rayon pool); each file is
+/// deterministic on its own.
+fn run_jobs(jobs: Vec<Job>, dir: &Path) -> Result<(), RenderError> {
+    use rayon::prelude::*;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     jobs.par_iter()
         .with_max_len(1)
         .map(|(name, j)| {
@@ -100,4 +110,22 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
         })
         .collect::<Result<Vec<()>, RenderError>>()?;
     Ok(())
+}
+
+/// Every report file but the counters.
+pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
+    let mut jobs = row_jobs(&report.events, dir);
+    jobs.extend(table_jobs(run, report, dir));
+    run_jobs(jobs, dir)
+}
+
+/// `events.parquet`, `errors.csv` and `fpm.csv`: `analyze` writes them while the other
+/// tables are built (the rows are most of the output), then the rest (`write_tables`).
+pub fn write_rows(ev: &Events, dir: &Path) -> Result<(), RenderError> {
+    run_jobs(row_jobs(ev, dir), dir)
+}
+
+/// Every report file but the counters and the row files (`write_rows`).
+pub fn write_tables(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
+    run_jobs(table_jobs(run, report, dir), dir)
 }

@@ -18,9 +18,9 @@ const WRITE_BATCH: usize = 16 << 10;
 
 /// Write `events.parquet`: the three kinds merged in (ts_ms, file, line, record) order, with
 /// every column of `EVENT_COLUMNS` (then `incident`, `contributing`), null where a kind has
-/// none, a row group at a time: the wide table is never whole in memory. The error rows are
-/// the held frame's merged with the quiet rows read back (`scan::quiet`), whose frame is
-/// built a row group at a time.
+/// none, a row group at a time: the wide table is never whole in memory. The error-log and
+/// FPM rows are the held frames' merged with the quiet rows read back (`scan::quiet`,
+/// `scan::quiet_fpm`), whose frames are built a row group at a time.
 pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError> {
     let terr = |e| table_err("events.parquet")(e);
     let mut names: Vec<&str> = EVENT_COLUMNS.to_vec();
@@ -58,8 +58,12 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
         DataFrame::new(n, cols)
     };
     let mut next = [0usize; 3];
-    let mut out: Option<BatchedParquet> = None;
-    loop {
+    let (mut first, mut done) = (true, false);
+    // The next row group, `None` after the last.
+    let mut build = || -> PolarsResult<Option<DataFrame>> {
+        if done {
+            return Ok(None);
+        }
         let start = next;
         let mut chunk: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
         let (mut erows, mut frows) = (Vec::new(), Vec::new());
@@ -82,19 +86,22 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
                 k => next[k] += 1,
             }
         }
-        if chunk.is_empty() && out.is_some() {
-            break;
+        // An empty first group still makes the file (with the schema and no rows).
+        if chunk.is_empty() && !first {
+            return Ok(None);
         }
+        first = false;
+        done = chunk.len() < WRITE_BATCH;
         let n = |k: usize| next[k] - start[k];
         let (qe, qf) = match ev.quiet.as_deref() {
-            Some(q) => (q.frame(&erows).map_err(terr)?, q.fpm_frame(&frows).map_err(terr)?),
+            Some(q) => (q.frame(&erows)?, q.fpm_frame(&frows)?),
             None => (frames[0].clear(), frames[1].clear()),
         };
         // Stacked: held errors, quiet errors, held FPM, quiet FPM, requests.
         let (ne, nf) = (erows.len(), frows.len());
-        let mut batch = wide(frames[0].slice(start[0] as i64, n(0))).map_err(terr)?;
+        let mut batch = wide(frames[0].slice(start[0] as i64, n(0)))?;
         for part in [qe, frames[1].slice(start[1] as i64, n(1)), qf, frames[2].slice(start[2] as i64, n(2))] {
-            batch.vstack_mut_owned(wide(part).map_err(terr)?).map_err(terr)?;
+            batch.vstack_mut_owned(wide(part)?)?;
         }
         // Row of each kind's first row in the stacked batch (by kind number).
         let base = [0, n(0) + ne, n(0) + ne + n(1) + nf, n(0), n(0) + ne + n(1)];
@@ -107,14 +114,20 @@ pub fn write_events_parquet(ev: &Events, path: &Path) -> Result<(), RenderError>
                 (base[k] + seen[k] - 1) as u32
             })
             .collect();
-        let batch = batch.take(&IdxCa::from_vec("".into(), perm)).map_err(terr)?;
-        if out.is_none() {
-            out = Some(BatchedParquet::create(path, &batch)?);
-        }
-        out.as_mut().expect("created above").write(&batch)?;
-        if chunk.len() < WRITE_BATCH {
-            break;
-        }
+        Ok(Some(batch.take(&IdxCa::from_vec("".into(), perm))?))
+    };
+    let mut out: Option<BatchedParquet> = None;
+    let mut cur = build().map_err(terr)?;
+    while let Some(batch) = cur {
+        let w = match &mut out {
+            Some(w) => w,
+            None => out.insert(BatchedParquet::create(path, &batch)?),
+        };
+        // This row group is encoded while the next is built (the merge, the quiet rows' cells
+        // and the gather are half the work): two cores at once on the longest report file.
+        let (written, next) = rayon::join(|| w.write(&batch), &mut build);
+        written?;
+        cur = next.map_err(terr)?;
     }
     match out {
         Some(w) => w.finish(),

@@ -313,9 +313,13 @@ fn a_file_that_grows_or_shrinks_while_read() {
     let f = input(&sum, "access.log");
     let lines = f["lines"].as_u64().unwrap();
     assert!(lines <= 400_050, "{lines}");
-    if lines < 400_000 {
-        let n = diags(&sum).iter().filter(|x| x.contains("shrank")).count();
+    let n = diags(&sum).iter().filter(|x| x.contains("shrank")).count();
+    // On a loaded machine the truncation can come before the run lists the file: then it
+    // is a 1000-byte file read whole, and nothing shrank under the reader.
+    if lines < 400_000 && f["size"].as_u64().unwrap() > 1000 {
         assert_eq!(n, 1, "a short read is reported once: {:?}", diags(&sum));
+    } else {
+        assert_eq!(n, 0, "nothing shrank under the reader: {:?}", diags(&sum));
     }
 }
 
