@@ -126,3 +126,13 @@ fn huge_times_do_not_overflow() {
     assert_eq!(parse_secs_ms(b"999999.999"), Some(999_999_999));
     assert_eq!(list_time_total(b"999999.999, 999999.999, 999999.999, 999999.999, 999999.999"), Some(u32::MAX));
 }
+
+/// A literal's first byte inside a field is not the literal: the search goes on past it.
+#[test]
+fn find_lit_skips_partial_matches() {
+    assert_eq!(find_lit(b"GET /a\"b HTTP/1.1\" 200", b"\" "), Some(17));
+    assert_eq!(find_lit(b"x\"", b"\" "), None);
+    assert_eq!(find_lit(b"", b" - "), None);
+    assert_eq!(find_lit(b"1.2.3.4 - -", b" - "), Some(7));
+    assert_eq!(find_lit(b"  -", b" - "), None);
+}
