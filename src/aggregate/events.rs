@@ -14,7 +14,7 @@ use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, Verdict};
 use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef};
-use crate::model::time::format_rfc3339;
+use crate::model::time::StampText;
 use crate::model::Ts;
 use polars::prelude::*;
 
@@ -29,6 +29,8 @@ struct EventCols<'a> {
     f: Vec<Vec<Option<f64>>>,
     b: Vec<Vec<Option<bool>>>,
     n: usize,
+    /// The `time` text of the rows, which come in time order.
+    stamp: StampText,
 }
 
 use std::borrow::Cow;
@@ -135,6 +137,7 @@ impl<'a> EventCols<'a> {
             f: vec![Vec::new(); F64_COLS.len()],
             b: vec![Vec::new(); BOOL_COLS.len()],
             n: 0,
+            stamp: StampText::default(),
         }
     }
     fn row(&mut self) {
@@ -463,7 +466,8 @@ fn common<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, rec: &'static str, ts: Ts, 
     s!(c, "record", Some(rec));
     s!(c, "machine", Some(x.machine));
     i!(c, "ts_ms", Some(ts));
-    s!(c, "time", Some(format_rfc3339(ts, x.zone)));
+    let time = c.stamp.format(ts, x.zone);
+    s!(c, "time", Some(time));
     s!(c, "file", x.file(src));
     i!(c, "line", Some(line as i64));
 }

@@ -374,15 +374,47 @@ pub fn format_offset(off: i32) -> String {
 /// RFC 3339 in the given zone: `2026-11-22T03:41:07+01:00`, with `.mmm` when the instant has
 /// a sub-second part.
 pub fn format_rfc3339(ts: Ts, zone: &Zone) -> String {
-    let secs = ts.div_euclid(MS);
-    let ms = ts.rem_euclid(MS);
-    let off = zone.offset_at(secs);
-    let wall = secs + off as i64;
-    let (y, mo, d) = civil_from_days(wall.div_euclid(86_400));
-    let sod = wall.rem_euclid(86_400);
-    let frac = if ms == 0 { String::new() } else { format!(".{ms:03}") };
-    let off_s = if off == 0 && matches!(zone, Zone::Fixed(0)) { "Z".to_string() } else { format_offset(off) };
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}{off_s}", sod / 3600, sod / 60 % 60, sod % 60)
+    StampText::default().format(ts, zone)
+}
+
+/// `format_rfc3339` for stamps that come in time order (the rows of a table): the text of the
+/// last second is kept, so the next stamp of the same second costs a copy and three digits,
+/// not a zone lookup and a calendar conversion.
+#[derive(Default)]
+pub struct StampText {
+    /// (second, `YYYY-MM-DDTHH:MM:SS`, offset text) of the last stamp.
+    last: Option<(i64, String, String)>,
+}
+
+impl StampText {
+    /// The text of `ts` in `zone` (the same zone on every call).
+    pub fn format(&mut self, ts: Ts, zone: &Zone) -> String {
+        let secs = ts.div_euclid(MS);
+        let ms = ts.rem_euclid(MS) as u32;
+        let (_, head, off) = match &self.last {
+            Some(l) if l.0 == secs => self.last.as_ref().expect("matched"),
+            _ => {
+                let off = zone.offset_at(secs);
+                let wall = secs + off as i64;
+                let (y, mo, d) = civil_from_days(wall.div_euclid(86_400));
+                let sod = wall.rem_euclid(86_400);
+                let head = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
+                let off_s =
+                    if off == 0 && matches!(zone, Zone::Fixed(0)) { "Z".to_string() } else { format_offset(off) };
+                self.last.insert((secs, head, off_s))
+            }
+        };
+        let mut s = String::with_capacity(head.len() + 4 + off.len());
+        s.push_str(head);
+        if ms != 0 {
+            s.push('.');
+            for d in [ms / 100, ms / 10 % 10, ms % 10] {
+                s.push(char::from(b'0' + d as u8));
+            }
+        }
+        s.push_str(off);
+        s
+    }
 }
 
 /// Parse an RFC 3339 instant or a wall-clock `YYYY-MM-DD[ T]HH:MM[:SS]` in `zone`

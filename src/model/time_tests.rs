@@ -124,3 +124,26 @@ fn caches_agree_with_parsers() {
     assert_eq!(o.time_local(b"10/Oct/2000:13:55:36 -0700").unwrap().0, 971_211_336_000);
     assert_eq!(o.time_local(b"10/Oct/2000:13:55:36 -0700").unwrap().0, 971_211_336_000);
 }
+
+/// `StampText` kept across rows in time order writes what a fresh one writes for each: over
+/// a daylight-saving change, whole seconds, sub-second stamps, before 1970, and in UTC (`Z`).
+#[test]
+fn stamp_text_across_rows_is_each_row_alone() {
+    let berlin = Zone::parse("Europe/Berlin").unwrap();
+    // 2026-10-25 01:00:00 UTC: clocks go back from 03:00 to 02:00 in Berlin.
+    let change = 1_792_890_000_000i64;
+    let mut ts: Vec<i64> = (-3_000..3_000).map(|k| change + k * 997).collect();
+    ts.extend([-1_500, -1_000, -1, 0, 1, 999, 1_000]);
+    for zone in [berlin, Zone::Fixed(0), Zone::Fixed(-5 * 3600)] {
+        let mut st = StampText::default();
+        for &t in &ts {
+            assert_eq!(st.format(t, &zone), format_rfc3339(t, &zone), "{t}");
+        }
+    }
+    let mut st = StampText::default();
+    let z = Zone::parse("Europe/Berlin").unwrap();
+    assert_eq!(st.format(change - 1, &z), "2026-10-25T02:59:59.999+02:00");
+    assert_eq!(st.format(change, &z), "2026-10-25T02:00:00+01:00");
+    assert_eq!(st.format(change + 5, &z), "2026-10-25T02:00:00.005+01:00");
+    assert_eq!(StampText::default().format(-1, &Zone::Fixed(0)), "1969-12-31T23:59:59.999Z");
+}

@@ -115,6 +115,7 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
     buf.extend_from_slice(header.join(",").as_bytes());
     buf.push(b'\n');
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut stamps = crate::model::time::StampText::default();
     for r in error_rows(ev).map_err(terr)? {
         match r {
             ErrRow::Held(i) => {
@@ -141,7 +142,7 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
                     put_int(buf, v);
                     buf.push(b',');
                 };
-                s(&mut buf, Some(&q.time(e.ts)));
+                s(&mut buf, Some(&q.time(&mut stamps, e.ts)));
                 s(&mut buf, Some(q.file(e.source)));
                 n(&mut buf, Some(e.line as i64));
                 s(&mut buf, Some(e.level.as_str()));
