@@ -26,21 +26,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub(super) use super::quiet_rows::{decode, rd, Order, Run};
-pub use super::quiet_rows::{Head, Merged, QuietRows};
+use super::quiet_rows::{decode, Run, NONE};
+pub use super::quiet_rows::{Head, Kind, Merged, QuietRows};
 
 /// Bytes of encoded rows a task holds before it writes them out as a run.
 const RUN_BYTES: usize = 4 << 20;
-/// Absent optional string.
-pub(super) const NONE: u32 = u32::MAX;
-
-/// The rows a buffer or run holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Kind {
-    #[default]
-    Error,
-    Fpm,
-}
 
 /// One task's encoded quiet rows of one kind, not yet written.
 #[derive(Default)]

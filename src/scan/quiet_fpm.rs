@@ -7,15 +7,13 @@
 //! `by_pool.csv`'s counts.
 //!
 //! Invariants: the encoding shares the error rows' first fields (length, time, line), so runs
-//! of both kinds share the file and the merge (`quiet::Order`); a decoded row equals the row
+//! of both kinds share the file and the merge (`quiet_rows::Order`); a decoded row equals the row
 //! encoded (`tests::round_trip`).
 
-use super::quiet::{put_str, rd, Buf, Kind, Order, QuietRows, Sink};
+use super::quiet::{put_str, Buf, Sink};
+use super::quiet_rows::{rd, Kind, Order, QuietRows, NONE};
 use crate::model::{Envelope, FpmEvent, FpmKind, Level, Origin, Stream, Ts};
 use std::sync::Arc;
-
-/// Absent optional string (as in `quiet`).
-const NONE: u32 = u32::MAX;
 
 impl Sink {
     /// Encode `e` (line relative to its chunk) into `buf` (of kind `Kind::Fpm`). Layout

@@ -4,15 +4,26 @@
 //! Input: the mapped file and its runs (`quiet::Sink::finish`). Output: `QuietRows` and its
 //! readers; the error-log row codec's decoding side (`quiet::Sink::push` is the encoding).
 //! Invariants: readers borrow from the map (an error row is an `ErrorRef`); every kind's row
-//! begins with its length, time and line (`decode_key`), so one merge serves both kinds.
+//! begins with its length, time and line (`decode_key`), so one merge serves both kinds. A
+//! leaf of `quiet` and `quiet_fpm` (it imports neither).
 
-use super::quiet::{Kind, NONE};
 use crate::model::event::{ErrorRef, OriginRef};
 use crate::model::span::Profile;
 use crate::model::{Cause, CauseClass, ErrorEvent, Level, Phase, Ts};
 use crate::model::{Envelope, Stream};
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+
+/// The rows a buffer or run holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Error,
+    Fpm,
+}
+
+/// Absent optional string.
+pub(super) const NONE: u32 = u32::MAX;
 
 /// One run of the temporary file, with the line number its chunk starts after.
 #[derive(Clone, Copy, Debug)]
