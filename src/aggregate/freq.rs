@@ -4,7 +4,8 @@
 //! Input: the report context (the run, its request and FPM rows, incidents, zone, bucket).
 //! Output: `timeline.csv`, `timeline_causes.csv`, `by_cause.csv`, `by_upstream.csv`,
 //! `by_host.csv`, `by_uri.csv`, `by_client.csv`, `by_pool.csv`, `latency.csv`. Invariants:
-//! counts come from polars group-bys over the tagged rows; latency comes from the run's
+//! counts come from polars group-bys over the tagged rows (`by_pool.csv`'s are counted row by
+//! row: most FPM rows are quiet rows, read by their heads); latency comes from the run's
 //! log-linear histograms (relative error below 1%, because keeping every request's time
 //! would grow with the input); rows are sorted by scope (all first, then incidents in
 //! order), then count descending, then key.
