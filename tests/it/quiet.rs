@@ -37,13 +37,8 @@ fn quiet_rows_are_not_held_and_every_row_is_written() {
     let n_quiet = back.iter().filter(|e| e.is_quiet()).count() as u64;
     assert_eq!(n_quiet, quiet.rows);
     let files: Vec<&str> = a.sources.iter().map(|s| s.display.as_str()).collect();
-    let mut want: Vec<(String, u64, String)> =
-        back.iter().map(|e| (files[e.source as usize].to_string(), e.line, e.message.clone())).collect();
-    want.sort();
-    let mut got: Vec<(String, u64, String)> =
-        rows.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
-    got.sort();
-    assert!(want == got, "errors.csv rows differ from the rows read");
+    let read = back.iter().map(|e| (files[e.source as usize], e.line, e.message.as_str()));
+    assert!(same_rows(read, &rows), "errors.csv rows differ from the rows read");
 
     // FPM lines alike: children started and exited with code 0 are quiet, fpm.csv has them.
     let held_fpm = a.scan.fpm.len() as u64;
@@ -53,18 +48,23 @@ fn quiet_rows_are_not_held_and_every_row_is_written() {
     assert_eq!(fpm.len() as u64, held_fpm + quiet.fpm_rows, "fpm.csv has every row");
     let back = a.scan.fpm_rows();
     assert_eq!(back.iter().filter(|e| e.is_quiet()).count() as u64, quiet.fpm_rows);
-    let mut want: Vec<(String, u64, String)> =
-        back.iter().map(|e| (files[e.source as usize].to_string(), e.line, e.message.clone())).collect();
-    want.sort();
-    let mut got: Vec<(String, u64, String)> =
-        fpm.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
-    got.sort();
-    assert!(want == got, "fpm.csv rows differ from the rows read");
+    let read = back.iter().map(|e| (files[e.source as usize], e.line, e.message.as_str()));
+    assert!(same_rows(read, &fpm), "fpm.csv rows differ from the rows read");
     // by_pool.csv counts every FPM row with a pool, quiet ones included.
     let pooled = back.iter().filter(|e| e.pool.is_some()).count() as u64;
     let by_pool = read_csv(&w.out.join("by_pool.csv"));
     let all: u64 = by_pool.iter().filter(|r| r["scope"] == "all").map(|r| r["events"].parse::<u64>().unwrap()).sum();
     assert_eq!(all, pooled);
+}
+
+/// The rows read (file, line, message) are the CSV's rows, as sets with repeats.
+fn same_rows<'a>(read: impl Iterator<Item = (&'a str, u64, &'a str)>, csv: &[Row]) -> bool {
+    let mut want: Vec<(String, u64, String)> = read.map(|(f, l, m)| (f.to_string(), l, m.to_string())).collect();
+    let mut got: Vec<(String, u64, String)> =
+        csv.iter().map(|r| (r["file"].clone(), r["line"].parse().unwrap(), r["message"].clone())).collect();
+    want.sort();
+    got.sort();
+    want == got
 }
 
 /// TMPDIR not writable: the rows stay in memory, a warning says so, and every report is
