@@ -10,183 +10,13 @@
 //! merged in (time, file, line, record) order with every column, exactly what one sorted wide
 //! table gave.
 
+use super::cells::{b, f, i, s, Cells, EventCols, BOOL_COLS, F64_COLS, INT_COLS};
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, Verdict};
 use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef};
-use crate::model::time::StampText;
 use crate::model::Ts;
 use polars::prelude::*;
-
-/// Column-wise accumulation of event rows of all three kinds: one staging vector per column
-/// of the wide table, indexed by the column's position in its type's list (resolved at compile
-/// time by the `s!`, `i!`, `f!`, `b!` macros, so a cell costs no lookup), and string cells
-/// borrowed from the scan's rows where they can be (an owned `String` per cell was one
-/// allocation per cell, about 25 per row).
-struct EventCols<'a> {
-    s: Vec<Vec<Option<Cow<'a, str>>>>,
-    i: Vec<Vec<Option<i64>>>,
-    f: Vec<Vec<Option<f64>>>,
-    b: Vec<Vec<Option<bool>>>,
-    n: usize,
-    /// The `time` text of the rows, which come in time order.
-    stamp: StampText,
-}
-
-use std::borrow::Cow;
-
-/// Position of `name` in `list`, at compile time (a misspelt column does not compile).
-const fn pos(list: &[&str], name: &str) -> usize {
-    let mut k = 0;
-    while k < list.len() {
-        let (a, b) = (list[k].as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
-            }
-            if j == a.len() {
-                return k;
-            }
-        }
-        k += 1;
-    }
-    panic!("no such event column")
-}
-
-macro_rules! s {
-    ($c:expr, $n:literal, $v:expr) => {
-        $c.s(const { pos(STR_COLS, $n) }, $v)
-    };
-}
-macro_rules! i {
-    ($c:expr, $n:literal, $v:expr) => {
-        $c.i(const { pos(INT_COLS, $n) }, $v)
-    };
-}
-macro_rules! f {
-    ($c:expr, $n:literal, $v:expr) => {
-        $c.f(const { pos(F64_COLS, $n) }, $v)
-    };
-}
-macro_rules! b {
-    ($c:expr, $n:literal, $v:expr) => {
-        $c.b(const { pos(BOOL_COLS, $n) }, $v)
-    };
-}
-
-const STR_COLS: &[&str] = &[
-    "record",
-    "machine",
-    "time",
-    "file",
-    "cause_class",
-    "cause",
-    "confidence",
-    "evidence",
-    "first_evidence",
-    "detail",
-    "method",
-    "uri",
-    "client",
-    "vhost",
-    "upstream_addr",
-    "upstream_status",
-    "outcome",
-    "proximate",
-    "user_agent",
-    "level",
-    "signature",
-    "phase",
-    "line_class",
-    "server",
-    "request",
-    "upstream",
-    "referrer",
-    "message",
-    "pool",
-    "event",
-    "script",
-    "envelope",
-    "container",
-    "stream",
-    "log_host",
-];
-const INT_COLS: &[&str] = &[
-    "ts_ms",
-    "line",
-    "first_evidence_ms",
-    "status",
-    "pid",
-    "conn",
-    "errno",
-    "entry_lines",
-    "child_pid",
-    "signal",
-    "exit_code",
-];
-const F64_COLS: &[&str] =
-    &["request_time", "upstream_response_time", "upstream_connect_time", "upstream_header_time", "elapsed_s"];
-const BOOL_COLS: &[&str] = &["failure", "time_exact"];
-
-impl<'a> EventCols<'a> {
-    fn new() -> Self {
-        EventCols {
-            s: vec![Vec::new(); STR_COLS.len()],
-            i: vec![Vec::new(); INT_COLS.len()],
-            f: vec![Vec::new(); F64_COLS.len()],
-            b: vec![Vec::new(); BOOL_COLS.len()],
-            n: 0,
-            stamp: StampText::default(),
-        }
-    }
-    fn row(&mut self) {
-        self.n += 1;
-        self.s.iter_mut().for_each(|c| c.push(None));
-        self.i.iter_mut().for_each(|c| c.push(None));
-        self.f.iter_mut().for_each(|c| c.push(None));
-        self.b.iter_mut().for_each(|c| c.push(None));
-    }
-    fn s<V: Into<Cow<'a, str>>>(&mut self, k: usize, v: Option<V>) {
-        *self.s[k].last_mut().expect("a row") = v.map(Into::into);
-    }
-    fn i(&mut self, k: usize, v: Option<i64>) {
-        *self.i[k].last_mut().expect("a row") = v;
-    }
-    fn f(&mut self, k: usize, v: Option<f64>) {
-        *self.f[k].last_mut().expect("a row") = v;
-    }
-    fn b(&mut self, k: usize, v: bool) {
-        *self.b[k].last_mut().expect("a row") = Some(v);
-    }
-    /// The frame of columns `names` (in that order).
-    fn frame(mut self, names: &[&'static str]) -> PolarsResult<DataFrame> {
-        let mut cols = Vec::new();
-        let at = |list: &[&str], name: &str| list.iter().position(|c| *c == name);
-        for name in names {
-            let c = if *name == "ts" {
-                let ts = at(INT_COLS, "ts_ms").map(|k| self.i[k].clone()).unwrap_or_default();
-                Column::new("ts".into(), ts).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
-            } else if let Some(k) = at(STR_COLS, name) {
-                let cells = std::mem::take(&mut self.s[k]);
-                let mut sb = StringChunkedBuilder::new((*name).into(), cells.len());
-                for v in &cells {
-                    sb.append_option(v.as_deref());
-                }
-                sb.finish().into_column()
-            } else if let Some(k) = at(INT_COLS, name) {
-                Column::new((*name).into(), std::mem::take(&mut self.i[k]))
-            } else if let Some(k) = at(F64_COLS, name) {
-                Column::new((*name).into(), std::mem::take(&mut self.f[k]))
-            } else {
-                let k = at(BOOL_COLS, name).expect("a column of the wide table");
-                Column::new((*name).into(), std::mem::take(&mut self.b[k]))
-            };
-            cols.push(c);
-        }
-        DataFrame::new(self.n, cols)
-    }
-}
 
 /// What a row needs besides its record: the zone its times are written in, the file names
 /// (by source number) and the machine.
@@ -438,7 +268,7 @@ fn kind_columns(rec: &str) -> Vec<&'static str> {
 }
 
 /// The verdict's confidence, evidence and detail (requests and upstream error lines alike).
-fn verdict_cols<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, v: &'a crate::correlate::Verdict) {
+fn verdict_cols<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, v: &'a crate::correlate::Verdict) {
     s!(c, "confidence", Some(v.confidence.as_str()));
     let (text, first) = evidence_text(x, &v.evidence);
     s!(c, "evidence", Some(text));
@@ -448,11 +278,11 @@ fn verdict_cols<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, v: &'a crate::correla
 }
 
 /// The columns of a record's envelope (empty for lines read from plain files).
-fn origin_cols<'a>(c: &mut EventCols<'a>, o: Option<&'a std::sync::Arc<crate::model::Origin>>) {
+fn origin_cols<'a, C: Cells<'a>>(c: &mut C, o: Option<&'a std::sync::Arc<crate::model::Origin>>) {
     origin_ref_cols(c, o.map(|o| o.view()));
 }
 
-fn origin_ref_cols<'a>(c: &mut EventCols<'a>, o: Option<OriginRef<'a>>) {
+fn origin_ref_cols<'a, C: Cells<'a>>(c: &mut C, o: Option<OriginRef<'a>>) {
     let Some(o) = o else { return };
     s!(c, "envelope", Some(o.envelope.as_str()));
     s!(c, "container", o.name);
@@ -461,13 +291,12 @@ fn origin_ref_cols<'a>(c: &mut EventCols<'a>, o: Option<OriginRef<'a>>) {
 }
 
 /// The columns every kind fills.
-fn common<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, rec: &'static str, ts: Ts, src: u32, line: u64) {
+fn common<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, rec: &'static str, ts: Ts, src: u32, line: u64) {
     c.row();
     s!(c, "record", Some(rec));
     s!(c, "machine", Some(x.machine));
     i!(c, "ts_ms", Some(ts));
-    let time = c.stamp.format(ts, x.zone);
-    s!(c, "time", Some(time));
+    c.time(const { super::cells::pos(super::cells::STR_COLS, "time") }, ts, x.zone);
     s!(c, "file", x.file(src));
     i!(c, "line", Some(line as i64));
 }
@@ -482,7 +311,7 @@ pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorRef]) -> PolarsResult<DataFra
 }
 
 /// One error-log row: its own cause, or its verdict's.
-fn push_error<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: ErrorRef<'a>, v: Option<&'a Verdict>) {
+pub(super) fn push_error<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: ErrorRef<'a>, v: Option<&'a Verdict>) {
     common(c, x, "error", e.ts, e.source, e.line);
     let (cls, cause) = v.as_ref().map_or((e.class, e.cause), |v| (v.class, v.cause));
     s!(c, "cause_class", Some(cls.as_str()));
@@ -552,7 +381,7 @@ pub(super) fn fpm_frame(x: &RowCtx, rows: &[FpmEvent]) -> PolarsResult<DataFrame
     c.frame(&kind_columns("fpm"))
 }
 
-fn push_fpm<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, e: &'a FpmEvent) {
+pub(super) fn push_fpm<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: &'a FpmEvent) {
     common(c, x, "fpm", e.ts, e.source, e.line);
     s!(c, "level", Some(e.level.as_str()));
     s!(c, "pool", e.pool.as_deref());

@@ -8,6 +8,7 @@
 //! in the run's zone next to a millisecond column; polars stays inside this module (and the
 //! thin writers in `render`).
 
+mod cells;
 pub mod compare;
 pub mod events;
 pub mod freq;
@@ -15,6 +16,7 @@ pub mod quiet;
 pub mod report;
 pub mod run;
 pub mod store;
+pub mod wide;
 
 use crate::analysis::Analysis;
 use crate::model::time::format_rfc3339;

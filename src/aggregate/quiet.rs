@@ -68,7 +68,7 @@ impl Quiet {
         &self.rank
     }
 
-    fn ctx(&self) -> RowCtx<'_> {
+    pub(super) fn ctx(&self) -> RowCtx<'_> {
         RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine }
     }
 
@@ -88,20 +88,20 @@ impl Quiet {
 }
 
 /// The sort key columns of a frame: (ts_ms, file, line).
-struct Keys {
+pub(super) struct Keys {
     ts: Vec<i64>,
     file: StringChunked,
     line: Vec<i64>,
 }
 
 impl Keys {
-    fn of(d: &DataFrame) -> PolarsResult<Keys> {
+    pub(super) fn of(d: &DataFrame) -> PolarsResult<Keys> {
         let ints = |c: &str| -> PolarsResult<Vec<i64>> {
             Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
         };
         Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")? })
     }
-    fn get(&self, i: usize) -> (Ts, &str, i64) {
+    pub(super) fn get(&self, i: usize) -> (Ts, &str, i64) {
         (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i])
     }
 }

@@ -389,6 +389,13 @@ pub struct StampText {
 impl StampText {
     /// The text of `ts` in `zone` (the same zone on every call).
     pub fn format(&mut self, ts: Ts, zone: &Zone) -> String {
+        let mut s = String::with_capacity(32);
+        self.push(ts, zone, &mut s);
+        s
+    }
+
+    /// Append the text of `ts` in `zone` to `s` (`format` without a new string).
+    pub fn push(&mut self, ts: Ts, zone: &Zone, s: &mut String) {
         let secs = ts.div_euclid(MS);
         let ms = ts.rem_euclid(MS) as u32;
         let (_, head, off) = match &self.last {
@@ -404,7 +411,6 @@ impl StampText {
                 self.last.insert((secs, head, off_s))
             }
         };
-        let mut s = String::with_capacity(head.len() + 4 + off.len());
         s.push_str(head);
         if ms != 0 {
             s.push('.');
@@ -413,7 +419,6 @@ impl StampText {
             }
         }
         s.push_str(off);
-        s
     }
 }
 
