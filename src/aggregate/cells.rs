@@ -1,16 +1,20 @@
-//! The cells of event rows on their way into a table: the wide table's columns by type
+//! The cells of event rows on their way into a frame: the wide table's columns by type
 //! (`STR_COLS`, ...), the `s!`, `i!`, `f!`, `b!` macros that name a cell's column at compile
-//! time, the `Cells` sink the row functions of `events` write through, and `EventCols`, the
-//! sink that stages a batch of rows into a per-kind frame.
+//! time, the `Cells` sink the row functions of `events` write through, and `Builder`, the
+//! sink that builds the rows straight into Arrow arrays (a kind's frame, a batch of quiet
+//! rows, a row group of `events.parquet`), with `Src` to copy rows of a frame into it.
 //!
-//! Input: cells, row by row. Output: a `DataFrame` (`EventCols::frame`), or whatever another
-//! sink builds (`wide::GroupCols`: a row group of `events.parquet`). Invariants: a row's
-//! cells come after its `row()`; a cell a row does not set is null; a column's position in
-//! its type's list is checked at compile time (a misspelt column does not compile).
+//! Input: cells, row by row, or rows of a frame. Output: a `DataFrame` of one chunk per
+//! column. Invariants: a row's cells come after its `row()`; a cell a row does not set is
+//! null; a column's position in its type's list is checked at compile time (a misspelt
+//! column does not compile); a column's type is `events::column_type`'s.
 
 use crate::model::time::StampText;
 use crate::model::{Ts, Zone};
 use polars::prelude::*;
+use polars_arrow::array::{
+    BooleanArray, MutableBinaryViewArray, MutableBooleanArray, MutablePrimitiveArray, PrimitiveArray, Utf8ViewArray,
+};
 use std::borrow::Cow;
 
 /// Where the row functions of `events` put a row's cells: `k` is the column's position in its
@@ -25,21 +29,6 @@ pub(super) trait Cells<'a> {
     /// The text of stamp `ts` in `zone` into string column `k` (rows come in time order: the
     /// sink keeps the last second's text).
     fn time(&mut self, k: usize, ts: Ts, zone: &Zone);
-}
-
-/// Column-wise accumulation of event rows of all three kinds: one staging vector per column
-/// of the wide table, indexed by the column's position in its type's list (resolved at compile
-/// time by the `s!`, `i!`, `f!`, `b!` macros, so a cell costs no lookup), and string cells
-/// borrowed from the scan's rows where they can be (an owned `String` per cell was one
-/// allocation per cell, about 25 per row).
-pub(super) struct EventCols<'a> {
-    s: Vec<Vec<Option<Cow<'a, str>>>>,
-    i: Vec<Vec<Option<i64>>>,
-    f: Vec<Vec<Option<f64>>>,
-    b: Vec<Vec<Option<bool>>>,
-    n: usize,
-    /// The `time` text of the rows, which come in time order.
-    stamp: StampText,
 }
 
 /// Position of `name` in `list`, at compile time (a misspelt column does not compile).
@@ -153,68 +142,219 @@ pub(super) const F64_COLS: &[&str] =
     &["request_time", "upstream_response_time", "upstream_connect_time", "upstream_header_time", "elapsed_s"];
 pub(super) const BOOL_COLS: &[&str] = &["failure", "time_exact"];
 
-impl<'a> EventCols<'a> {
-    pub(super) fn new() -> Self {
-        EventCols {
-            s: vec![Vec::new(); STR_COLS.len()],
-            i: vec![Vec::new(); INT_COLS.len()],
-            f: vec![Vec::new(); F64_COLS.len()],
-            b: vec![Vec::new(); BOOL_COLS.len()],
-            n: 0,
-            stamp: StampText::default(),
-        }
-    }
-    /// The frame of columns `names` (in that order).
-    pub(super) fn frame(mut self, names: &[&'static str]) -> PolarsResult<DataFrame> {
-        let mut cols = Vec::new();
-        let at = |list: &[&str], name: &str| list.iter().position(|c| *c == name);
-        for name in names {
-            let c = if *name == "ts" {
-                let ts = at(INT_COLS, "ts_ms").map(|k| self.i[k].clone()).unwrap_or_default();
-                Column::new("ts".into(), ts).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
-            } else if let Some(k) = at(STR_COLS, name) {
-                let cells = std::mem::take(&mut self.s[k]);
-                let mut sb = StringChunkedBuilder::new((*name).into(), cells.len());
-                for v in &cells {
-                    sb.append_option(v.as_deref());
-                }
-                sb.finish().into_column()
-            } else if let Some(k) = at(INT_COLS, name) {
-                Column::new((*name).into(), std::mem::take(&mut self.i[k]))
-            } else if let Some(k) = at(F64_COLS, name) {
-                Column::new((*name).into(), std::mem::take(&mut self.f[k]))
-            } else {
-                let k = at(BOOL_COLS, name).expect("a column of the wide table");
-                Column::new((*name).into(), std::mem::take(&mut self.b[k]))
-            };
-            cols.push(c);
-        }
-        DataFrame::new(self.n, cols)
+/// The type of a column of the wide table.
+pub fn column_type(c: &str) -> DataType {
+    if c == "ts" {
+        DataType::Datetime(TimeUnit::Milliseconds, None)
+    } else if INT_COLS.contains(&c) {
+        DataType::Int64
+    } else if F64_COLS.contains(&c) {
+        DataType::Float64
+    } else if BOOL_COLS.contains(&c) {
+        DataType::Boolean
+    } else {
+        DataType::String
     }
 }
 
-impl<'a> Cells<'a> for EventCols<'a> {
+/// A column's builder. `ts` is built as integers (from `ts_ms`) and cast at the end.
+enum Out {
+    Str(MutableBinaryViewArray<str>),
+    Int(MutablePrimitiveArray<i64>),
+    Float(MutablePrimitiveArray<f64>),
+    Bool(MutableBooleanArray),
+}
+
+impl Out {
+    fn new(name: &str, cap: usize) -> Out {
+        match column_type(name) {
+            DataType::String => Out::Str(MutableBinaryViewArray::with_capacity(cap)),
+            DataType::Float64 => Out::Float(MutablePrimitiveArray::with_capacity(cap)),
+            DataType::Boolean => Out::Bool(MutableBooleanArray::with_capacity(cap)),
+            _ => Out::Int(MutablePrimitiveArray::with_capacity(cap)),
+        }
+    }
+
+    fn nulls(&mut self, n: usize) {
+        match self {
+            Out::Str(a) => a.extend_null(n),
+            Out::Int(a) => a.extend_null(n),
+            Out::Float(a) => a.extend_null(n),
+            Out::Bool(a) => a.extend_constant(n, None),
+        }
+    }
+
+    fn finish(self, name: &str) -> PolarsResult<Column> {
+        let name = PlSmallStr::from(name);
+        let c = match self {
+            Out::Str(a) => StringChunked::with_chunk(name.clone(), a.freeze()).into_column(),
+            Out::Int(a) => Int64Chunked::with_chunk(name.clone(), PrimitiveArray::from(a)).into_column(),
+            Out::Float(a) => Float64Chunked::with_chunk(name.clone(), PrimitiveArray::from(a)).into_column(),
+            Out::Bool(a) => BooleanChunked::with_chunk(name.clone(), BooleanArray::from(a)).into_column(),
+        };
+        let t = column_type(&name);
+        if c.dtype() == &t {
+            Ok(c)
+        } else {
+            c.cast(&t)
+        }
+    }
+}
+
+/// A held frame's column as a row group reads it (its one chunk, in the wide table's
+/// physical type), or `Null`: the kind has no such column.
+pub(super) enum Src {
+    Null,
+    Str(Utf8ViewArray),
+    Int(PrimitiveArray<i64>),
+    Float(PrimitiveArray<f64>),
+    Bool(BooleanArray),
+}
+
+impl Src {
+    /// The columns `names` of frame `d`.
+    pub(super) fn of(d: &DataFrame, names: &[&'static str]) -> PolarsResult<Vec<Src>> {
+        fn one<T: PolarsDataType>(c: &ChunkedArray<T>) -> Option<T::Array> {
+            c.rechunk().downcast_iter().next().cloned()
+        }
+        names
+            .iter()
+            .map(|name| {
+                let Ok(c) = d.column(name) else { return Ok(Src::Null) };
+                let src = match column_type(name) {
+                    DataType::String => one(c.str()?).map(Src::Str),
+                    DataType::Float64 => one(c.cast(&DataType::Float64)?.f64()?).map(Src::Float),
+                    DataType::Boolean => one(c.bool()?).map(Src::Bool),
+                    _ => one(c.cast(&DataType::Int64)?.i64()?).map(Src::Int),
+                };
+                Ok(src.unwrap_or(Src::Null))
+            })
+            .collect()
+    }
+}
+
+/// Rows being built into a frame: one Arrow builder per column, in the order given. A null
+/// is written when the column's next value comes (or at the end), as a run: most cells of a
+/// row are null (a quiet error-log row fills 25 of 60 columns), and a null at a time cost as
+/// much as the values.
+pub(super) struct Builder {
+    names: Vec<&'static str>,
+    out: Vec<Out>,
+    /// The output column of each column of `STR_COLS`, `INT_COLS`, `F64_COLS`, `BOOL_COLS`.
+    at: [Vec<usize>; 4],
+    /// The output column `ts` (written with `ts_ms`), and `ts_ms`'s place in `INT_COLS`.
+    ts: usize,
+    ts_ms: usize,
+    /// Per output column, the rows it holds (nulls still to come are not written yet).
+    len: Vec<u32>,
+    /// Rows begun.
+    n: u32,
+    stamp: StampText,
+    text: String,
+}
+
+impl Builder {
+    pub(super) fn new(names: &[&'static str], cap: usize) -> Builder {
+        // A column of the type lists that is not one of `names` (another kind's) is not
+        // built: its cells are dropped.
+        let place = |c: &&str| names.iter().position(|n| n == c).unwrap_or(usize::MAX);
+        let at = [STR_COLS, INT_COLS, F64_COLS, BOOL_COLS].map(|l| l.iter().map(place).collect());
+        Builder {
+            names: names.to_vec(),
+            out: names.iter().map(|n| Out::new(n, cap)).collect(),
+            at,
+            ts: place(&"ts"),
+            ts_ms: INT_COLS.iter().position(|c| *c == "ts_ms").unwrap_or(usize::MAX),
+            len: vec![0; names.len()],
+            n: 0,
+            stamp: StampText::default(),
+            text: String::new(),
+        }
+    }
+
+    /// Output column `j`'s builder, with the nulls before this row written: its next value is
+    /// this row's.
+    fn at_row(&mut self, j: usize) -> Option<&mut Out> {
+        let o = self.out.get_mut(j)?;
+        let gap = self.n - 1 - self.len[j];
+        if gap > 0 {
+            o.nulls(gap as usize);
+        }
+        self.len[j] = self.n;
+        Some(o)
+    }
+
+    /// Row `i` of a held frame (its columns `src`, in output order).
+    pub(super) fn held(&mut self, src: &[Src], i: usize) {
+        self.n += 1;
+        for (j, s) in src.iter().enumerate() {
+            if matches!(s, Src::Null) {
+                continue;
+            }
+            match (s, self.at_row(j)) {
+                (Src::Str(c), Some(Out::Str(b))) => b.push(c.get(i)),
+                (Src::Int(c), Some(Out::Int(b))) => b.push(c.get(i)),
+                (Src::Float(c), Some(Out::Float(b))) => b.push(c.get(i)),
+                (Src::Bool(c), Some(Out::Bool(b))) => b.push(c.get(i)),
+                (_, Some(o)) => o.nulls(1),
+                (_, None) => {}
+            }
+        }
+    }
+
+    /// The frame of the rows built, with the columns given to `new` (of the wide table's
+    /// types).
+    pub(super) fn finish(self) -> PolarsResult<DataFrame> {
+        let cols = (self.out.into_iter().zip(&self.names).zip(&self.len))
+            .map(|((mut o, n), len)| {
+                o.nulls((self.n - len) as usize);
+                o.finish(n)
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(self.n as usize, cols)
+    }
+}
+
+impl<'a> Cells<'a> for Builder {
     fn row(&mut self) {
         self.n += 1;
-        self.s.iter_mut().for_each(|c| c.push(None));
-        self.i.iter_mut().for_each(|c| c.push(None));
-        self.f.iter_mut().for_each(|c| c.push(None));
-        self.b.iter_mut().for_each(|c| c.push(None));
     }
     fn s<V: Into<Cow<'a, str>>>(&mut self, k: usize, v: Option<V>) {
-        *self.s[k].last_mut().expect("a row") = v.map(Into::into);
+        if let Some(v) = v {
+            if let Some(Out::Str(b)) = self.at_row(self.at[0][k]) {
+                b.push_value(v.into().as_ref());
+            }
+        }
     }
     fn i(&mut self, k: usize, v: Option<i64>) {
-        *self.i[k].last_mut().expect("a row") = v;
+        let Some(v) = v else { return };
+        if let Some(Out::Int(b)) = self.at_row(self.at[1][k]) {
+            b.push_value(v);
+        }
+        if k == self.ts_ms {
+            if let Some(Out::Int(b)) = self.at_row(self.ts) {
+                b.push_value(v);
+            }
+        }
     }
     fn f(&mut self, k: usize, v: Option<f64>) {
-        *self.f[k].last_mut().expect("a row") = v;
+        let Some(v) = v else { return };
+        if let Some(Out::Float(b)) = self.at_row(self.at[2][k]) {
+            b.push_value(v);
+        }
     }
     fn b(&mut self, k: usize, v: bool) {
-        *self.b[k].last_mut().expect("a row") = Some(v);
+        if let Some(Out::Bool(b)) = self.at_row(self.at[3][k]) {
+            b.push_value(v);
+        }
     }
     fn time(&mut self, k: usize, ts: Ts, zone: &Zone) {
-        let t = self.stamp.format(ts, zone);
-        self.s(k, Some(t));
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        self.stamp.push(ts, zone, &mut text);
+        if let Some(Out::Str(b)) = self.at_row(self.at[0][k]) {
+            b.push_value(text.as_str());
+        }
+        self.text = text;
     }
 }

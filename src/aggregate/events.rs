@@ -4,17 +4,17 @@
 //! Input: an `Analysis` (scan rows and their verdicts), or a stored `events.parquet`. Output:
 //! `Events`, and `events.parquet` written from it. Invariants: each kind's frame has the
 //! columns of `kind_columns` (the others are always null for that kind, so they are not held:
-//! a string cell costs 16 bytes even when null) and is sorted by time, file and line; frames are
-//! built in parallel batches but stacked in input order after a stable sort of the row
-//! indices, so they are the same whatever the thread count; `events.parquet` is the three
-//! merged in (time, file, line, record) order with every column, exactly what one sorted wide
-//! table gave.
+//! a string cell costs 16 bytes even when null) and is sorted by time, file and line (a
+//! stable sort of the rows, then built one row at a time into one chunk per column: the same
+//! whatever the thread count); `events.parquet` (`wide`) is the three merged in (time, file,
+//! line, record) order with every column, exactly what one sorted wide table gave.
 
-use super::cells::{b, f, i, s, Cells, EventCols, BOOL_COLS, F64_COLS, INT_COLS};
+pub use super::cells::column_type;
+use super::cells::{b, f, i, s, Builder, Cells};
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
-use crate::correlate::{Evid, Verdict};
-use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef};
+use crate::correlate::{Evid, TaggedRequest, Verdict};
+use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef, RequestEvent};
 use crate::model::Ts;
 use polars::prelude::*;
 
@@ -40,18 +40,6 @@ fn evidence_text(x: &RowCtx, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
     let text = v.iter().map(|e| name(e)).collect::<Vec<_>>().join(" ");
     (text, v.first().map(|e| (e.ts, name(e))))
 }
-
-/// A failing request's or an FPM event's row of the events table (indices into the scan's
-/// vectors; error-log rows are built by `push_error`).
-#[derive(Clone, Copy)]
-enum Rec {
-    Request(usize),
-    Fpm(usize),
-}
-
-/// Rows per batch of the events table: batches are built in parallel and stacked, which also
-/// bounds the row-wise staging copy to two batches at a time.
-const EVENT_BATCH: usize = 8192;
 
 /// Columns only requests fill.
 const REQUEST_ONLY: &[&str] = &[
@@ -85,21 +73,6 @@ pub fn kind_has(rec: &str, c: &str) -> bool {
         _ => [REQUEST_ONLY, ERROR_ONLY, &[]],
     };
     !others.iter().any(|o| o.contains(&c))
-}
-
-/// The type of a column of the wide table.
-pub fn column_type(c: &str) -> DataType {
-    if c == "ts" {
-        DataType::Datetime(TimeUnit::Milliseconds, None)
-    } else if INT_COLS.contains(&c) {
-        DataType::Int64
-    } else if F64_COLS.contains(&c) {
-        DataType::Float64
-    } else if BOOL_COLS.contains(&c) {
-        DataType::Boolean
-    } else {
-        DataType::String
-    }
 }
 
 /// The events of a run, one frame per record kind, each sorted by (ts_ms, file, line).
@@ -173,93 +146,56 @@ impl Events {
     }
 }
 
-/// The events of a fresh analysis. The error-log rows and their verdicts move out of `a` and
-/// are freed batch by batch as their table is built: on a noisy log they are the bulk of the
-/// run, and holding all of them beside the finished table was the run's peak.
+/// The events of a fresh analysis. Each kind's rows move out of `a`, are put in the
+/// documented order (time, then file, then line; ties keep the scan's order: a stable sort)
+/// and built one at a time into the kind's frame (`cells::Builder`: one chunk per column),
+/// each row freed once built: on a noisy log the rows are the bulk of the run, and holding
+/// them beside their finished table (or batches of it beside their concatenation) was the
+/// run's peak. Requests and FPM events are built at once, then the error-log rows (a request
+/// names the upstream of the error line it rests on).
 pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
-    use rayon::prelude::*;
-    // Documented order: time, then file, then line; ties keep the scan's order (stable
-    // sort). Ordering the rows here, rather than sorting the finished frame, spares polars'
-    // gather of every column: a second copy of the table at the peak.
-    let stack = |rec: &'static str, frames: Vec<DataFrame>| -> PolarsResult<DataFrame> {
-        let mut frames = frames.into_iter();
-        let mut df = match frames.next() {
-            Some(f) => f,
-            None => EventCols::new().frame(&kind_columns(rec))?,
-        };
-        for f in frames {
-            df.vstack_mut_owned(f)?;
-        }
-        // One chunk per column now: every later filter and writer would otherwise
-        // concatenate the batches again, each into its own copy.
-        df.rechunk_mut_par();
-        Ok(df)
-    };
     let quiet = a.scan.quiet.take().map(|rows| std::sync::Arc::new(super::quiet::Quiet::new(rows, a, machine)));
-    let (req, fpm) = {
-        let a = &*a;
-        let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
-        let file = |s: u32| x.file(s);
-        let build = |rec: &'static str, mut recs: Vec<Rec>| -> PolarsResult<DataFrame> {
-            let key = |r: &Rec| -> (Ts, Option<&str>, u64) {
-                match *r {
-                    Rec::Request(i) => {
-                        (a.scan.requests[i].ts, file(a.scan.requests[i].source), a.scan.requests[i].line)
-                    }
-                    Rec::Fpm(i) => (a.scan.fpm[i].ts, file(a.scan.fpm[i].source), a.scan.fpm[i].line),
-                }
-            };
-            recs.sort_by(|x, y| key(x).cmp(&key(y)));
-            let names = kind_columns(rec);
-            let frames = recs
-                .par_chunks(EVENT_BATCH)
-                .map(|batch| {
-                    let mut c = EventCols::new();
-                    for r in batch {
-                        push_record(&mut c, &x, a, *r);
-                    }
-                    c.frame(&names)
-                })
-                .collect::<PolarsResult<Vec<DataFrame>>>()?;
-            stack(rec, frames)
-        };
-        // Requests first: a request's row names the upstream of the error line it rests on.
-        (
-            build("request", (0..a.scan.requests.len()).map(Rec::Request).collect())?,
-            build("fpm", (0..a.scan.fpm.len()).map(Rec::Fpm).collect())?,
-        )
-    };
-    let rows = std::mem::take(&mut a.scan.errors);
+    let requests = std::mem::take(&mut a.scan.requests);
+    let tags = std::mem::take(&mut a.corr.requests);
+    let fpm = std::mem::take(&mut a.scan.fpm);
+    let errors = std::mem::take(&mut a.scan.errors);
     let mut verdicts = std::mem::take(&mut a.corr.lines);
-    verdicts.resize_with(rows.len(), || None);
+    verdicts.resize_with(errors.len(), || None);
     let a = &*a;
     let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
-    let file = |s: u32| x.file(s);
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&x, &y| {
-        let k = |e: &ErrorEvent| (e.ts, file(e.source), e.line);
-        k(&rows[x]).cmp(&k(&rows[y]))
-    });
-    // The rows moved (not copied) into batches in that order; each batch is dropped as soon
-    // as its frame is built.
-    let mut slots: Vec<Option<(ErrorEvent, Option<Verdict>)>> = rows.into_iter().zip(verdicts).map(Some).collect();
-    let batches: Vec<Vec<(ErrorEvent, Option<Verdict>)>> = order
-        .chunks(EVENT_BATCH)
-        .map(|ch| ch.iter().map(|&i| slots[i].take().expect("each row once")).collect())
-        .collect();
-    drop(slots);
-    let names = kind_columns("error");
-    let frames = batches
-        .into_par_iter()
-        .map(|batch| {
-            let mut c = EventCols::new();
-            for (e, v) in &batch {
-                push_error(&mut c, &x, e.view(), v.as_ref());
+    let key = |ts: Ts, src: u32, line: u64| (ts, x.file(src), line);
+    let (req, fpm) = rayon::join(
+        || {
+            let rows: Vec<_> = requests.into_iter().zip(tags).collect();
+            let rows = in_order(rows, |(r, _)| key(r.ts, r.source, r.line));
+            let mut c = Builder::new(&kind_columns("request"), rows.len());
+            for (r, t) in rows {
+                push_request(&mut c, &x, &r, &t, &errors);
             }
-            c.frame(&names)
-        })
-        .collect::<PolarsResult<Vec<DataFrame>>>()?;
-    Ok(Events { req, err: stack("error", frames)?, fpm, quiet })
+            c.finish()
+        },
+        || {
+            let rows = in_order(fpm, |e| key(e.ts, e.source, e.line));
+            let mut c = Builder::new(&kind_columns("fpm"), rows.len());
+            for e in rows {
+                push_fpm(&mut c, &x, &e);
+            }
+            c.finish()
+        },
+    );
+    let rows = in_order(errors.into_iter().zip(verdicts).collect(), |(e, _)| key(e.ts, e.source, e.line));
+    let mut c = Builder::new(&kind_columns("error"), rows.len());
+    for (e, v) in rows {
+        push_error(&mut c, &x, e.view(), v.as_ref());
+    }
+    Ok(Events { req: req?, err: c.finish()?, fpm: fpm?, quiet })
+}
+
+/// `rows` in the order of `key` (stable), moved out one at a time: each is freed when the
+/// caller is done with it.
+fn in_order<T, K: Ord>(mut rows: Vec<T>, key: impl Fn(&T) -> K) -> std::vec::IntoIter<T> {
+    rows.sort_by_key(key);
+    rows.into_iter()
 }
 
 /// The columns a record kind holds, in the wide table's order.
@@ -303,11 +239,11 @@ fn common<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, rec: &'static str, ts: Ts
 
 /// The frame of error-log rows without verdicts (quiet rows), in the given order.
 pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorRef]) -> PolarsResult<DataFrame> {
-    let mut c = EventCols::new();
+    let mut c = Builder::new(&kind_columns("error"), rows.len());
     for e in rows {
         push_error(&mut c, x, *e, None);
     }
-    c.frame(&kind_columns("error"))
+    c.finish()
 }
 
 /// One error-log row: its own cause, or its verdict's.
@@ -338,47 +274,48 @@ pub(super) fn push_error<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: ErrorRe
     origin_ref_cols(c, e.origin);
 }
 
-fn push_record<'a>(c: &mut EventCols<'a>, x: &RowCtx<'a>, a: &'a Analysis, rec: Rec) {
-    match rec {
-        Rec::Request(i) => {
-            let (r, t) = (&a.scan.requests[i], &a.corr.requests[i]);
-            common(c, x, "request", r.ts, r.source, r.line);
-            let v = &t.verdict;
-            s!(c, "cause_class", Some(v.class.as_str()));
-            s!(c, "cause", Some(v.cause.as_str()));
-            verdict_cols(c, x, v);
-            i!(c, "status", Some(r.status as i64));
-            s!(c, "method", r.method.as_deref());
-            s!(c, "uri", r.uri.as_deref());
-            s!(c, "client", r.client.as_deref());
-            s!(c, "vhost", r.host.as_deref());
-            s!(c, "upstream_addr", r.upstream_addr.as_deref());
-            s!(c, "upstream_status", r.upstream_status.as_deref());
-            f!(c, "request_time", r.request_time);
-            f!(c, "upstream_response_time", r.upstream_response_time);
-            f!(c, "upstream_connect_time", r.upstream_connect_time);
-            f!(c, "upstream_header_time", r.upstream_header_time);
-            s!(c, "outcome", Some(t.outcome.as_str()));
-            s!(c, "proximate", Some(t.proximate));
-            s!(c, "user_agent", r.user_agent.as_deref());
-            s!(c, "request", r.request.as_deref());
-            // The peer named by the nginx line the verdict rests on (access logs in `combined`
-            // carry no upstream fields).
-            let primary = t.lines.iter().rev().find(|&&li| a.scan.errors[li].failure);
-            s!(c, "upstream", primary.and_then(|&li| a.scan.errors[li].upstream.as_deref()));
-            origin_cols(c, r.origin.as_ref());
-        }
-        Rec::Fpm(i) => push_fpm(c, x, &a.scan.fpm[i]),
-    }
+/// A failing request's row: `errors` are the scan's error-log rows its verdict points into.
+fn push_request<'a, C: Cells<'a>>(
+    c: &mut C,
+    x: &RowCtx<'a>,
+    r: &'a RequestEvent,
+    t: &'a TaggedRequest,
+    errors: &'a [ErrorEvent],
+) {
+    common(c, x, "request", r.ts, r.source, r.line);
+    let v = &t.verdict;
+    s!(c, "cause_class", Some(v.class.as_str()));
+    s!(c, "cause", Some(v.cause.as_str()));
+    verdict_cols(c, x, v);
+    i!(c, "status", Some(r.status as i64));
+    s!(c, "method", r.method.as_deref());
+    s!(c, "uri", r.uri.as_deref());
+    s!(c, "client", r.client.as_deref());
+    s!(c, "vhost", r.host.as_deref());
+    s!(c, "upstream_addr", r.upstream_addr.as_deref());
+    s!(c, "upstream_status", r.upstream_status.as_deref());
+    f!(c, "request_time", r.request_time);
+    f!(c, "upstream_response_time", r.upstream_response_time);
+    f!(c, "upstream_connect_time", r.upstream_connect_time);
+    f!(c, "upstream_header_time", r.upstream_header_time);
+    s!(c, "outcome", Some(t.outcome.as_str()));
+    s!(c, "proximate", Some(t.proximate));
+    s!(c, "user_agent", r.user_agent.as_deref());
+    s!(c, "request", r.request.as_deref());
+    // The peer named by the nginx line the verdict rests on (access logs in `combined` carry
+    // no upstream fields).
+    let primary = t.lines.iter().rev().filter_map(|&li| errors.get(li)).find(|e| e.failure);
+    s!(c, "upstream", primary.and_then(|e| e.upstream.as_deref()));
+    origin_cols(c, r.origin.as_ref());
 }
 
 /// The frame of FPM rows (quiet rows), in the given order.
 pub(super) fn fpm_frame(x: &RowCtx, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
-    let mut c = EventCols::new();
+    let mut c = Builder::new(&kind_columns("fpm"), rows.len());
     for e in rows {
         push_fpm(&mut c, x, e);
     }
-    c.frame(&kind_columns("fpm"))
+    c.finish()
 }
 
 pub(super) fn push_fpm<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: &'a FpmEvent) {

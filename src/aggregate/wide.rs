@@ -1,6 +1,6 @@
 //! The rows of `events.parquet`, a row group at a time (`Groups`): the three kinds' held
 //! frames and the quiet rows read back, merged in (time, file, line, record) order and built
-//! in that order straight into one builder per column (`GroupCols`).
+//! in that order straight into one builder per column (`Builder`).
 //!
 //! Input: `Events`. Output: frames with every column of `wide_columns`, at most `size` rows
 //! each. Invariants: the groups, one after the other, are the one sorted wide table (each
@@ -11,19 +11,13 @@
 //! frames and gathering them into order cost: the quiet rows' frames and a gather of every
 //! column (together half of the file's work).
 
-use super::cells::{Cells, BOOL_COLS, F64_COLS, INT_COLS, STR_COLS};
-use super::events::{column_type, push_error, push_fpm, Events, RowCtx};
+use super::cells::{Builder, Src};
+use super::events::{push_error, push_fpm, Events, RowCtx};
 use super::quiet::{Keys, Quiet};
 use super::run::EVENT_COLUMNS;
 use crate::model::event::FpmEvent;
-use crate::model::time::StampText;
-use crate::model::{Ts, Zone};
 use crate::scan::quiet::Merged;
 use polars::prelude::*;
-use polars_arrow::array::{
-    BooleanArray, MutableBinaryViewArray, MutableBooleanArray, MutablePrimitiveArray, PrimitiveArray, Utf8ViewArray,
-};
-use std::borrow::Cow;
 use std::iter::Peekable;
 
 /// The columns of `events.parquet`, in order: `EVENT_COLUMNS`, then a request's incident
@@ -32,205 +26,6 @@ pub fn wide_columns() -> Vec<&'static str> {
     let mut names = EVENT_COLUMNS.to_vec();
     names.extend(["incident", "contributing"]);
     names
-}
-
-/// A column's builder. `ts` is built as integers (from `ts_ms`) and cast at the end.
-enum Out {
-    Str(MutableBinaryViewArray<str>),
-    Int(MutablePrimitiveArray<i64>),
-    Float(MutablePrimitiveArray<f64>),
-    Bool(MutableBooleanArray),
-}
-
-impl Out {
-    fn new(name: &str, cap: usize) -> Out {
-        match column_type(name) {
-            DataType::String => Out::Str(MutableBinaryViewArray::with_capacity(cap)),
-            DataType::Float64 => Out::Float(MutablePrimitiveArray::with_capacity(cap)),
-            DataType::Boolean => Out::Bool(MutableBooleanArray::with_capacity(cap)),
-            _ => Out::Int(MutablePrimitiveArray::with_capacity(cap)),
-        }
-    }
-
-    fn nulls(&mut self, n: usize) {
-        match self {
-            Out::Str(a) => a.extend_null(n),
-            Out::Int(a) => a.extend_null(n),
-            Out::Float(a) => a.extend_null(n),
-            Out::Bool(a) => a.extend_constant(n, None),
-        }
-    }
-
-    fn finish(self, name: &str) -> PolarsResult<Column> {
-        let name = PlSmallStr::from(name);
-        let c = match self {
-            Out::Str(a) => StringChunked::with_chunk(name.clone(), a.freeze()).into_column(),
-            Out::Int(a) => Int64Chunked::with_chunk(name.clone(), PrimitiveArray::from(a)).into_column(),
-            Out::Float(a) => Float64Chunked::with_chunk(name.clone(), PrimitiveArray::from(a)).into_column(),
-            Out::Bool(a) => BooleanChunked::with_chunk(name.clone(), BooleanArray::from(a)).into_column(),
-        };
-        let t = column_type(&name);
-        if c.dtype() == &t {
-            Ok(c)
-        } else {
-            c.cast(&t)
-        }
-    }
-}
-
-/// A held frame's column as a row group reads it (its one chunk, in the wide table's
-/// physical type), or `Null`: the kind has no such column.
-enum Src {
-    Null,
-    Str(Utf8ViewArray),
-    Int(PrimitiveArray<i64>),
-    Float(PrimitiveArray<f64>),
-    Bool(BooleanArray),
-}
-
-impl Src {
-    /// The columns `names` of frame `d`.
-    fn of(d: &DataFrame, names: &[&'static str]) -> PolarsResult<Vec<Src>> {
-        fn one<T: PolarsDataType>(c: &ChunkedArray<T>) -> Option<T::Array> {
-            c.rechunk().downcast_iter().next().cloned()
-        }
-        names
-            .iter()
-            .map(|name| {
-                let Ok(c) = d.column(name) else { return Ok(Src::Null) };
-                let src = match column_type(name) {
-                    DataType::String => one(c.str()?).map(Src::Str),
-                    DataType::Float64 => one(c.cast(&DataType::Float64)?.f64()?).map(Src::Float),
-                    DataType::Boolean => one(c.bool()?).map(Src::Bool),
-                    _ => one(c.cast(&DataType::Int64)?.i64()?).map(Src::Int),
-                };
-                Ok(src.unwrap_or(Src::Null))
-            })
-            .collect()
-    }
-}
-
-/// A row group being built: one builder per column of the wide table, in its order. A null
-/// is written when the column's next value comes (or at the end), as a run: most cells of a
-/// row are null (a quiet error-log row fills 25 of 60 columns), and a null at a time cost as
-/// much as the values.
-pub(super) struct GroupCols {
-    names: Vec<&'static str>,
-    out: Vec<Out>,
-    /// The output column of each column of `STR_COLS`, `INT_COLS`, `F64_COLS`, `BOOL_COLS`.
-    at: [Vec<usize>; 4],
-    /// The output column `ts` (written with `ts_ms`), and `ts_ms`'s place in `INT_COLS`.
-    ts: usize,
-    ts_ms: usize,
-    /// Per output column, the rows it holds (nulls still to come are not written yet).
-    len: Vec<u32>,
-    /// Rows begun.
-    n: u32,
-    stamp: StampText,
-    text: String,
-}
-
-impl GroupCols {
-    fn new(names: &[&'static str], cap: usize) -> GroupCols {
-        // Every column of the type lists is a column of the wide table (checked by a test).
-        let place = |c: &&str| names.iter().position(|n| n == c).unwrap_or(usize::MAX);
-        let at = [STR_COLS, INT_COLS, F64_COLS, BOOL_COLS].map(|l| l.iter().map(place).collect());
-        GroupCols {
-            names: names.to_vec(),
-            out: names.iter().map(|n| Out::new(n, cap)).collect(),
-            at,
-            ts: place(&"ts"),
-            ts_ms: INT_COLS.iter().position(|c| *c == "ts_ms").unwrap_or(usize::MAX),
-            len: vec![0; names.len()],
-            n: 0,
-            stamp: StampText::default(),
-            text: String::new(),
-        }
-    }
-
-    /// Output column `j`'s builder, with the nulls before this row written: its next value is
-    /// this row's.
-    fn at_row(&mut self, j: usize) -> Option<&mut Out> {
-        let o = self.out.get_mut(j)?;
-        let gap = self.n - 1 - self.len[j];
-        if gap > 0 {
-            o.nulls(gap as usize);
-        }
-        self.len[j] = self.n;
-        Some(o)
-    }
-
-    /// Row `i` of a held frame (its columns `src`, in output order).
-    fn held(&mut self, src: &[Src], i: usize) {
-        self.n += 1;
-        for (j, s) in src.iter().enumerate() {
-            if matches!(s, Src::Null) {
-                continue;
-            }
-            match (s, self.at_row(j)) {
-                (Src::Str(c), Some(Out::Str(b))) => b.push(c.get(i)),
-                (Src::Int(c), Some(Out::Int(b))) => b.push(c.get(i)),
-                (Src::Float(c), Some(Out::Float(b))) => b.push(c.get(i)),
-                (Src::Bool(c), Some(Out::Bool(b))) => b.push(c.get(i)),
-                (_, Some(o)) => o.nulls(1),
-                (_, None) => {}
-            }
-        }
-    }
-
-    fn finish(self) -> PolarsResult<DataFrame> {
-        let cols = (self.out.into_iter().zip(&self.names).zip(&self.len))
-            .map(|((mut o, n), len)| {
-                o.nulls((self.n - len) as usize);
-                o.finish(n)
-            })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        DataFrame::new(self.n as usize, cols)
-    }
-}
-
-impl<'a> Cells<'a> for GroupCols {
-    fn row(&mut self) {
-        self.n += 1;
-    }
-    fn s<V: Into<Cow<'a, str>>>(&mut self, k: usize, v: Option<V>) {
-        if let Some(v) = v {
-            if let Some(Out::Str(b)) = self.at_row(self.at[0][k]) {
-                b.push_value(v.into().as_ref());
-            }
-        }
-    }
-    fn i(&mut self, k: usize, v: Option<i64>) {
-        let Some(v) = v else { return };
-        if let Some(Out::Int(b)) = self.at_row(self.at[1][k]) {
-            b.push_value(v);
-        }
-        if k == self.ts_ms {
-            if let Some(Out::Int(b)) = self.at_row(self.ts) {
-                b.push_value(v);
-            }
-        }
-    }
-    fn f(&mut self, k: usize, v: Option<f64>) {
-        let Some(v) = v else { return };
-        if let Some(Out::Float(b)) = self.at_row(self.at[2][k]) {
-            b.push_value(v);
-        }
-    }
-    fn b(&mut self, k: usize, v: bool) {
-        if let Some(Out::Bool(b)) = self.at_row(self.at[3][k]) {
-            b.push_value(v);
-        }
-    }
-    fn time(&mut self, k: usize, ts: Ts, zone: &Zone) {
-        let mut text = std::mem::take(&mut self.text);
-        text.clear();
-        self.stamp.push(ts, zone, &mut text);
-        if let Some(Out::Str(b)) = self.at_row(self.at[0][k]) {
-            b.push_value(text.as_str());
-        }
-        self.text = text;
-    }
 }
 
 /// A held kind: its frame's sort keys and columns.
@@ -282,7 +77,7 @@ impl<'e> Groups<'e> {
         if self.done {
             return Ok(None);
         }
-        let mut g = GroupCols::new(&self.names, self.size);
+        let mut g = Builder::new(&self.names, self.size);
         let mut rows = 0;
         // The record name's rank breaks ties of (time, file, line): quiet rows are errors and
         // FPM events.
@@ -335,18 +130,22 @@ impl<'e> Groups<'e> {
 mod tests {
     use super::*;
 
-    /// Every column a row function can write has a place in the wide table.
+    /// Every column a row function can write has a place in the wide table: a row that
+    /// sets every typed column leaves none of them null (nor `ts`, which follows `ts_ms`).
     #[test]
     fn every_typed_column_is_a_wide_column() {
+        use crate::aggregate::cells::{Cells, BOOL_COLS, F64_COLS, INT_COLS, STR_COLS};
         let names = wide_columns();
-        let g = GroupCols::new(&names, 1);
-        for (t, list) in [STR_COLS, INT_COLS, F64_COLS, BOOL_COLS].iter().enumerate() {
-            for (k, c) in list.iter().enumerate() {
-                assert!(g.at[t][k] < names.len(), "{c}");
-                assert_eq!(names[g.at[t][k]], *c);
-            }
+        let mut g = Builder::new(&names, 1);
+        g.row();
+        (0..STR_COLS.len()).for_each(|k| g.s(k, Some("x")));
+        (0..INT_COLS.len()).for_each(|k| g.i(k, Some(1)));
+        (0..F64_COLS.len()).for_each(|k| g.f(k, Some(1.0)));
+        (0..BOOL_COLS.len()).for_each(|k| g.b(k, true));
+        let d = g.finish().unwrap();
+        for c in STR_COLS.iter().chain(INT_COLS).chain(F64_COLS).chain(BOOL_COLS).chain(&["ts"]) {
+            assert_eq!(d.column(c).unwrap().null_count(), 0, "{c}");
         }
-        assert!(g.ts < names.len() && g.ts_ms < INT_COLS.len());
     }
 
     /// Events of three kinds, each in its own order, with ties of (time, file, line) across
@@ -414,7 +213,7 @@ mod tests {
                 assert_eq!(status[i].is_some(), *r == "request", "row {i}");
                 assert_eq!(pool[i].is_some(), *r == "fpm", "row {i}");
             }
-            assert_eq!(all.column("ts").unwrap().dtype(), &column_type("ts"));
+            assert_eq!(all.column("ts").unwrap().dtype(), &crate::aggregate::cells::column_type("ts"));
             assert_eq!(all.column("ts").unwrap().null_count(), all.height());
         }
     }
