@@ -14,7 +14,7 @@ use super::cells::{b, f, i, s, Builder, Cells};
 use super::run::EVENT_COLUMNS;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, TaggedRequest, Verdict};
-use crate::model::event::{ErrorEvent, ErrorRef, FpmEvent, OriginRef, RequestEvent};
+use crate::model::event::{ErrorRef, FpmEvent, OriginRef, RequestEvent};
 use crate::model::Ts;
 use polars::prelude::*;
 
@@ -151,8 +151,7 @@ impl Events {
 /// and built one at a time into the kind's frame (`cells::Builder`: one chunk per column),
 /// each row freed once built: on a noisy log the rows are the bulk of the run, and holding
 /// them beside their finished table (or batches of it beside their concatenation) was the
-/// run's peak. Requests and FPM events are built at once, then the error-log rows (a request
-/// names the upstream of the error line it rests on).
+/// run's peak. The three kinds are built at once.
 pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let quiet = a.scan.quiet.take().map(|rows| std::sync::Arc::new(super::quiet::Quiet::new(rows, a, machine)));
     let requests = std::mem::take(&mut a.scan.requests);
@@ -164,31 +163,43 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let a = &*a;
     let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
     let key = |ts: Ts, src: u32, line: u64| (ts, x.file(src), line);
-    let (req, fpm) = rayon::join(
-        || {
-            let rows: Vec<_> = requests.into_iter().zip(tags).collect();
-            let rows = in_order(rows, |(r, _)| key(r.ts, r.source, r.line));
-            let mut c = Builder::new(&kind_columns("request"), rows.len());
-            for (r, t) in rows {
-                push_request(&mut c, &x, &r, &t, &errors);
-            }
-            c.finish()
-        },
-        || {
-            let rows = in_order(fpm, |e| key(e.ts, e.source, e.line));
-            let mut c = Builder::new(&kind_columns("fpm"), rows.len());
-            for e in rows {
-                push_fpm(&mut c, &x, &e);
-            }
-            c.finish()
-        },
-    );
-    let rows = in_order(errors.into_iter().zip(verdicts).collect(), |(e, _)| key(e.ts, e.source, e.line));
-    let mut c = Builder::new(&kind_columns("error"), rows.len());
-    for (e, v) in rows {
-        push_error(&mut c, &x, e.view(), v.as_ref());
-    }
-    Ok(Events { req: req?, err: c.finish()?, fpm: fpm?, quiet })
+    // The peer named by the nginx line a request's verdict rests on (access logs in
+    // `combined` carry no upstream fields), copied out so that the error-log rows can be
+    // built (and freed) beside the requests.
+    let upstreams: Vec<Option<String>> = tags
+        .iter()
+        .map(|t| {
+            let primary = t.lines.iter().rev().filter_map(|&li| errors.get(li)).find(|e| e.failure);
+            primary.and_then(|e| e.upstream.clone())
+        })
+        .collect();
+    let requests = || {
+        let rows: Vec<_> = requests.into_iter().zip(tags).zip(upstreams).collect();
+        let rows = in_order(rows, |((r, _), _)| key(r.ts, r.source, r.line));
+        let mut c = Builder::new(&kind_columns("request"), rows.len());
+        for ((r, t), up) in rows {
+            push_request(&mut c, &x, &r, &t, up.as_deref());
+        }
+        c.finish()
+    };
+    let fpm = || {
+        let rows = in_order(fpm, |e| key(e.ts, e.source, e.line));
+        let mut c = Builder::new(&kind_columns("fpm"), rows.len());
+        for e in rows {
+            push_fpm(&mut c, &x, &e);
+        }
+        c.finish()
+    };
+    let errors = || {
+        let rows = in_order(errors.into_iter().zip(verdicts).collect(), |(e, _)| key(e.ts, e.source, e.line));
+        let mut c = Builder::new(&kind_columns("error"), rows.len());
+        for (e, v) in rows {
+            push_error(&mut c, &x, e.view(), v.as_ref());
+        }
+        c.finish()
+    };
+    let (req, (fpm, err)) = rayon::join(requests, || rayon::join(fpm, errors));
+    Ok(Events { req: req?, err: err?, fpm: fpm?, quiet })
 }
 
 /// `rows` in the order of `key` (stable), moved out one at a time: each is freed when the
@@ -274,13 +285,13 @@ pub(super) fn push_error<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: ErrorRe
     origin_ref_cols(c, e.origin);
 }
 
-/// A failing request's row: `errors` are the scan's error-log rows its verdict points into.
+/// A failing request's row; `upstream` is the peer of the error line its verdict rests on.
 fn push_request<'a, C: Cells<'a>>(
     c: &mut C,
     x: &RowCtx<'a>,
     r: &'a RequestEvent,
     t: &'a TaggedRequest,
-    errors: &'a [ErrorEvent],
+    upstream: Option<&'a str>,
 ) {
     common(c, x, "request", r.ts, r.source, r.line);
     let v = &t.verdict;
@@ -302,10 +313,7 @@ fn push_request<'a, C: Cells<'a>>(
     s!(c, "proximate", Some(t.proximate));
     s!(c, "user_agent", r.user_agent.as_deref());
     s!(c, "request", r.request.as_deref());
-    // The peer named by the nginx line the verdict rests on (access logs in `combined` carry
-    // no upstream fields).
-    let primary = t.lines.iter().rev().filter_map(|&li| errors.get(li)).find(|e| e.failure);
-    s!(c, "upstream", primary.and_then(|e| e.upstream.as_deref()));
+    s!(c, "upstream", upstream);
     origin_cols(c, r.origin.as_ref());
 }
 
