@@ -210,7 +210,7 @@ fn in_order<T, K: Ord>(mut rows: Vec<T>, key: impl Fn(&T) -> K) -> std::vec::Int
 }
 
 /// The columns a record kind holds, in the wide table's order.
-fn kind_columns(rec: &str) -> Vec<&'static str> {
+pub(super) fn kind_columns(rec: &str) -> Vec<&'static str> {
     EVENT_COLUMNS.iter().copied().filter(|c| kind_has(rec, c)).collect()
 }
 
@@ -315,15 +315,6 @@ fn push_request<'a, C: Cells<'a>>(
     s!(c, "request", r.request.as_deref());
     s!(c, "upstream", upstream);
     origin_cols(c, r.origin.as_ref());
-}
-
-/// The frame of FPM rows (quiet rows), in the given order.
-pub(super) fn fpm_frame(x: &RowCtx, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
-    let mut c = Builder::new(&kind_columns("fpm"), rows.len());
-    for e in rows {
-        push_fpm(&mut c, x, e);
-    }
-    c.finish()
 }
 
 pub(super) fn push_fpm<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, e: &'a FpmEvent) {

@@ -1,6 +1,6 @@
-//! The quiet rows in the report stage: merged into the error-log and FPM rows the writers
-//! stream (`error_rows`, `fpm_rows`), and read once, by their heads, for the few things the
-//! report shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes;
+//! The quiet rows in the report stage: merged into the error-log rows `errors.csv` streams
+//! (`error_rows`; the FPM rows' merge is `wide::Groups`), and read once, by their heads, for
+//! the few things the report shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes;
 //! `by_pool.csv`'s counts of the FPM rows).
 //!
 //! Input: `Events` (the held rows as a frame, the quiet ones as `scan::quiet::QuietRows`).
@@ -10,9 +10,9 @@
 //! quiet rows is bounded (a batch, or a few rows per cause and per incident), never all of
 //! them at once.
 
-use super::events::{error_frame, fpm_frame, Events, RowCtx};
+use super::events::{error_frame, Events, RowCtx};
 use crate::analysis::Analysis;
-use crate::model::event::{ErrorRef, FpmEvent};
+use crate::model::event::ErrorRef;
 use crate::model::{Ts, Zone};
 use crate::scan::quiet::{Head, Merged, QuietRows};
 use polars::prelude::*;
@@ -77,11 +77,6 @@ impl Quiet {
         error_frame(&self.ctx(), rows)
     }
 
-    /// The frame of FPM rows `rows` (in that order), with the held frame's columns.
-    pub fn fpm_frame(&self, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
-        fpm_frame(&self.ctx(), rows)
-    }
-
     fn key<'q>(&'q self, h: &Head) -> (Ts, &'q str, i64) {
         (h.ts, self.file(h.src), h.line as i64)
     }
@@ -128,14 +123,8 @@ impl Keyed for ErrorRef<'_> {
     }
 }
 
-impl Keyed for FpmEvent {
-    fn key(&self) -> (Ts, u32, u64) {
-        (self.ts, self.source, self.line)
-    }
-}
-
 /// Every row of a kind in (time, file, line) order: its held frame's rows merged with its
-/// quiet rows read back (`error_rows`, `fpm_rows`).
+/// quiet rows read back (`error_rows`).
 pub struct Rows<'e, T, I: Iterator<Item = T>> {
     keys: Keys,
     pos: usize,
@@ -145,11 +134,6 @@ pub struct Rows<'e, T, I: Iterator<Item = T>> {
 pub fn error_rows(ev: &Events) -> PolarsResult<Rows<'_, ErrorRef<'_>, Merged<'_>>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
     Ok(Rows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
-}
-
-pub fn fpm_rows(ev: &Events) -> PolarsResult<Rows<'_, FpmEvent, impl Iterator<Item = FpmEvent> + '_>> {
-    let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(&q.rank).peekable()));
-    Ok(Rows { keys: Keys::of(&ev.fpm)?, pos: 0, quiet })
 }
 
 impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {

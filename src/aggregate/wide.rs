@@ -12,7 +12,7 @@
 //! column (together half of the file's work).
 
 use super::cells::{Builder, Src};
-use super::events::{push_error, push_fpm, Events, RowCtx};
+use super::events::{kind_columns, push_error, push_fpm, Events, RowCtx};
 use super::quiet::{Keys, Quiet};
 use super::run::EVENT_COLUMNS;
 use crate::model::event::FpmEvent;
@@ -37,14 +37,22 @@ struct Held {
 
 type FpmRows<'e> = Peekable<Box<dyn Iterator<Item = FpmEvent> + Send + 'e>>;
 
+/// The quiet rows read back, of the kinds asked for.
+struct QuietSide<'e> {
+    q: &'e Quiet,
+    x: RowCtx<'e>,
+    errs: Option<Peekable<Merged<'e>>>,
+    fpm: Option<FpmRows<'e>>,
+}
+
 /// The row groups of `events.parquet` (see the module doc).
 pub struct Groups<'e> {
     names: Vec<&'static str>,
     size: usize,
-    /// Errors, FPM events, requests: in the order of their record names.
-    held: [Held; 3],
+    /// Errors, FPM events, requests (in the order of their record names), those asked for.
+    held: [Option<Held>; 3],
     next: [usize; 3],
-    quiet: Option<(&'e Quiet, RowCtx<'e>, Peekable<Merged<'e>>, FpmRows<'e>)>,
+    quiet: Option<QuietSide<'e>>,
     first: bool,
     done: bool,
 }
@@ -58,15 +66,31 @@ enum Next {
 }
 
 impl<'e> Groups<'e> {
+    /// `events.parquet`'s row groups: every kind, every column of the wide table.
     pub fn new(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
-        let names = wide_columns();
-        let held = |d: &DataFrame| -> PolarsResult<Held> {
-            Ok(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() })
-        };
-        let held = [held(&ev.err)?, held(&ev.fpm)?, held(&ev.req)?];
+        Self::of(ev, size, [true; 3], wide_columns())
+    }
+
+    /// `fpm.csv`'s batches: the FPM rows, held and quiet, with the FPM frame's columns.
+    pub fn fpm(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
+        Self::of(ev, size, [false, true, false], kind_columns("fpm"))
+    }
+
+    /// The rows of the kinds `kinds` (errors, FPM events, requests) with columns `names`.
+    fn of(ev: &'e Events, size: usize, kinds: [bool; 3], names: Vec<&'static str>) -> PolarsResult<Groups<'e>> {
+        let frames = [&ev.err, &ev.fpm, &ev.req];
+        let mut held = [None, None, None];
+        for k in (0..3).filter(|&k| kinds[k]) {
+            let d = frames[k];
+            held[k] = Some(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() });
+        }
         let quiet = ev.quiet.as_deref().map(|q| {
-            let fpm: Box<dyn Iterator<Item = FpmEvent> + Send + 'e> = Box::new(q.rows.fpm_merged(q.rank()));
-            (q, q.ctx(), q.rows.merged(q.rank()).peekable(), fpm.peekable())
+            let errs = kinds[0].then(|| q.rows.merged(q.rank()).peekable());
+            let fpm = kinds[1].then(|| {
+                let fpm: Box<dyn Iterator<Item = FpmEvent> + Send + 'e> = Box::new(q.rows.fpm_merged(q.rank()));
+                fpm.peekable()
+            });
+            QuietSide { q, x: q.ctx(), errs, fpm }
         });
         Ok(Groups { names, size: size.max(1), held, next: [0; 3], quiet, first: true, done: false })
     }
@@ -85,34 +109,38 @@ impl<'e> Groups<'e> {
         while rows < self.size {
             let (held, next) = (&self.held, &self.next);
             let mut best = (0..3)
-                .filter(|&k| next[k] < held[k].len)
-                .map(|k| {
-                    let (ts, file, line) = held[k].keys.get(next[k]);
+                .filter_map(|k| Some((k, held[k].as_ref().filter(|h| next[k] < h.len)?)))
+                .map(|(k, h)| {
+                    let (ts, file, line) = h.keys.get(next[k]);
                     ((ts, file, line, RANK[k]), Next::Held(k))
                 })
                 .min();
-            if let Some((q, _, errs, fpm)) = &mut self.quiet {
-                let e = errs.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[0]), Next::QuietError));
-                let f = fpm.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[1]), Next::QuietFpm));
+            if let Some(QuietSide { q, errs, fpm, .. }) = &mut self.quiet {
+                let e = errs.as_mut().and_then(|m| m.peek());
+                let e = e.map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[0]), Next::QuietError));
+                let f = fpm.as_mut().and_then(|m| m.peek());
+                let f = f.map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[1]), Next::QuietFpm));
                 best = best.into_iter().chain(e).chain(f).min();
             }
             let Some((_, from)) = best else { break };
             match (from, &mut self.quiet) {
                 (Next::Held(k), _) => {
-                    g.held(&self.held[k].src, self.next[k]);
+                    if let Some(h) = &self.held[k] {
+                        g.held(&h.src, self.next[k]);
+                    }
                     self.next[k] += 1;
                 }
-                (Next::QuietError, Some((_, x, errs, _))) => {
+                (Next::QuietError, Some(QuietSide { x, errs: Some(errs), .. })) => {
                     if let Some(e) = errs.next() {
                         push_error(&mut g, x, e, None);
                     }
                 }
-                (Next::QuietFpm, Some((_, x, _, fpm))) => {
+                (Next::QuietFpm, Some(QuietSide { x, fpm: Some(fpm), .. })) => {
                     if let Some(e) = fpm.next() {
                         push_fpm(&mut g, x, &e);
                     }
                 }
-                (_, None) => break,
+                _ => break,
             }
             rows += 1;
         }

@@ -179,52 +179,26 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
 /// Rows per batch of `fpm.csv`.
 const FPM_BATCH: usize = 16 << 10;
 
-/// `fpm.csv` a batch at a time: the held FPM rows merged with the quiet ones read back
-/// (`aggregate::quiet::fpm_rows`), each batch a frame (the held rows gathered, the quiet rows'
-/// built) in merged order, written by polars' batched writer: the file's bytes are those of
-/// one table of all rows (`tests::batches_are_one_table`), and no more than a batch of the
-/// quiet rows is ever a frame.
+/// `fpm.csv` a batch at a time: the held FPM rows merged with the quiet ones read back, each
+/// batch a frame built in merged order (`aggregate::wide::Groups::fpm`), written by polars'
+/// batched writer: the file's bytes are those of one table of all rows
+/// (`tests::batches_are_one_table`), and no more than a batch of the quiet rows is ever a
+/// frame.
 pub fn write_fpm(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
-    use crate::aggregate::quiet::{fpm_rows, Row};
     use crate::aggregate::report::fpm_table;
+    use crate::aggregate::wide::Groups;
     let terr = |e| table_err("fpm.csv")(e);
     let tmp = path.with_extension("tmp~");
     let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
     let schema = fpm_table(&ev.fpm.clear()).map_err(terr)?.schema().as_ref().clone();
     let mut out = CsvWriter::new(&mut w).include_header(true).with_separator(b',').batched(&schema).map_err(terr)?;
-    let mut rows = fpm_rows(ev).map_err(terr)?;
-    loop {
-        let (mut held, mut quiet, mut from_held) = (Vec::new(), Vec::new(), Vec::new());
-        for r in rows.by_ref().take(FPM_BATCH) {
-            from_held.push(matches!(r, Row::Held(_)));
-            match r {
-                Row::Held(i) => held.push(i as IdxSize),
-                Row::Quiet(e) => quiet.push(e),
-            }
+    let mut batches = Groups::fpm(ev, FPM_BATCH).map_err(terr)?;
+    while let Some(batch) = batches.next_group().map_err(terr)? {
+        if batch.height() == 0 {
+            continue;
         }
-        if from_held.is_empty() {
-            break;
-        }
-        let nh = held.len();
-        let mut batch = ev.fpm.take(&IdxCa::from_vec("".into(), held)).map_err(terr)?;
-        if let (Some(q), false) = (ev.quiet.as_deref(), quiet.is_empty()) {
-            batch.vstack_mut_owned(q.fpm_frame(&quiet).map_err(terr)?).map_err(terr)?;
-            // Row of each merged position in the stacked batch (held rows, then quiet rows).
-            let (mut h, mut k) = (0, nh);
-            let perm: Vec<IdxSize> = from_held
-                .iter()
-                .map(|&held| {
-                    let at = if held { &mut h } else { &mut k };
-                    *at += 1;
-                    (*at - 1) as IdxSize
-                })
-                .collect();
-            batch = batch.take(&IdxCa::from_vec("".into(), perm)).map_err(terr)?;
-        }
-        let mut t = fpm_table(&batch).map_err(terr)?;
-        t.rechunk_mut();
-        out.write_batch(&t).map_err(terr)?;
+        out.write_batch(&fpm_table(&batch).map_err(terr)?).map_err(terr)?;
     }
     out.finish().map_err(terr)?;
     drop(out);
