@@ -59,6 +59,7 @@ measure() {
   local res=$1
   local -n names=$2 cmds=$3
   for r in $(seq "$RUNS"); do
+    export ROUND=$r
     for n in "${names[@]}"; do
       t=$(mktemp)
       /usr/bin/time -f "%e %U %S %M" -o "$t" bash -c "${cmds[$n]}" || { c=$?; [ "$c" -eq 2 ] || { echo "$n failed ($c)" >&2; exit 1; }; }
@@ -82,8 +83,10 @@ fi
 CMD[rg_502_504]="rg -z -c -j 2 ' 50[24] ' $DIR/shop.access.log* $DIR/api.access.log* > /dev/null"
 CMD[rg_upstream]="rg -z -c -j 2 upstream $DIR > /dev/null"
 CMD[zcat_wc]="zcat -f $DIR/*.log* | wc -l > /dev/null"
-CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2"
-CMD[upcause_1t]="UPCAUSE_MEMSTATS=$OUT.mem1 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 1"
+# Each round keeps its own memory figures ($ROUND): the report gives their median.
+rm -f "$OUT".mem*
+CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2.\$ROUND target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2"
+CMD[upcause_1t]="UPCAUSE_MEMSTATS=$OUT.mem1.\$ROUND target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 1"
 res=$(mktemp)
 measure "$res" NAMES CMD
 python3 - "$res" "$BYTES" "$DISK" "$SIZE_MB" "$OUT" <<'PY'
@@ -104,11 +107,18 @@ if "floor_isal_2t" in rows:
     for t in ("2", "1"):
         z, i = med(f"floor_upcause_{t}t", 0), med(f"floor_isal_{t}t", 0)
         print(f"floor with ISA-L, {t} thread(s): {i:.2f} s against {z:.2f} s with zlib-rs ({z / max(i, 0.005):.2f}x)")
+import glob, re
 for t in ("2", "1"):
-    try:
-        print(f"upcause_{t}t memory: " + open(sys.argv[5] + ".mem" + t).read().strip())
-    except OSError:
-        pass
+    figs = []
+    for f in sorted(glob.glob(sys.argv[5] + ".mem" + t + ".*")):
+        m = re.search(r"peak RSS (\d+) MiB \(anonymous (\d+) MiB, file-backed (\d+) MiB", open(f).read())
+        if m:
+            figs.append(tuple(int(x) for x in m.groups()))
+    if figs:
+        peak, anon, file = (statistics.median(x[k] for x in figs) for k in range(3))
+        rounds = ", ".join(str(x[1]) for x in figs)
+        print(f"upcause_{t}t memory (sampled every 10 ms, median of {len(figs)} rounds): peak RSS {peak:.0f} MiB, "
+              f"anonymous {anon:.0f} MiB (rounds: {rounds}), file-backed {file:.0f} MiB")
 PY
 rm -f "$res"
 # The counts upcause found against the generator's ground truth.

@@ -235,8 +235,8 @@ impl Src {
 
 /// Rows being built into a frame: one Arrow builder per column, in the order given. A null
 /// is written when the column's next value comes (or at the end), as a run: most cells of a
-/// row are null (a quiet error-log row fills 25 of 60 columns), and a null at a time cost as
-/// much as the values.
+/// row are null (a quiet error-log row fills about 20 of the 56 columns), and a null at a
+/// time cost as much as the values.
 pub(super) struct Builder {
     names: Vec<&'static str>,
     out: Vec<Out>,
@@ -276,7 +276,10 @@ impl Builder {
     /// this row's.
     fn at_row(&mut self, j: usize) -> Option<&mut Out> {
         let o = self.out.get_mut(j)?;
-        let gap = self.n - 1 - self.len[j];
+        // A cell written twice in a row would make its column one too long, which `finish`
+        // reports as an error (the row functions write each cell once).
+        debug_assert!(self.len[j] < self.n, "a cell written twice, or before its row");
+        let gap = self.n.saturating_sub(1).saturating_sub(self.len[j]);
         if gap > 0 {
             o.nulls(gap as usize);
         }
@@ -307,7 +310,7 @@ impl Builder {
     pub(super) fn finish(self) -> PolarsResult<DataFrame> {
         let cols = (self.out.into_iter().zip(&self.names).zip(&self.len))
             .map(|((mut o, n), len)| {
-                o.nulls((self.n - len) as usize);
+                o.nulls(self.n.saturating_sub(*len) as usize);
                 o.finish(n)
             })
             .collect::<PolarsResult<Vec<_>>>()?;
