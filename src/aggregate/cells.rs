@@ -7,7 +7,7 @@
 //! Input: cells, row by row, or rows of a frame. Output: a `DataFrame` of one chunk per
 //! column. Invariants: a row's cells come after its `row()`; a cell a row does not set is
 //! null; a column's position in its type's list is checked at compile time (a misspelt
-//! column does not compile); a column's type is `events::column_type`'s.
+//! column does not compile); a column's type is `column_type`'s.
 
 use crate::model::time::StampText;
 use crate::model::{Ts, Zone};

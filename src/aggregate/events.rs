@@ -84,7 +84,7 @@ pub struct Events {
     pub err: DataFrame,
     pub fpm: DataFrame,
     /// A fresh analysis's other error-log rows, out of memory (`quiet`): `errors.csv` and
-    /// `events.parquet` merge them in (`quiet::error_batches`).
+    /// `events.parquet` merge them in (`quiet::error_rows`, `wide::Groups`).
     pub quiet: Option<std::sync::Arc<super::quiet::Quiet>>,
 }
 
