@@ -310,6 +310,17 @@ impl Cursor<'_, '_> {
             // over a record start (a chunk may begin there).
             self.last_ts = None;
         }
+        let opens = match kind {
+            RecordKind::Error => nginx_error::opens_continuation(msg),
+            RecordKind::SlowHeader | RecordKind::PhpError => true,
+            _ => false,
+        };
+        if !start && opens {
+            // A record that opens a multi-line one where no record start was seen (its line
+            // came after a piece of a split record that was not continued): the record still
+            // open is complete all the same, or its lines would go uncounted.
+            self.close_open(st);
+        }
         self.origin = at.arc.clone();
         self.env_ts = at.time;
         match kind {

@@ -142,3 +142,44 @@ fn mixed_files_read_the_same_in_small_chunks_on_two_threads() {
         }
     }
 }
+
+/// A Docker json-file log where a multi-line nginx error entry (FastCGI stderr with a PHP stack
+/// trace) is followed by a damaged record (no stream, no time) holding a piece of a split line
+/// that is never continued, then by the next entry (found by fuzzing the `chunk` target): the
+/// open entry is complete when the next one opens, every line is counted once, and both
+/// entries are rows.
+#[test]
+fn an_uncontinued_piece_before_an_entry_leaves_no_line_uncounted() {
+    let dir = tmp("wrapped-uncontinued-piece");
+    let rec = |log: &str, stream: &str, t: &str| {
+        format!("{{\"log\":\"{log}\",\"stream\":\"{stream}\",\"time\":\"2026-11-22T03:11:{t}Z\"}}\n")
+    };
+    let entry = |conn: u32| {
+        format!("2026/11/22 04:11:10 [error] 28576#28576: *{conn} FastCGI sent in stderr: \\\"PHP message: PHP Fatal error:  Uncaught RuntimeException: order {conn} not found in /srv/www/fatal.php:5\\n")
+    };
+    let mut log = String::new();
+    log += &rec(&entry(122), "stderr", "10.011984313");
+    log += &rec("Stack trace:\\n", "stderr", "10.37119925");
+    log += &rec("#0 /srv/www/fatal.php(9): OrderRepository-\\u003efind()\\n", "stderr", "10.399976222");
+    log += &rec("#1 {main}\\n", "stderr", "10.51202017");
+    // A piece of a split line (no newline at its end) whose rest never comes, in a record cut
+    // short: no stream, no time.
+    log += "{\"log\":\"  thrown in /srv/www/fatal.php on line 5\"}\n";
+    log += &rec(&entry(123), "stderr", "11.011984313");
+    log += &rec("Stack trace:\\n", "stderr", "11.37119925");
+    std::fs::write(dir.join("app-json.log"), log).unwrap();
+    for (jobs, chunk) in [("1", "67108864"), ("2", "256")] {
+        let out = tmp(&format!("wrapped-uncontinued-piece-out-{jobs}"));
+        let r = analyze(&[dir.to_str().unwrap(), "-j", jobs, "--chunk-bytes", chunk], &out);
+        assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
+        let s = read_json(&out.join("summary.json"));
+        let i = &s["inputs"][0];
+        let n = |k: &str| i[k].as_u64().unwrap();
+        assert_eq!(n("lines"), 7, "{i}");
+        assert_eq!(n("lines"), n("parsed") + n("malformed") + n("skipped"), "{i}");
+        let errors = read_csv(&out.join("errors.csv"));
+        let conns: Vec<&str> = errors.iter().map(|r| r["conn"].as_str()).collect();
+        assert_eq!(conns, ["122", "123"], "{errors:?}");
+        assert_eq!(errors[0]["lines"], "4", "{errors:?}");
+    }
+}
