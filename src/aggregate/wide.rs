@@ -103,23 +103,22 @@ impl<'e> Groups<'e> {
         }
         let mut g = Builder::new(&self.names, self.size);
         let mut rows = 0;
-        // The record name's rank breaks ties of (time, file, line): quiet rows are errors and
-        // FPM events.
-        const RANK: [u8; 3] = [0, 1, 2];
+        // The kind's number is its record name's rank, which breaks ties of (time, file, line):
+        // quiet rows are errors (0) and FPM events (1).
         while rows < self.size {
             let (held, next) = (&self.held, &self.next);
             let mut best = (0..3)
                 .filter_map(|k| Some((k, held[k].as_ref().filter(|h| next[k] < h.len)?)))
                 .map(|(k, h)| {
                     let (ts, file, line) = h.keys.get(next[k]);
-                    ((ts, file, line, RANK[k]), Next::Held(k))
+                    ((ts, file, line, k), Next::Held(k))
                 })
                 .min();
             if let Some(QuietSide { q, errs, fpm, .. }) = &mut self.quiet {
                 let e = errs.as_mut().and_then(|m| m.peek());
-                let e = e.map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[0]), Next::QuietError));
+                let e = e.map(|e| ((e.ts, q.file(e.source), e.line as i64, 0), Next::QuietError));
                 let f = fpm.as_mut().and_then(|m| m.peek());
-                let f = f.map(|e| ((e.ts, q.file(e.source), e.line as i64, RANK[1]), Next::QuietFpm));
+                let f = f.map(|e| ((e.ts, q.file(e.source), e.line as i64, 1), Next::QuietFpm));
                 best = best.into_iter().chain(e).chain(f).min();
             }
             let Some((_, from)) = best else { break };
