@@ -4,14 +4,17 @@
 //! Input: the report context (the run, its request and FPM rows, incidents, zone, bucket).
 //! Output: `timeline.csv`, `timeline_causes.csv`, `by_cause.csv`, `by_upstream.csv`,
 //! `by_host.csv`, `by_uri.csv`, `by_client.csv`, `by_pool.csv`, `latency.csv`. Invariants:
-//! counts come from polars group-bys over the tagged rows (`by_pool.csv`'s are counted row by
-//! row: most FPM rows are quiet rows, read by their heads); latency comes from the run's
+//! the `by_*` counts are tallied in one pass over the tagged request rows (`tally`: per
+//! scope and key, never a row per scope), then sorted and joined by polars; the timelines'
+//! come from polars group-bys; `by_pool.csv`'s are counted row by row (most FPM rows are
+//! quiet rows, read by their heads); latency comes from the run's
 //! log-linear histograms (relative error below 1%, because keeping every request's time
 //! would grow with the input); rows are sorted by scope (all first, then incidents in
 //! order), then count descending, then key.
 
-use super::report::{i64s, strs};
+use super::report::i64s;
 use super::run::{metric_name, Run};
+use super::tally::{CauseTally, Tally, Verdict};
 use super::Cols;
 use crate::correlate::incidents::IncidentIndex;
 use crate::correlate::Incident;
@@ -206,100 +209,82 @@ fn timeline(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     Ok(vec![("timeline.csv", timeline), ("timeline_causes.csv", tc)])
 }
 
-/// The request rows expanded by scope, with the keys of every frequency table.
-fn scoped(c: &Ctx) -> PolarsResult<DataFrame> {
-    let index = IncidentIndex::new(c.incidents);
-    let rules = rules(c.run);
-    let ts = i64s(c.req, "ts_ms")?;
-    let outcome = strs(c.req, "outcome")?;
-    let cls = strs(c.req, "cause_class")?;
-    let cause = strs(c.req, "cause")?;
-    let conf = strs(c.req, "confidence")?;
-    let time = strs(c.req, "time")?;
-    let uri = strs(c.req, "uri")?;
-    let client = strs(c.req, "client")?;
-    let vhost = strs(c.req, "vhost")?;
-    let addr = strs(c.req, "upstream_addr")?;
-    let line_up = strs(c.req, "upstream")?;
-    let mut cols: [Vec<Option<String>>; 12] = Default::default();
-    let mut rank = Vec::new();
-    let mut tss = Vec::new();
-    for i in 0..c.req.height() {
-        // The peer that gave the final answer: the last `$upstream_addr` item, else the
-        // peer named by the request's nginx error line.
-        let up = addr[i]
-            .as_deref()
-            .and_then(|a| a.split([',', ' ']).rfind(|s| !s.is_empty() && *s != ":"))
-            .map(str::to_string)
-            .or_else(|| line_up[i].as_deref().map(|u| crate::model::event::upstream_peer(u).to_string()))
-            .unwrap_or_else(|| "-".into());
-        let pattern = uri[i].as_deref().map(|u| normalise_uri(u, &rules)).unwrap_or_else(|| "-".into());
-        // Requests nginx refused itself count in `all` only: they never belong to an incident.
-        let scopes = if outcome[i].as_deref() == Some("refused") { 1 } else { 2 };
-        for (r, scope) in scopes_of(ts[i].unwrap_or(0), c.incidents, &index).take(scopes) {
-            rank.push(r);
-            tss.push(ts[i]);
-            let vals = [
-                Some(scope),
-                outcome[i].clone(),
-                cls[i].clone(),
-                cause[i].clone(),
-                conf[i].clone(),
-                time[i].clone(),
-                Some(pattern.clone()),
-                uri[i].clone(),
-                Some(client[i].clone().unwrap_or_else(|| "-".into())),
-                Some(vhost[i].clone().unwrap_or_else(|| "-".into())),
-                Some(up.clone()),
-                None,
-            ];
-            for (col, v) in cols.iter_mut().zip(vals) {
-                col.push(v);
-            }
-        }
-    }
-    let names = [
-        "scope",
-        "outcome",
-        "cause_class",
-        "cause",
-        "confidence",
-        "time",
-        "uri_pattern",
-        "uri",
-        "client",
-        "host",
-        "upstream",
-        "_",
-    ];
-    let mut b = Cols::default();
-    b.u64("scope_rank", rank).i64("ts_ms", tss);
-    for (n, v) in names.iter().zip(cols).take(11) {
-        b.str(n, v);
-    }
-    b.frame()
+/// The tallies of every frequency table, from one pass over the request rows: each row
+/// counts in `all` and in the incident whose window holds it.
+struct Tallies<'a> {
+    by_cause: CauseTally<'a>,
+    upstream: Tally<'a>,
+    host: Tally<'a>,
+    uri: Tally<'a>,
+    client: Tally<'a>,
+    /// Scope names by rank: `all`, then the incidents.
+    scopes: Vec<String>,
 }
 
-fn is(c: &str, v: &str) -> Expr {
-    col(c).eq(lit(v.to_string())).cast(DataType::UInt64).sum()
+fn tally<'a>(c: &Ctx<'a>, patterns: &'a [String], pattern_of: &[u32]) -> PolarsResult<Tallies<'a>> {
+    let index = IncidentIndex::new(c.incidents);
+    let col = |n: &str| c.req.column(n).and_then(|s| s.str());
+    let (outcome, cls, cause, conf) = (col("outcome")?, col("cause_class")?, col("cause")?, col("confidence")?);
+    let (time, uri, client, vhost) = (col("time")?, col("uri")?, col("client")?, col("vhost")?);
+    let (addr, line_up) = (col("upstream_addr")?, col("upstream")?);
+    let ts = c.req.column("ts_ms")?.i64()?;
+    let mut t = Tallies {
+        by_cause: CauseTally::default(),
+        upstream: Tally::default(),
+        host: Tally::default(),
+        uri: Tally::default(),
+        client: Tally::default(),
+        scopes: std::iter::once("all".to_string()).chain(c.incidents.iter().map(|i| i.id.clone())).collect(),
+    };
+    for i in 0..c.req.height() {
+        let v = Verdict { outcome: outcome.get(i), class: cls.get(i), cause: cause.get(i) };
+        // The peer that gave the final answer: the last `$upstream_addr` item, else the
+        // peer named by the request's nginx error line.
+        let up = addr
+            .get(i)
+            .and_then(|a| a.split([',', ' ']).rfind(|s| !s.is_empty() && *s != ":"))
+            .or_else(|| line_up.get(i).map(crate::model::event::upstream_peer))
+            .unwrap_or("-");
+        let pattern = patterns[pattern_of[i] as usize].as_str();
+        let (when, stamp) = (ts.get(i), time.get(i));
+        // Requests nginx refused itself count in `all` only: they never belong to an incident.
+        let scoped = if v.outcome == Some("refused") { None } else { index.at(when.unwrap_or(0)) };
+        for rank in std::iter::once(0).chain(scoped.map(|k| k as u64 + 1)) {
+            t.by_cause.add(rank, v, conf.get(i), when, stamp);
+            t.upstream.add(rank, up, v);
+            t.host.add(rank, vhost.get(i).unwrap_or("-"), v);
+            t.uri.add(rank, pattern, v);
+            t.uri.add_example(rank, pattern, uri.get(i));
+            t.client.add(rank, client.get(i).unwrap_or("-"), v);
+        }
+    }
+    Ok(t)
+}
+
+/// Each request's URI pattern, as an index into the distinct patterns (a URI is folded once).
+fn patterns(c: &Ctx) -> PolarsResult<(Vec<String>, Vec<u32>)> {
+    let rules = rules(c.run);
+    let mut seen: HashMap<Option<&str>, u32> = HashMap::new();
+    let mut patterns = Vec::new();
+    let mut of = Vec::with_capacity(c.req.height());
+    for uri in c.req.column("uri")?.str()?.iter() {
+        let k = *seen.entry(uri).or_insert_with(|| {
+            patterns.push(uri.map(|u| normalise_uri(u, &rules)).unwrap_or_else(|| "-".into()));
+            patterns.len() as u32 - 1
+        });
+        of.push(k);
+    }
+    Ok((patterns, of))
 }
 
 /// Per (scope, key): failed, retried, refused, the most frequent cause of the failures.
-fn counts_with_top(s: &DataFrame, key: &str) -> PolarsResult<LazyFrame> {
+fn counts_with_top(t: &Tally, key: &str, scopes: &[String]) -> PolarsResult<LazyFrame> {
     let by = [col("scope_rank"), col("scope"), col(key)];
-    let counts = s.clone().lazy().group_by(by.clone()).agg([
-        is("outcome", "failed").alias("failed"),
-        is("outcome", "retried").alias("retried"),
-        is("outcome", "refused").alias("refused"),
-    ]);
-    let top = s
-        .clone()
+    let top = t
+        .causes(key, scopes)?
         .lazy()
         // The top cause of the failures; of the refusals where nothing failed (a client that
         // only hit a limit).
-        .filter(col("outcome").neq(lit("retried")))
-        .group_by([col("scope_rank"), col("scope"), col(key), col("cause_class"), col("cause")])
-        .agg([len().alias("n")])
         .with_column(col("cause_class").eq(lit(crate::model::CauseClass::RL.as_str())).alias("refusal"))
         .sort_by_exprs(
             [col("scope_rank"), col(key), col("refusal"), col("n"), col("cause_class"), col("cause")],
@@ -307,7 +292,7 @@ fn counts_with_top(s: &DataFrame, key: &str) -> PolarsResult<LazyFrame> {
         )
         .group_by_stable(by.clone())
         .agg([col("cause").first().alias("top_cause"), col("cause_class").first().alias("top_cause_class")]);
-    Ok(counts.join(top, by.clone(), by, JoinArgs::new(JoinType::Left)))
+    Ok(t.counts(key, scopes)?.lazy().join(top, by.clone(), by, JoinArgs::new(JoinType::Left)))
 }
 
 fn finish(lf: LazyFrame, key: &str, extra: &[&str]) -> PolarsResult<DataFrame> {
@@ -330,25 +315,15 @@ fn finish(lf: LazyFrame, key: &str, extra: &[&str]) -> PolarsResult<DataFrame> {
 }
 
 fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
-    let s = scoped(c)?;
+    let (patterns, pattern_of) = patterns(c)?;
+    let t = tally(c, &patterns, &pattern_of)?;
+    let scopes = &t.scopes;
     let mut out = Vec::new();
     // by_cause: share and confidence split per scope.
-    let by = [col("scope_rank"), col("scope"), col("cause_class"), col("cause")];
-    let by_cause = s
-        .clone()
+    let by_cause = t
+        .by_cause
+        .frame(scopes)?
         .lazy()
-        .sort(["ts_ms"], SortMultipleOptions::default().with_maintain_order(true))
-        .group_by(by)
-        .agg([
-            is("outcome", "failed").alias("failed"),
-            is("outcome", "retried").alias("retried"),
-            is("outcome", "refused").alias("refused"),
-            is("confidence", "high").alias("high"),
-            is("confidence", "medium").alias("medium"),
-            is("confidence", "low").alias("low"),
-            col("time").first().alias("first_seen"),
-            col("time").last().alias("last_seen"),
-        ])
         .with_column(
             (col("failed").cast(DataType::Float64)
                 / col("failed").sum().over([col("scope_rank")])?.cast(DataType::Float64))
@@ -384,7 +359,7 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
         .u64("attempts", names.iter().map(|n| peers[*n].attempts).collect())
         .u64("failed_attempts", names.iter().map(|n| peers[*n].failed).collect())
         .frame()?;
-    let lf = counts_with_top(&s, "upstream")?.join(
+    let lf = counts_with_top(&t.upstream, "upstream", scopes)?.join(
         att.lazy(),
         [col("upstream")],
         [col("upstream")],
@@ -400,22 +375,18 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
         .strs("host", hn.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect())
         .u64("requests", hn.iter().map(|n| hosts[*n].requests).collect())
         .frame()?;
-    let lf = counts_with_top(&s, "host")?
+    let lf = counts_with_top(&t.host, "host", scopes)?
         .join(tot.lazy(), [col("host")], [col("host")], JoinArgs::new(JoinType::Left))
         .with_column(
             (col("failed").cast(DataType::Float64) / col("requests").cast(DataType::Float64)).alias("error_rate"),
         );
     out.push(("by_host.csv", finish(lf, "host", &["requests", "error_rate"])?));
 
-    let ex = s
-        .clone()
-        .lazy()
-        .group_by_stable([col("scope_rank"), col("scope"), col("uri_pattern")])
-        .agg([col("uri").first().alias("example")]);
+    let ex = t.uri.examples("uri_pattern", "example", scopes)?.lazy();
     let by = [col("scope_rank"), col("scope"), col("uri_pattern")];
-    let lf = counts_with_top(&s, "uri_pattern")?.join(ex, by.clone(), by, JoinArgs::new(JoinType::Left));
+    let lf = counts_with_top(&t.uri, "uri_pattern", scopes)?.join(ex, by.clone(), by, JoinArgs::new(JoinType::Left));
     out.push(("by_uri.csv", finish(lf, "uri_pattern", &["example"])?));
-    out.push(("by_client.csv", finish(counts_with_top(&s, "client")?, "client", &[])?));
+    out.push(("by_client.csv", finish(counts_with_top(&t.client, "client", scopes)?, "client", &[])?));
     Ok(out)
 }
 

@@ -16,6 +16,7 @@ pub mod quiet;
 pub mod report;
 pub mod run;
 pub mod store;
+mod tally;
 pub mod wide;
 
 use crate::analysis::Analysis;
