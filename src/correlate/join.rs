@@ -24,7 +24,9 @@
 //! near-misses stays linear).
 
 use crate::model::{ErrorEvent, RequestEvent, Ts};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 /// Stamps have one-second resolution on both sides.
 pub const TOLERANCE_MS: Ts = 2_000;
@@ -75,29 +77,33 @@ fn target(line: &str) -> &str {
     }
 }
 
+/// Hosts compare without case and without a port (in place: candidates are compared many
+/// times per line behind a load balancer).
 fn host_eq(a: &str, b: &str) -> bool {
-    let strip = |h: &str| {
-        h.rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|c| c.is_ascii_digit()))
-            .map(|x| x.0)
-            .unwrap_or(h)
-            .to_ascii_lowercase()
+    let strip = |h: &str| -> usize {
+        h.rsplit_once(':').filter(|(_, p)| p.bytes().all(|c| c.is_ascii_digit())).map_or(h.len(), |x| x.0.len())
     };
-    strip(a) == strip(b)
+    a[..strip(a)].eq_ignore_ascii_case(&b[..strip(b)])
 }
 
-fn request_key(r: &RequestEvent) -> Option<(String, String)> {
-    let client = r.client.clone().unwrap_or_default();
+/// (client, `METHOD TARGET`): borrowed from the event unless the access log escaped it.
+type Key<'a> = (&'a str, Cow<'a, str>);
+
+fn request_key(r: &RequestEvent) -> Option<Key<'_>> {
+    let client = r.client.as_deref().unwrap_or_default();
     let t = match (&r.request, &r.method, &r.uri) {
-        (Some(req), _, _) => target(&unescape(req)).to_string(),
-        (None, Some(m), Some(u)) => format!("{m} {}", unescape(u)),
+        (Some(req), _, _) => match unescape(req) {
+            Cow::Borrowed(b) => Cow::Borrowed(target(b)),
+            Cow::Owned(o) => Cow::Owned(target(&o).to_string()),
+        },
+        (None, Some(m), Some(u)) => Cow::Owned(format!("{m} {}", unescape(u))),
         _ => return None,
     };
     Some((client, t))
 }
 
-fn line_key(e: &ErrorEvent) -> Option<(String, String)> {
-    Some((e.client.clone().unwrap_or_default(), target(e.request.as_deref()?).to_string()))
+fn line_key(e: &ErrorEvent) -> Option<(&str, &str)> {
+    Some((e.client.as_deref().unwrap_or_default(), target(e.request.as_deref()?)))
 }
 
 fn peer_ok(r: &RequestEvent, e: &ErrorEvent) -> bool {
@@ -185,7 +191,7 @@ struct KeyState {
 }
 
 pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
-    let mut keys: HashMap<(String, String), KeyState> = HashMap::new();
+    let mut keys: FxHashMap<Key, KeyState> = FxHashMap::default();
     for (i, r) in requests.iter().enumerate() {
         if let Some(k) = request_key(r) {
             keys.entry(k).or_default().by_start.push(i);
@@ -202,12 +208,13 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
         if !joinable(e) {
             continue;
         }
-        let Some(mut k) = line_key(e) else { continue };
+        let Some((client, tgt)) = line_key(e) else { continue };
+        let mut k: Key = (client, Cow::Borrowed(tgt));
         if !keys.contains_key(&k) {
             // Access logs that log `$uri` (ingress-nginx's `upstreaminfo`) have no query
             // string: the error log's request line without its query may match.
-            match k.1.split_once('?') {
-                Some((path, _)) => k.1 = path.to_string(),
+            match tgt.split_once('?') {
+                Some((path, _)) => k.1 = Cow::Borrowed(path),
                 None => continue,
             }
         }
@@ -251,7 +258,7 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
     // Fallback: same client and host, a failure line with no request of its own, nearest in
     // time within the request; each line once.
     let mut loose = vec![false; requests.len()];
-    let mut free: HashMap<&str, Ordered> = HashMap::new();
+    let mut free: FxHashMap<&str, Ordered> = FxHashMap::default();
     for (i, e) in errors.iter().enumerate() {
         if let (None, true, Some(c)) = (request_of[i], e.failure, e.client.as_deref()) {
             free.entry(c).or_default().insert((e.ts, i));
