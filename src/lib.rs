@@ -17,6 +17,7 @@
 
 #[cfg(feature = "reports")]
 pub mod aggregate;
+pub mod alloc;
 pub mod analysis;
 pub mod chunk;
 pub mod classify;

@@ -1,7 +1,8 @@
 //! Peak memory of a run, split into anonymous and file-backed pages, for the benchmark.
 //!
 //! Input: the `UPCAUSE_MEMSTATS=PATH` environment variable. Output: at the end of the run, one
-//! line in PATH: `peak RSS N MiB (anonymous N MiB, file-backed N MiB)`. The kernel keeps only
+//! line in PATH: `peak RSS N MiB (anonymous N MiB, file-backed N MiB, ...); allocator options
+//! K=V ...` (the mimalloc options the process ran with, `alloc`). The kernel keeps only
 //! the peak of the total (`VmHWM`), so a thread samples `RssAnon` and `RssFile` from
 //! `/proc/self/status` every 10 ms and keeps their maxima; a peak shorter than that can be
 //! missed, which is why `VmHWM` is printed beside them. Off (no thread) without the variable.
@@ -50,11 +51,16 @@ impl MemStats {
         self.stop.store(true, Ordering::Relaxed);
         if let Ok([anon, file, hwm]) = self.thread.join() {
             let mib = |kb: u64| kb / 1024;
+            let options: Vec<String> = crate::alloc::OPTIONS
+                .iter()
+                .map(|(k, _)| format!("{k}={}", std::env::var(k).unwrap_or_else(|_| "(unset)".into())))
+                .collect();
             let line = format!(
-                "peak RSS {} MiB (anonymous {} MiB, file-backed {} MiB, sampled every 10 ms)\n",
+                "peak RSS {} MiB (anonymous {} MiB, file-backed {} MiB, sampled every 10 ms); allocator options {}\n",
                 mib(hwm),
                 mib(anon),
-                mib(file)
+                mib(file),
+                options.join(" ")
             );
             if let Err(e) = std::fs::write(&self.path, line) {
                 eprintln!("upcause: cannot write {}: {e}", self.path);

@@ -5,6 +5,7 @@ use crate::common::*;
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Every output file, with `generated_at` (the one documented run-dependent field) removed.
 pub(crate) fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -55,6 +56,41 @@ fn identical_reports_with_one_or_two_threads_and_any_chunk_size() {
     // The run found events in many files (the comparison is not between two empty reports).
     let req = read_csv(&a.join("requests.csv"));
     assert!(req.len() > 900, "{} requests", req.len());
+}
+
+/// The allocator's options (`alloc`): a process started without them replaces itself with a
+/// tuned one, an option the user set is kept, and neither changes a byte of the reports.
+#[test]
+fn the_allocator_is_tuned_once_keeps_the_user_s_options_and_changes_no_output() {
+    let input = real().join("mixed").to_string_lossy().into_owned();
+    let c = conf();
+    let run = |name: &str, env: &[(&str, &str)]| {
+        let out = tmp(name);
+        let mem = out.join("memstats.txt");
+        let mut cmd = Command::new(bin());
+        cmd.args(["analyze", &input, "--nginx-conf", &c, "--host", "h", "-q", "--out"])
+            .arg(out.join("r"))
+            .env("UPCAUSE_MEMSTATS", &mem)
+            .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+            .env_remove("MIMALLOC_PURGE_DELAY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.code().is_some_and(|c| c <= 2), "{}", String::from_utf8_lossy(&o.stderr));
+        let line = std::fs::read_to_string(&mem).unwrap();
+        (outputs(&out.join("r")), line)
+    };
+    let (tuned, line) = run("alloc-default", &[]);
+    assert!(line.contains("allocator options MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=2"), "{line}");
+    let (user, line) = run("alloc-user", &[("MIMALLOC_PURGE_DELAY", "50")]);
+    assert!(line.contains("allocator options MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=50"), "{line}");
+    let (both, line) = run("alloc-both", &[("MIMALLOC_PURGE_DELAY", "0"), ("MIMALLOC_ARENA_EAGER_COMMIT", "1")]);
+    assert!(line.contains("allocator options MIMALLOC_ARENA_EAGER_COMMIT=1 MIMALLOC_PURGE_DELAY=0"), "{line}");
+    // Not two empty reports.
+    let requests = root().join("target/test-out/alloc-default/r/requests.csv");
+    assert!(tuned.len() >= 6 && read_csv(&requests).len() > 10);
+    assert!(tuned == user && tuned == both, "the allocator's options changed a report");
 }
 
 /// A codec's name, its file suffix and a compressor.
