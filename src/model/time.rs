@@ -398,27 +398,52 @@ impl StampText {
     pub fn push(&mut self, ts: Ts, zone: &Zone, s: &mut String) {
         let secs = ts.div_euclid(MS);
         let ms = ts.rem_euclid(MS) as u32;
-        let (_, head, off) = match &self.last {
-            Some(l) if l.0 == secs => self.last.as_ref().expect("matched"),
-            _ => {
-                let off = zone.offset_at(secs);
-                let wall = secs + off as i64;
-                let (y, mo, d) = civil_from_days(wall.div_euclid(86_400));
-                let sod = wall.rem_euclid(86_400);
-                let head = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
-                let off_s =
-                    if off == 0 && matches!(zone, Zone::Fixed(0)) { "Z".to_string() } else { format_offset(off) };
-                self.last.insert((secs, head, off_s))
+        let last = self.last.get_or_insert_with(|| (secs.wrapping_add(1), String::new(), String::new()));
+        if last.0 != secs {
+            // Most rows of a noisy log fall in a second of their own: the text is written
+            // into the kept buffers, digit by digit, without `format!`'s allocation.
+            let off = zone.offset_at(secs);
+            let wall = secs + off as i64;
+            let (y, mo, d) = civil_from_days(wall.div_euclid(86_400));
+            let sod = wall.rem_euclid(86_400);
+            let head = &mut last.1;
+            head.clear();
+            if (0..=9999).contains(&y) {
+                push_digits(head, y as u32, 4);
+            } else {
+                head.push_str(&format!("{y:04}"));
             }
-        };
-        s.push_str(head);
+            for (sep, v) in [
+                ('-', mo),
+                ('-', d),
+                ('T', (sod / 3600) as u32),
+                (':', (sod / 60 % 60) as u32),
+                (':', (sod % 60) as u32),
+            ] {
+                head.push(sep);
+                push_digits(head, v, 2);
+            }
+            last.2.clear();
+            if off == 0 && matches!(zone, Zone::Fixed(0)) {
+                last.2.push('Z');
+            } else {
+                last.2.push_str(&format_offset(off));
+            }
+            last.0 = secs;
+        }
+        s.push_str(&last.1);
         if ms != 0 {
             s.push('.');
-            for d in [ms / 100, ms / 10 % 10, ms % 10] {
-                s.push(char::from(b'0' + d as u8));
-            }
+            push_digits(s, ms, 3);
         }
-        s.push_str(off);
+        s.push_str(&last.2);
+    }
+}
+
+/// `v` in `n` decimal digits, zero-padded (`v` < 10^n).
+fn push_digits(s: &mut String, v: u32, n: u32) {
+    for k in (0..n).rev() {
+        s.push(char::from(b'0' + (v / 10u32.pow(k) % 10) as u8));
     }
 }
 

@@ -147,3 +147,32 @@ fn stamp_text_across_rows_is_each_row_alone() {
     assert_eq!(st.format(change + 5, &z), "2026-10-25T02:00:00.005+01:00");
     assert_eq!(StampText::default().format(-1, &Zone::Fixed(0)), "1969-12-31T23:59:59.999Z");
 }
+
+/// The digits written by hand agree with chrono's formatting of the same instant, from year 1
+/// to 9999 and at every millisecond shape (none, 1, 10, 100...).
+#[test]
+fn stamp_text_agrees_with_chrono() {
+    let mut st = StampText::default();
+    let (lo, hi) = (-62_135_596_800_000i64, 253_402_300_799_999i64);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for k in 0..20_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let span = (hi - lo) as u64;
+        let mut t = lo + (x % span) as i64;
+        if k % 3 == 0 {
+            t -= t.rem_euclid(1000);
+        } else if k % 3 == 1 {
+            t -= t.rem_euclid(10);
+        }
+        let d = chrono::DateTime::from_timestamp_millis(t).unwrap();
+        let want = if t % 1000 == 0 {
+            d.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        } else {
+            d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        };
+        assert_eq!(st.format(t, &Zone::Fixed(0)), want, "{t}");
+        assert_eq!(format_rfc3339(t + 3_600_000, &Zone::Fixed(3600)).len(), want.len() + 5, "{t}");
+    }
+}
