@@ -193,27 +193,33 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         let detected = aggregate::report::detect(&run).map_err(table)?;
         // The row files (most of the output) need only the events with their incidents, and
         // the counter files only the run: both are written while the other tables are built
-        // (mostly serial polars work), not after them.
-        let (files, tables) = rayon::join(
+        // (mostly serial polars work) and written, not after them. The events' frames are
+        // shared by the two sides (a clone shares their columns).
+        let events = detected.events.clone();
+        let (files, report) = rayon::join(
             || -> Result<(), Error> {
                 let t = std::time::Instant::now();
-                render::write_counters(&run, &opts.out_dir)?;
-                render::write_rows(&detected.events, &opts.out_dir)?;
+                let (counters, rows) = rayon::join(
+                    || render::write_counters(&run, &opts.out_dir),
+                    || render::write_rows(&events, &opts.out_dir),
+                );
+                counters?;
+                rows?;
                 timing("write counters and rows", t);
                 Ok(())
             },
             || -> Result<_, Error> {
-                let tables = aggregate::report::tables(&run, &detected).map_err(table)?;
+                let (tables, digest) = aggregate::report::tables(&run, &detected).map_err(table)?;
                 timing("report tables", t);
-                Ok(tables)
+                let report = detected.into_report(tables, digest);
+                let t = std::time::Instant::now();
+                render::write_tables(&run, &report, &opts.out_dir)?;
+                timing("write", t);
+                Ok(report)
             },
         );
-        let (tables, digest) = tables?;
+        let report = report?;
         files?;
-        let report = detected.into_report(tables, digest);
-        let t = std::time::Instant::now();
-        render::write_tables(&run, &report, &opts.out_dir)?;
-        timing("write", t);
         Ok((run, report))
     })?;
     if !cfg.quiet {
