@@ -130,9 +130,34 @@ fn huge_times_do_not_overflow() {
 /// A literal's first byte inside a field is not the literal: the search goes on past it.
 #[test]
 fn find_lit_skips_partial_matches() {
-    assert_eq!(find_lit(b"GET /a\"b HTTP/1.1\" 200", b"\" "), Some(17));
-    assert_eq!(find_lit(b"x\"", b"\" "), None);
-    assert_eq!(find_lit(b"", b" - "), None);
-    assert_eq!(find_lit(b"1.2.3.4 - -", b" - "), Some(7));
-    assert_eq!(find_lit(b"  -", b" - "), None);
+    let f = |h: &[u8], l: &[u8]| find_lit(h, &Lit::new(l));
+    assert_eq!(f(b"GET /a\"b HTTP/1.1\" 200", b"\" "), Some(17));
+    assert_eq!(f(b"x\"", b"\" "), None);
+    assert_eq!(f(b"", b" - "), None);
+    assert_eq!(f(b"1.2.3.4 - -", b" - "), Some(7));
+    assert_eq!(f(b"  -", b" - "), None);
+    // Literals longer than a word, and lines shorter than one, around the 8-byte boundary.
+    assert_eq!(f(b"0.004\" uht=\"0.004\"", b"\" uht=\""), Some(5));
+    assert_eq!(f(b"0.004\" uht=\"0", b"\" uht=\"0.005"), None);
+    assert_eq!(f(b"12345678\" upstream_x=\"", b"\" upstream_x=\""), Some(8));
+    assert_eq!(f(b"12345678\" upstream_x=", b"\" upstream_x=\""), None);
+}
+
+/// `Lit::starts` is `starts_with` for every literal length from 0 to 12 against every line
+/// length from 0 to 12, matching and differing at each position.
+#[test]
+fn literal_prefix_test_is_starts_with() {
+    let base = b"abcdefghijklmnop";
+    for ln in 0..=12 {
+        let lit = Lit::new(&base[..ln]);
+        for sn in 0..=12 {
+            for flip in 0..=sn {
+                let mut s = base[..sn].to_vec();
+                if flip < sn {
+                    s[flip] ^= 0x20;
+                }
+                assert_eq!(lit.starts(&s), s.starts_with(&base[..ln]), "lit {ln} line {sn} flip {flip}");
+            }
+        }
+    }
 }
