@@ -34,7 +34,8 @@ fn missing() -> Vec<(&'static str, &'static str)> {
 pub fn tune() {
     use std::os::unix::process::CommandExt;
     let add = missing();
-    if add.is_empty() {
+    // Without mimalloc (`--no-default-features`) the options mean nothing.
+    if add.is_empty() || !cfg!(feature = "mimalloc") {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };

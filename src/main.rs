@@ -5,6 +5,7 @@ use upcause::cli::{Cli, Command};
 
 /// mimalloc: 3-5% faster than glibc's allocator here, and with its options (`alloc`) the
 /// freed memory goes back to the system instead of staying in the process.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
