@@ -18,7 +18,9 @@
 //! mimalloc reads its options from the environment once, while the program loads, before
 //! `main`; setting them from `main` takes `mi_option_set`, an `unsafe` foreign call, where
 //! the code base keeps a single `unsafe` site (the mmap in `open`). Replacing the process
-//! keeps its pid, open files and signal handling, and costs about a millisecond.
+//! keeps its pid and open files, and costs a few milliseconds per run (50 starts of `upcause
+//! --version`: 13.6 ms each against 5.3 ms with the options already set, while a build kept
+//! both cores busy), nothing beside a run of seconds.
 
 /// mimalloc's options: lazy arena commit, freed pages returned after 2 ms.
 pub const OPTIONS: [(&str, &str); 2] = [("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "2")];
