@@ -86,7 +86,7 @@ impl Var {
 
 #[derive(Debug, Clone)]
 enum Tok {
-    Lit(Vec<u8>),
+    Lit(Lit),
     Var(Var),
 }
 
@@ -103,8 +103,8 @@ pub struct AccessFormat {
     /// A JSON format (`escape=json` templates, the built-in `json`): read by key.
     json: Option<JsonKeys>,
     toks: Vec<Tok>,
-    /// For each token, the literal it is (literals) or that follows it (variables).
-    lits: Vec<Option<Lit>>,
+    /// For each token, the literal that follows it (variables only).
+    next_lit: Vec<Option<Lit>>,
     has: [bool; NVARS],
     /// Backslashes in the literals (a JSON-escaped format's `\"`): a line with no more than
     /// these has no escape in any value.
@@ -149,7 +149,7 @@ impl AccessFormat {
             source: source.into(),
             json: Some(keys),
             toks: vec![],
-            lits: vec![],
+            next_lit: vec![],
             has,
             lit_backslashes: 0,
         }
@@ -205,7 +205,7 @@ impl AccessFormat {
                     continue;
                 }
                 if !lit.is_empty() {
-                    toks.push(Tok::Lit(std::mem::take(&mut lit)));
+                    toks.push(Tok::Lit(Lit::new(&std::mem::take(&mut lit))));
                 }
                 if let Some(Tok::Var(_)) = toks.last() {
                     return Err(FormatError::Adjacent {
@@ -223,7 +223,7 @@ impl AccessFormat {
             }
         }
         if !lit.is_empty() {
-            toks.push(Tok::Lit(lit));
+            toks.push(Tok::Lit(Lit::new(&lit)));
         }
         let mut has = [false; NVARS];
         for t in &toks {
@@ -238,15 +238,17 @@ impl AccessFormat {
     }
 
     fn from_toks(name: &str, source: &str, toks: Vec<Tok>, has: [bool; NVARS]) -> AccessFormat {
-        let lits = (0..toks.len())
+        let next_lit = (0..toks.len())
             .map(|k| match (&toks[k], toks.get(k + 1)) {
-                (Tok::Lit(l), _) | (Tok::Var(_), Some(Tok::Lit(l))) => Some(Lit::new(l)),
+                (Tok::Var(_), Some(Tok::Lit(l))) => Some(l.clone()),
                 _ => None,
             })
             .collect();
-        let lit_backslashes =
-            toks.iter().map(|t| if let Tok::Lit(l) = t { l.iter().filter(|&&c| c == b'\\').count() } else { 0 }).sum();
-        AccessFormat { name: name.into(), source: source.into(), json: None, toks, lits, has, lit_backslashes }
+        let lit_backslashes = toks
+            .iter()
+            .map(|t| if let Tok::Lit(l) = t { l.bytes.iter().filter(|&&c| c == b'\\').count() } else { 0 })
+            .sum();
+        AccessFormat { name: name.into(), source: source.into(), json: None, toks, next_lit, has, lit_backslashes }
     }
 
     /// The format as its lines read inside a JSON string (a Docker json-file record's `log`,
@@ -263,7 +265,7 @@ impl AccessFormat {
                 Tok::Var(v) => Tok::Var(*v),
                 Tok::Lit(l) => {
                     let mut e = Vec::with_capacity(l.len() + 4);
-                    for &c in l {
+                    for &c in l.bytes.iter() {
                         match c {
                             b'"' => e.extend_from_slice(b"\\\""),
                             b'\\' => e.extend_from_slice(b"\\\\"),
@@ -271,7 +273,7 @@ impl AccessFormat {
                             c => e.push(c),
                         }
                     }
-                    Tok::Lit(e)
+                    Tok::Lit(Lit::new(&e))
                 }
             })
             .collect();
@@ -327,15 +329,15 @@ impl AccessFormat {
     #[inline]
     pub fn parse_into<'a>(&self, line: &'a [u8], out: &mut AccessLine<'a>) -> bool {
         let mut pos = 0usize;
-        for (tok, lit) in self.toks.iter().zip(&self.lits) {
-            match (tok, lit) {
-                (Tok::Lit(_), Some(l)) => {
+        for (tok, lit) in self.toks.iter().zip(&self.next_lit) {
+            match tok {
+                Tok::Lit(l) => {
                     if !l.starts(&line[pos..]) {
                         return false;
                     }
                     pos += l.len();
                 }
-                (Tok::Var(v), lit) => {
+                Tok::Var(v) => {
                     let rest = &line[pos..];
                     let len = match lit {
                         None => rest.len(),
@@ -358,7 +360,6 @@ impl AccessFormat {
                     out.vals[*v as usize] = Some(&rest[..len]);
                     pos += len;
                 }
-                (Tok::Lit(_), None) => unreachable!("every literal token has its `Lit`"),
             }
         }
         if pos == line.len() {
