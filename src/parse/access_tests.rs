@@ -161,3 +161,76 @@ fn literal_prefix_test_is_starts_with() {
         }
     }
 }
+
+/// `find_lit` is the first occurrence (a naive search), across the word-at-a-time start (16
+/// bytes) and the `memchr` rest: haystacks of every length to 40 over a small alphabet with
+/// the literal's first byte, the bytes next to it (the word test's borrow marks a byte above
+/// a match, which must not hide a later one) and bytes 0x00/0x01/0x80/0xff.
+#[test]
+fn find_lit_is_the_first_occurrence() {
+    let naive = |h: &[u8], l: &[u8]| h.windows(l.len()).position(|w| w == l);
+    let alphabet = [b'"', b'!', b'#', b' ', b'x', 0x00, 0x01, 0x80, 0xff];
+    let lits: [&[u8]; 5] = [b"\"", b"\" ", b"\"\"", b"\" uht=\"", b"\"!#\"!#\"!#x"];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for len in 0..=40 {
+        for _ in 0..400 {
+            let h: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            for l in lits {
+                assert_eq!(find_lit(&h, &Lit::new(l)), naive(&h, l), "{h:?} {l:?}");
+            }
+        }
+    }
+}
+
+/// A list followed by a literal that opens with a quote is read by the search alone (no
+/// item-by-item walk): the same split as the walk gives, on lists with both separators.
+#[test]
+fn quoted_lists_split_as_the_item_walk_does() {
+    let f =
+        AccessFormat::compile_fields("q", r#"ua="$upstream_addr" us="$upstream_status" t=$upstream_response_time x"#)
+            .unwrap();
+    let line = br#"ua="10.0.0.1:80, 10.0.0.2:80 : unix:/s.sock" us="502, 504 : 200" t=0.001, 0.002 : 0.003 x"#;
+    let mut l = AccessLine::default();
+    assert!(f.parse_into(line, &mut l));
+    assert_eq!(l.raw(Var::UpstreamAddr), Some(&b"10.0.0.1:80, 10.0.0.2:80 : unix:/s.sock"[..]));
+    assert_eq!(l.raw(Var::UpstreamStatus), Some(&b"502, 504 : 200"[..]));
+    assert_eq!(l.raw(Var::UpstreamResponseTime), Some(&b"0.001, 0.002 : 0.003"[..]));
+    for (lit, ends) in [(&b"\" "[..], true), (b"\\\"", true), (b" ", false), (b", x", false)] {
+        assert_eq!(Lit::new(lit).ends_items(), ends, "{lit:?}");
+    }
+}
+
+/// `parse_secs_ms` agrees with a reading by `str::parse` on every string of up to 9 bytes
+/// over digits, `.`, `-` and `x` drawn at random (and on the shapes nginx writes).
+#[test]
+fn seconds_parse_as_decimal_text_does() {
+    let oracle = |b: &[u8]| -> Option<u32> {
+        let s = std::str::from_utf8(b).ok()?;
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let ok = |p: &str, max: usize| p.len() <= max && p.bytes().all(|c| c.is_ascii_digit());
+        if int.is_empty() || !ok(int, 6) || !ok(frac, 3) {
+            return None;
+        }
+        Some(int.parse::<u32>().ok()? * 1000 + format!("{frac:0<3}").parse::<u32>().ok()?)
+    };
+    for v in ["0.000", "0.349", "12.5", "7", "7.", "999999.999", "1000000", ".5", "-", "", "0.1234", "1.2.3"] {
+        assert_eq!(parse_secs_ms(v.as_bytes()), oracle(v.as_bytes()), "{v:?}");
+    }
+    let alphabet = b"0123456789..-x";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..200_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let n = (seed % 10) as usize;
+        let v: Vec<u8> = (0..n).map(|k| alphabet[((seed >> (4 * k + 4)) % alphabet.len() as u64) as usize]).collect();
+        assert_eq!(parse_secs_ms(&v), oracle(&v), "{:?}", String::from_utf8_lossy(&v));
+    }
+}
