@@ -33,3 +33,4 @@ pub mod nginx_conf;
 pub mod nginx_error;
 pub mod php_error;
 pub mod record;
+pub mod values;
