@@ -12,6 +12,7 @@ use crate::aggregate::run::counter_batches;
 use crate::aggregate::wide::Groups;
 use crate::scan::traffic::Traffic;
 use polars::prelude::*;
+use polars_utils::compression::ZstdLevel;
 use std::path::Path;
 
 /// Rows per row group of `events.parquet`: two are in memory at once (one encoded while the
@@ -70,7 +71,9 @@ pub fn write_counter_files(t: &Traffic, dir: &Path) -> Result<(), RenderError> {
 }
 
 /// A Parquet file written a frame (row group) at a time, atomically (temp file + rename on
-/// `finish`).
+/// `finish`), compressed with zstd at level 1: on the noisy 2 GiB bench corpus
+/// `events.parquet` came out smaller than at polars' default level 3 (11.66 MB against
+/// 11.94) and 0.03 s sooner; LZ4 was 0.1 s sooner but 58% larger (18.9 MB).
 pub struct BatchedParquet {
     w: polars::io::parquet::write::BatchedWriter<std::fs::File>,
     tmp: std::path::PathBuf,
@@ -83,7 +86,7 @@ impl BatchedParquet {
         let tmp = path.with_extension("tmp~");
         let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
         let w = ParquetWriter::new(f)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(ParquetCompression::Zstd(Some(ZstdLevel::try_new(1).map_err(table_err("zstd level"))?)))
             .batched(first.schema())
             .map_err(table_err(&path.display().to_string()))?;
         Ok(BatchedParquet { w, tmp, path: path.to_path_buf() })
