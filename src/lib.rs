@@ -78,6 +78,16 @@ fn parse_bound(v: Option<&str>, zone: &Zone, what: &str) -> Result<Option<Ts>, E
 
 /// Run every stage up to correlation.
 pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error> {
+    analyze_with(cfg, show_progress, |_| Ok(()))
+}
+
+/// `analyze`, with `beside` run on the scan's output while its failures are correlated
+/// (correlation is serial: `beside` has the other cores).
+pub fn analyze_with(
+    cfg: &mut Config,
+    show_progress: bool,
+    beside: impl FnOnce(&scan::ScanOutput) -> Result<(), Error> + Send,
+) -> Result<Analysis, Error> {
     let classifier = classify::Classifier::new()?;
     let t = std::time::Instant::now();
     let found = discover::discover(&cfg.inputs, &mut cfg.formats)?;
@@ -145,9 +155,19 @@ pub fn analyze(cfg: &mut Config, show_progress: bool) -> Result<Analysis, Error>
     if let Some(core) = out.profile().core() {
         diags.extend(out.far_off(core, &found.sources, &zone.zone));
     }
-    let t = std::time::Instant::now();
-    let corr = correlate::correlate(&correlate::Input { sources: &found.sources, scan: &out, zone: &zone.zone });
-    timing("correlate", t);
+    let (corr, side) = pool.install(|| {
+        rayon::join(
+            || {
+                let t = std::time::Instant::now();
+                let corr =
+                    correlate::correlate(&correlate::Input { sources: &found.sources, scan: &out, zone: &zone.zone });
+                timing("correlate", t);
+                corr
+            },
+            || beside(&out),
+        )
+    });
+    side?;
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
 }
 
@@ -179,8 +199,10 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         std::env::set_var("POLARS_MAX_THREADS", cfg.jobs.to_string());
     }
     let progress = !cfg.quiet;
-    let mut a = analyze(&mut cfg, progress)?;
     let opts = render_options(&cfg);
+    // The counter files need only the scan: written while its failures are correlated.
+    let counters = |out: &scan::ScanOutput| render::write_counters(&out.traffic, &opts.out_dir).map_err(Error::from);
+    let mut a = analyze_with(&mut cfg, progress, counters)?;
     let table = |e| render::RenderError::Table { table: "report".into(), source: e };
     let (run, report) = polars_core::runtime::THREAD_POOL.install(|| -> Result<_, Error> {
         let t = std::time::Instant::now();
@@ -191,21 +213,16 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         timing("run model", t);
         let t = std::time::Instant::now();
         let detected = aggregate::report::detect(&run).map_err(table)?;
-        // The row files (most of the output) need only the events with their incidents, and
-        // the counter files only the run: both are written while the other tables are built
-        // (mostly serial polars work) and written, not after them. The events' frames are
-        // shared by the two sides (a clone shares their columns).
+        // The row files (most of the output) need only the events with their incidents: they
+        // are written while the other tables are built (mostly serial polars work) and
+        // written, not after them. The events' frames are shared by the two sides (a clone
+        // shares their columns).
         let events = detected.events.clone();
         let (files, report) = rayon::join(
             || -> Result<(), Error> {
                 let t = std::time::Instant::now();
-                let (counters, rows) = rayon::join(
-                    || render::write_counters(&run, &opts.out_dir),
-                    || render::write_rows(&events, &opts.out_dir),
-                );
-                counters?;
-                rows?;
-                timing("write counters and rows", t);
+                render::write_rows(&events, &opts.out_dir)?;
+                timing("write rows", t);
                 Ok(())
             },
             || -> Result<_, Error> {

@@ -18,6 +18,7 @@ pub mod terminal;
 use crate::aggregate::events::Events;
 use crate::aggregate::report::Report;
 use crate::aggregate::run::Run;
+use crate::scan::traffic::Traffic;
 use parquet::write_counter_files;
 use std::path::{Path, PathBuf};
 
@@ -55,17 +56,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 
 /// Write every report of a run into `dir`: the counters, then the rest (`write_report`).
 pub fn write_run(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
-    write_counters(run, dir)?;
+    write_counters(&run.traffic, dir)?;
     write_report(run, report, dir)
 }
 
-/// `counters/*.parquet`: they need only the run, so `analyze` writes them while the
-/// report tables are built.
-pub fn write_counters(run: &Run, dir: &Path) -> Result<(), RenderError> {
+/// `counters/*.parquet`: they need only the scan's counters, so `analyze` writes them while
+/// the scan's failures are correlated (a serial stage: the other core is free).
+pub fn write_counters(traffic: &Traffic, dir: &Path) -> Result<(), RenderError> {
     let t = std::time::Instant::now();
     let cdir = dir.join("counters");
     std::fs::create_dir_all(&cdir).map_err(io_err(dir))?;
-    write_counter_files(&run.traffic, &cdir)?;
+    write_counter_files(traffic, &cdir)?;
     crate::timings::timing("write counters", t);
     Ok(())
 }
