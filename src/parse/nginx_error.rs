@@ -8,6 +8,7 @@
 //! imitates it (`client: 127.0.0.1` in a user name, `", host: "` in a request line) is not
 //! mistaken for it; the errno `(N: text)` is the one just before ` while ...`.
 
+use super::values::digits;
 use crate::model::Level;
 use memchr::memmem;
 
@@ -62,21 +63,6 @@ pub fn has_context(entry: &[u8]) -> bool {
     find_context(entry).is_some()
 }
 
-fn digits_u64(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 {
-        return None;
-    }
-    let mut v = 0u64;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + d as u64;
-    }
-    Some(v)
-}
-
 /// Parse one entry. `None` when the header does not fit the nginx layout.
 pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     if !is_entry_start(entry) {
@@ -90,16 +76,16 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     let rest = rest.get(close + 1..)?.strip_prefix(b" ")?;
     // pid#tid:
     let hash = memchr::memchr(b'#', rest)?;
-    let pid = digits_u64(&rest[..hash])? as u32;
+    let pid = digits(&rest[..hash], 19)? as u32;
     let rest = &rest[hash + 1..];
     let colon = memchr::memchr(b':', rest)?;
-    let tid = digits_u64(&rest[..colon])? as u32;
+    let tid = digits(&rest[..colon], 19)? as u32;
     let mut rest = rest.get(colon + 1..)?;
     rest = rest.strip_prefix(b" ").unwrap_or(rest);
     let mut conn = None;
     if let Some(r) = rest.strip_prefix(b"*") {
         let sp = memchr::memchr(b' ', r).unwrap_or(r.len());
-        if let Some(c) = digits_u64(&r[..sp]) {
+        if let Some(c) = digits(&r[..sp], 19) {
             conn = Some(c);
             rest = r.get(sp + 1..).unwrap_or(&[]);
         }
@@ -152,7 +138,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
                     Some(n) => (true, n),
                     None => (false, num),
                 };
-                if let (Some(n), Some(t)) = (digits_u64(num), txt.strip_prefix(b" ")) {
+                if let (Some(n), Some(t)) = (digits(num, 19), txt.strip_prefix(b" ")) {
                     if n < 1_000_000 {
                         out.errno = Some(if neg { -(n as i32) } else { n as i32 });
                         out.errno_text = Some(t);

@@ -5,19 +5,25 @@
 //! items, borrowed. Invariants: no allocation (but `list_statuses`' vector, built for failing
 //! requests only); no panic on any bytes; `None` for a value that is not the number asked.
 
-pub fn parse_u16(b: &[u8]) -> Option<u16> {
-    if b.is_empty() || b.len() > 5 {
+/// A decimal of at most `max` digits (at most 19: no overflow of u64), nothing else.
+#[inline]
+pub(crate) fn digits(b: &[u8], max: usize) -> Option<u64> {
+    if b.is_empty() || b.len() > max.min(19) {
         return None;
     }
-    let mut v = 0u32;
+    let mut v = 0u64;
     for &c in b {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v * 10 + d as u32;
+        v = v * 10 + d as u64;
     }
-    u16::try_from(v).ok()
+    Some(v)
+}
+
+pub fn parse_u16(b: &[u8]) -> Option<u16> {
+    u16::try_from(digits(b, 5)?).ok()
 }
 
 /// Seconds with up to three decimals (`0.123`), as milliseconds. `-` is `None`.
