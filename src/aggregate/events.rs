@@ -12,6 +12,7 @@
 pub use super::cells::column_type;
 use super::cells::{b, f, i, s, Builder, Cells};
 use super::run::EVENT_COLUMNS;
+use super::spill::Batched;
 use crate::analysis::Analysis;
 use crate::correlate::{Evid, TaggedRequest, Verdict};
 use crate::model::event::{ErrorRef, FpmEvent, OriginRef, RequestEvent};
@@ -176,25 +177,28 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let requests = || {
         let rows: Vec<_> = requests.into_iter().zip(tags).zip(upstreams).collect();
         let rows = in_order(rows, |((r, _), _)| key(r.ts, r.source, r.line));
-        let mut c = Builder::new(&kind_columns("request"), rows.len());
+        let mut c = Batched::new(&kind_columns("request"), rows.len());
         for ((r, t), up) in rows {
-            push_request(&mut c, &x, &r, &t, up.as_deref());
+            push_request(c.cells(), &x, &r, &t, up.as_deref());
+            c.row_done()?;
         }
         c.finish()
     };
     let fpm = || {
         let rows = in_order(fpm, |e| key(e.ts, e.source, e.line));
-        let mut c = Builder::new(&kind_columns("fpm"), rows.len());
+        let mut c = Batched::new(&kind_columns("fpm"), rows.len());
         for e in rows {
-            push_fpm(&mut c, &x, &e);
+            push_fpm(c.cells(), &x, &e);
+            c.row_done()?;
         }
         c.finish()
     };
     let errors = || {
         let rows = in_order(errors.into_iter().zip(verdicts).collect(), |(e, _)| key(e.ts, e.source, e.line));
-        let mut c = Builder::new(&kind_columns("error"), rows.len());
+        let mut c = Batched::new(&kind_columns("error"), rows.len());
         for (e, v) in rows {
-            push_error(&mut c, &x, e.view(), v.as_ref());
+            push_error(c.cells(), &x, e.view(), v.as_ref());
+            c.row_done()?;
         }
         c.finish()
     };

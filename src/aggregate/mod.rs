@@ -15,6 +15,7 @@ pub mod freq;
 pub mod quiet;
 pub mod report;
 pub mod run;
+mod spill;
 pub mod store;
 mod tally;
 pub mod wide;
