@@ -147,12 +147,12 @@ impl Events {
     }
 }
 
-/// The events of a fresh analysis. Each kind's rows move out of `a`, are put in the
-/// documented order (time, then file, then line; ties keep the scan's order: a stable sort)
-/// and built one at a time into the kind's frame (`cells::Builder`: one chunk per column),
-/// each row freed once built: on a noisy log the rows are the bulk of the run, and holding
-/// them beside their finished table (or batches of it beside their concatenation) was the
-/// run's peak. The three kinds are built at once.
+/// The events of a fresh analysis. Each kind's rows move out of `a`, are visited in the
+/// documented order (time, then file, then line; ties keep the scan's order: a stable sort of
+/// their positions, so the rows are never copied) and built into the kind's frame
+/// (`spill::Batched`: a large kind a batch at a time into a temporary file, so the rows and
+/// their finished frame are not both in anonymous memory). The rows are freed with their
+/// kind. The three kinds are built at once.
 pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let quiet = a.scan.quiet.take().map(|rows| std::sync::Arc::new(super::quiet::Quiet::new(rows, a, machine)));
     let requests = std::mem::take(&mut a.scan.requests);
@@ -174,30 +174,28 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
             primary.and_then(|e| e.upstream.clone())
         })
         .collect();
-    let requests = || {
-        let rows: Vec<_> = requests.into_iter().zip(tags).zip(upstreams).collect();
-        let rows = in_order(rows, |((r, _), _)| key(r.ts, r.source, r.line));
-        let mut c = Batched::new(&kind_columns("request"), rows.len());
-        for ((r, t), up) in rows {
-            push_request(c.cells(), &x, &r, &t, up.as_deref());
+    // Each kind's rows move into its builder, freed when it is done.
+    let x = &x;
+    let requests = move || {
+        let mut c = Batched::new(&kind_columns("request"), requests.len());
+        for i in in_order(&requests, |r| key(r.ts, r.source, r.line)) {
+            push_request(c.cells(), x, &requests[i], &tags[i], upstreams[i].as_deref());
             c.row_done()?;
         }
         c.finish()
     };
-    let fpm = || {
-        let rows = in_order(fpm, |e| key(e.ts, e.source, e.line));
-        let mut c = Batched::new(&kind_columns("fpm"), rows.len());
-        for e in rows {
-            push_fpm(c.cells(), &x, &e);
+    let fpm = move || {
+        let mut c = Batched::new(&kind_columns("fpm"), fpm.len());
+        for i in in_order(&fpm, |e| key(e.ts, e.source, e.line)) {
+            push_fpm(c.cells(), x, &fpm[i]);
             c.row_done()?;
         }
         c.finish()
     };
-    let errors = || {
-        let rows = in_order(errors.into_iter().zip(verdicts).collect(), |(e, _)| key(e.ts, e.source, e.line));
-        let mut c = Batched::new(&kind_columns("error"), rows.len());
-        for (e, v) in rows {
-            push_error(c.cells(), &x, e.view(), v.as_ref());
+    let errors = move || {
+        let mut c = Batched::new(&kind_columns("error"), errors.len());
+        for i in in_order(&errors, |e| key(e.ts, e.source, e.line)) {
+            push_error(c.cells(), x, errors[i].view(), verdicts[i].as_ref());
             c.row_done()?;
         }
         c.finish()
@@ -206,11 +204,11 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     Ok(Events { req: req?, err: err?, fpm: fpm?, quiet })
 }
 
-/// `rows` in the order of `key` (stable), moved out one at a time: each is freed when the
-/// caller is done with it.
-fn in_order<T, K: Ord>(mut rows: Vec<T>, key: impl Fn(&T) -> K) -> std::vec::IntoIter<T> {
-    rows.sort_by_key(key);
-    rows.into_iter()
+/// The positions of `rows` in the order of `key` (stable).
+fn in_order<T, K: Ord>(rows: &[T], key: impl Fn(&T) -> K) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| key(&rows[i]));
+    order
 }
 
 /// The columns a record kind holds, in the wide table's order.
