@@ -229,7 +229,13 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
         )
         .reduce(|| Partial::new(n), Partial::merge);
     crate::timings::timing("scan (parallel part)", t);
-    finish(merged, diags, ctx)
+    let t = std::time::Instant::now();
+    let out = finish(merged, diags, ctx);
+    crate::timings::timing("scan: merge", t);
+    let t = std::time::Instant::now();
+    drop(hay);
+    crate::timings::timing("scan: unmap", t);
+    out
 }
 
 const SHRANK: &str = "file shrank while it was read";
