@@ -26,7 +26,6 @@
 use crate::model::{ErrorEvent, RequestEvent, Ts};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 /// Stamps have one-second resolution on both sides.
 pub const TOLERANCE_MS: Ts = 2_000;
@@ -132,7 +131,7 @@ pub fn joinable(e: &ErrorEvent) -> bool {
 }
 
 /// Ordered candidates: (time, index).
-pub(super) type Ordered = BTreeSet<(Ts, usize)>;
+pub(super) use super::ordered::Ordered;
 
 /// The entry of `set` nearest to `t` within `[lo, hi]` that `ok` accepts: by distance
 /// `|time - t|`, then index; `None` if there is none, or after `MAX_REJECTS` rejections.

@@ -14,6 +14,7 @@ mod connect;
 pub mod evidence;
 pub mod incidents;
 pub mod join;
+mod ordered;
 mod request;
 mod reset;
 pub mod rules;
@@ -88,7 +89,9 @@ pub struct Input<'a> {
 
 pub fn correlate(input: &Input) -> Correlation {
     let s = input.scan;
+    let t = std::time::Instant::now();
     let joined = join::join(&s.requests, &s.errors);
+    crate::timings::timing("correlate: join", t);
     let fpm = evidence::FpmIndex::new(&s.fpm, &s.kind_ranges);
     let peers = evidence::Peers::new(&s.traffic.peers);
     let cover = evidence::ErrorCoverage::new(&s.kind_ranges, &s.errors, s.quiet.as_ref().and_then(|q| q.max_level));

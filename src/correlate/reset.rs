@@ -14,7 +14,7 @@ use super::join::nearest;
 use super::rules::{is_unix, lower, verdict, Rules, KILL_WINDOW};
 use super::{Evid, Verdict};
 use crate::model::{Cause, CauseClass, Confidence, ErrorEvent, FpmKind, Phase, Ts};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// FPM logs `execution timed out` for a script up to this long before nginx sees the reset,
 /// and at most this long after (stamps are whole seconds).
@@ -270,7 +270,7 @@ impl Rules<'_> {
     /// there are taken, the nearest one (`used`: the verdict's confidence is lowered).
     pub(super) fn claim_exits(&self) -> HashMap<usize, (usize, bool)> {
         let mut claims = HashMap::new();
-        let mut free: BTreeSet<(Ts, usize)> = self.fpm.exits.iter().map(|&i| (self.fpm.events[i].ts, i)).collect();
+        let mut free: super::join::Ordered = self.fpm.exits.iter().map(|&i| (self.fpm.events[i].ts, i)).collect();
         let candidates: Vec<usize> = (0..self.errors.len())
             .filter(|&li| matches!(self.errors[li].class, CauseClass::C7 | CauseClass::C27) && self.errors[li].failure)
             .collect();
