@@ -162,6 +162,7 @@ impl KindRanges {
 }
 
 pub fn scan(ctx: &ScanCtx) -> ScanOutput {
+    let t = std::time::Instant::now();
     let n = ctx.sources.len();
     let mut diags = Vec::new();
     let mut hay: Vec<Option<Haystack>> = Vec::with_capacity(n);
@@ -212,6 +213,9 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
     gz_tasks.sort_by_key(|t| std::cmp::Reverse(t.0));
     let mut all: Vec<Task> = gz_tasks.into_iter().map(|t| t.1).collect();
     all.extend(tasks);
+    // Opening the files and finding the chunks' line boundaries (a read at each boundary of
+    // a plain file: from the disk when it is not cached).
+    crate::timings::timing("scan: plan", t);
 
     let t = std::time::Instant::now();
     // One task per split: rayon's default splitting stops after a few levels, which left
@@ -229,6 +233,7 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
         )
         .reduce(|| Partial::new(n), Partial::merge);
     crate::timings::timing("scan (parallel part)", t);
+    rayon::broadcast(|_| BUF.with_borrow_mut(std::mem::take));
     let t = std::time::Instant::now();
     let out = finish(merged, diags, ctx);
     crate::timings::timing("scan: merge", t);
@@ -269,14 +274,16 @@ fn plain_task(
     (ctx.progress)(range.end - range.start);
 }
 
+thread_local! {
+    /// Read buffer of live (not mapped) files, one per worker, reused; emptied after the
+    /// scan (a chunk each, 16 MiB on two threads, was held to the end of the run).
+    static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Partial) {
     match task {
         Task::Plain { src, chunk, range } => {
             let Some(h) = &hay[*src as usize] else { return };
-            thread_local! {
-                /// Read buffer of live (not mapped) files, one per worker, reused.
-                static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-            }
             BUF.with_borrow_mut(|buf| plain_task(ctx, h, part, *src, *chunk, range, buf));
         }
         Task::Compressed { src } => {
