@@ -50,11 +50,18 @@ pub(super) struct Batched {
 impl Batched {
     /// The frame of `rows` rows with columns `names` (of `cells::column_type`).
     pub(super) fn new(names: &[&'static str], rows: usize) -> Batched {
-        Batched::with_sizes(names, rows, BATCH, SPILL_ROWS)
+        Batched::with_sizes(names, rows, BATCH, SPILL_ROWS, &std::env::temp_dir())
     }
 
-    pub(super) fn with_sizes(names: &[&'static str], rows: usize, batch: usize, spill_rows: usize) -> Batched {
-        let spill = (rows > spill_rows && batch > 0).then(|| Spill::new(names, rows)).and_then(Result::ok);
+    /// `new` with the sizes and the file's directory given.
+    pub(super) fn with_sizes(
+        names: &[&'static str],
+        rows: usize,
+        batch: usize,
+        spill_rows: usize,
+        dir: &std::path::Path,
+    ) -> Batched {
+        let spill = (rows > spill_rows && batch > 0).then(|| Spill::new(names, rows, dir)).and_then(Result::ok);
         let batch = if spill.is_some() { batch } else { rows };
         Batched { names: names.to_vec(), cur: Builder::new(names, batch), n: 0, batch, spill }
     }
@@ -124,10 +131,10 @@ fn align(x: u64) -> u64 {
 }
 
 impl Spill {
-    fn new(names: &[&'static str], rows: usize) -> std::io::Result<Spill> {
+    fn new(names: &[&'static str], rows: usize, dir: &std::path::Path) -> std::io::Result<Spill> {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("upcause-held-{}-{k}.tmp", std::process::id()));
+        let path = dir.join(format!("upcause-held-{}-{k}.tmp", std::process::id()));
         // Readable by this user only: the rows are log lines (client addresses, URLs).
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
@@ -355,17 +362,30 @@ mod tests {
                 b.row_done().unwrap();
             }
         };
+        let tmp = std::env::temp_dir();
         for rows in [0, 1, 7, 8, 50, 301] {
-            let mut mem = Batched::with_sizes(&names, rows, 7, usize::MAX);
+            let mut mem = Batched::with_sizes(&names, rows, 7, usize::MAX, &tmp);
             build(&mut mem, rows);
             let mem = mem.finish().unwrap();
-            let mut spilled = Batched::with_sizes(&names, rows, 7, 0);
+            let mut spilled = Batched::with_sizes(&names, rows, 7, 0, &tmp);
             assert_eq!(spilled.spill.is_some(), rows > 0, "rows: {rows}");
             build(&mut spilled, rows);
             let spilled = spilled.finish().unwrap();
             assert_eq!(mem.height(), rows);
             assert_eq!(mem.schema(), spilled.schema());
             assert!(mem.equals_missing(&spilled), "rows: {rows}\n{mem}\n{spilled}");
+            // A directory that cannot hold the file: the frame is built in memory, whole.
+            let mut kept = Batched::with_sizes(&names, rows, 7, 0, &tmp.join("upcause-no-such-dir/x"));
+            assert!(kept.spill.is_none());
+            build(&mut kept, rows);
+            assert!(mem.equals_missing(&kept.finish().unwrap()), "rows: {rows}");
         }
+        // Nothing is left behind in the directory.
+        let left = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("upcause-held-{}-", std::process::id())))
+            .count();
+        assert_eq!(left, 0);
     }
 }
