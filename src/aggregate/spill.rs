@@ -229,7 +229,7 @@ impl Spill {
     }
 
     /// The frame, its arrays read from the mapped file (unlinked here).
-    fn finish(self) -> PolarsResult<DataFrame> {
+    fn finish(mut self) -> PolarsResult<DataFrame> {
         polars_ensure!(self.done == self.rows, ComputeError: "held rows: {} written of {}", self.done, self.rows);
         // A file of fewer bytes than written would make the arrays below fail their checks.
         self.file.set_len(align(self.end)).map_err(|e| self.io(e))?;
@@ -237,13 +237,14 @@ impl Spill {
         let mapped = Haystack::map_path(&self.path, &display);
         // Unlinked at once: the mapping keeps the bytes readable, and nothing is left behind.
         let _ = std::fs::remove_file(&self.path);
+        self.path = PathBuf::new();
         let map = Arc::new(mapped.map_err(|e| polars_err!(ComputeError: "cannot read back {display}: {e}"))?);
         polars_ensure!(
             map.mapped().is_some_and(|m| m.len() as u64 >= self.end),
             ComputeError: "cannot read back {display}: shorter than written"
         );
         let n = self.rows;
-        let cols = (self.cols.into_iter().zip(&self.names))
+        let cols = (std::mem::take(&mut self.cols).into_iter().zip(&self.names))
             .map(|(col, name)| {
                 let name = PlSmallStr::from(*name);
                 let c = match col {
@@ -284,6 +285,16 @@ impl Spill {
             })
             .collect::<PolarsResult<Vec<_>>>()?;
         DataFrame::new(n, cols)
+    }
+}
+
+impl Drop for Spill {
+    /// A spill given up before `finish` (a failed write, an error building a row) leaves no
+    /// file behind either.
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -380,6 +391,11 @@ mod tests {
             build(&mut kept, rows);
             assert!(mem.equals_missing(&kept.finish().unwrap()), "rows: {rows}");
         }
+        // A spill given up half-way (an error elsewhere drops it) removes its file too.
+        let mut dropped = Batched::with_sizes(&names, 301, 7, 0, &tmp);
+        build(&mut dropped, 20);
+        assert!(dropped.spill.as_ref().is_some_and(|s| s.done == 14 && s.path.exists()));
+        drop(dropped);
         // Nothing is left behind in the directory.
         let left = std::fs::read_dir(&tmp)
             .unwrap()
