@@ -16,5 +16,6 @@ mod props;
 mod quiet;
 mod real_logs;
 mod reports;
+mod spill;
 mod week;
 mod wrapped;
