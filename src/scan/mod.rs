@@ -176,6 +176,22 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
         };
         match opened {
             Ok(h) => {
+                // Truncated between the listing and the opening (logrotate's copytruncate on
+                // the live file): the lines past the new end are lost as surely as when it
+                // happens during the read, and said so the same way.
+                if h.len() < s.size {
+                    diags.push(Diagnostic {
+                        severity: Severity::Warning,
+                        file: s.display.clone(),
+                        line: None,
+                        offset: Some(h.len()),
+                        message: format!(
+                            "{SHRANK} (truncated by logrotate copytruncate?): {} bytes when listed, {} when opened; what was past that was not read",
+                            s.size,
+                            h.len()
+                        ),
+                    });
+                }
                 if s.compression != crate::model::Compression::Plain {
                     gz_tasks.push((h.len(), Task::Compressed { src: s.id }));
                 } else {

@@ -179,3 +179,38 @@ fn issue13_zstd_xz_bzip2_truncated_corrupt_and_misnamed() {
     let skipped = sum["skipped_files"].as_array().unwrap();
     assert!(skipped.iter().any(|s| s["reason"].as_str().unwrap().contains("compressed with lz4")), "{skipped:?}");
 }
+
+/// A live file truncated between the listing and the reading (logrotate's copytruncate) is
+/// named as having shrunk, with both sizes: its lost lines are not silently missing.
+#[test]
+fn a_file_truncated_between_listing_and_reading_is_named() {
+    let d = tmp("shrank-before-open");
+    let p = d.join("access.log");
+    let line = "10.0.0.1 - - [22/Nov/2026:03:41:07 +0100] \"GET /live HTTP/1.1\" 502 1 \"-\" \"x\"\n";
+    std::fs::write(&p, line.repeat(100)).unwrap();
+    let args = upcause::cli::AnalyzeArgs { paths: vec![d.display().to_string()], quiet: true, ..Default::default() };
+    let mut cfg = upcause::config::Config::from_args(&args).unwrap();
+    let found = upcause::discover::discover(&cfg.inputs, &mut cfg.formats).unwrap();
+    assert_eq!(found.sources.len(), 1);
+    let listed = found.sources[0].size;
+    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(10 * line.len() as u64).unwrap();
+    let classifier = upcause::classify::Classifier::new().unwrap();
+    let zone = upcause::model::Zone::Fixed(0);
+    let ctx = upcause::scan::ScanCtx {
+        sources: &found.sources,
+        formats: &cfg.formats.formats,
+        classifier: &classifier,
+        zone: &zone,
+        since: None,
+        until: None,
+        progress: &|_| {},
+        chunk_size: 1 << 20,
+        quiet: None,
+    };
+    let out = upcause::scan::scan(&ctx);
+    let shrank: Vec<_> = out.diags.iter().filter(|x| x.message.contains("shrank")).collect();
+    assert_eq!(shrank.len(), 1, "{:?}", out.diags);
+    assert!(shrank[0].message.contains(&format!("{listed} bytes when listed, {} when opened", 10 * line.len())));
+    assert_eq!(out.stats[0].lines, 10);
+    assert_eq!(out.requests.len(), 10);
+}
