@@ -192,12 +192,18 @@ impl Out {
             Out::Float(a) => Float64Chunked::with_chunk(name.clone(), PrimitiveArray::from(a)).into_column(),
             Out::Bool(a) => BooleanChunked::with_chunk(name.clone(), BooleanArray::from(a)).into_column(),
         };
-        let t = column_type(&name);
-        if c.dtype() == &t {
-            Ok(c)
-        } else {
-            c.cast(&t)
-        }
+        in_column_type(c)
+    }
+}
+
+/// `c` in its wide-table type (`column_type` of its name): the builders make the physical
+/// arrays (`ts` as integers), this casts where the logical type differs.
+pub(super) fn in_column_type(c: Column) -> PolarsResult<Column> {
+    let t = column_type(c.name());
+    if c.dtype() == &t {
+        Ok(c)
+    } else {
+        c.cast(&t)
     }
 }
 

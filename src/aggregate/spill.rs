@@ -14,7 +14,7 @@
 //! `scan::quiet`); a temporary file that cannot be created leaves the frame in memory (the
 //! rows are all there either way); a write that fails is an error naming the file.
 
-use super::cells::{column_type, Builder};
+use super::cells::{column_type, in_column_type, Builder};
 use crate::open::Haystack;
 use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray, View};
@@ -126,6 +126,11 @@ struct Spill {
     end: u64,
 }
 
+/// The error of a failed write to the file at `path`, naming it.
+fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> PolarsError + Copy + '_ {
+    move |e| polars_err!(ComputeError: "cannot write the temporary file of held rows {}: {e}", path.display())
+}
+
 fn align(x: u64) -> u64 {
     x.div_ceil(ALIGN) * ALIGN
 }
@@ -161,16 +166,12 @@ impl Spill {
         Ok(Spill { path, file, names: names.to_vec(), cols, rows, done: 0, end })
     }
 
-    fn io(&self, e: std::io::Error) -> PolarsError {
-        polars_err!(ComputeError: "cannot write the temporary file of held rows {}: {e}", self.path.display())
-    }
-
     /// Append a batch (columns `names`, in order, of `column_type`'s types).
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         polars_ensure!(self.done + df.height() <= self.rows, ComputeError: "held rows: more rows than announced");
         let mut end = self.end;
         let (file, path) = (&self.file, &self.path);
-        let io = |e: std::io::Error| polars_err!(ComputeError: "cannot write the temporary file of held rows {}: {e}", path.display());
+        let io = io_err(path);
         for (col, name) in self.cols.iter_mut().zip(&self.names) {
             let c = df.column(name)?;
             let mut row = self.done as u64;
@@ -232,7 +233,7 @@ impl Spill {
     fn finish(mut self) -> PolarsResult<DataFrame> {
         polars_ensure!(self.done == self.rows, ComputeError: "held rows: {} written of {}", self.done, self.rows);
         // A file of fewer bytes than written would make the arrays below fail their checks.
-        self.file.set_len(align(self.end)).map_err(|e| self.io(e))?;
+        self.file.set_len(align(self.end)).map_err(io_err(&self.path))?;
         let display = self.path.display().to_string();
         let mapped = Haystack::map_path(&self.path, &display);
         // Unlinked at once: the mapping keeps the bytes readable, and nothing is left behind.
@@ -276,12 +277,7 @@ impl Spill {
                         BooleanChunked::from_chunk_iter(name.clone(), arrs).rechunk().into_owned().into_column()
                     }
                 };
-                let t = column_type(&name);
-                if c.dtype() == &t {
-                    Ok(c)
-                } else {
-                    c.cast(&t)
-                }
+                in_column_type(c)
             })
             .collect::<PolarsResult<Vec<_>>>()?;
         DataFrame::new(n, cols)
