@@ -24,7 +24,7 @@ fn read(dir: &std::path::Path, chunk: usize, jobs: usize) -> Option<String> {
         s += &format!("{} {} {}\n", r.ts, r.line, r.status);
     }
     for e in &a.scan.error_rows() {
-        s += &format!("{} {} {} {:?}\n", e.ts, e.line, e.message, e.origin);
+        s += &format!("{} {} {} {:?}\n", e.ts, e.line, e.message(), e.origin);
     }
     for f in &a.scan.fpm_rows() {
         s += &format!("{} {} {} {:?}\n", f.ts, f.line, f.ts_exact, f.origin);

@@ -171,7 +171,7 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         .iter()
         .map(|t| {
             let primary = t.lines.iter().rev().filter_map(|&li| errors.get(li)).find(|e| e.failure);
-            primary.and_then(|e| e.upstream.clone())
+            primary.and_then(|e| e.upstream().map(str::to_string))
         })
         .collect();
     // Each kind's rows move into its builder, freed when it is done.
@@ -223,7 +223,7 @@ fn verdict_cols<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, v: &'a crate::corre
     s!(c, "evidence", Some(text));
     i!(c, "first_evidence_ms", first.as_ref().map(|f| f.0));
     s!(c, "first_evidence", first.map(|f| f.1));
-    s!(c, "detail", Some(v.detail.as_str()));
+    s!(c, "detail", Some(&*v.detail));
 }
 
 /// The columns of a record's envelope (empty for lines read from plain files).
@@ -301,20 +301,20 @@ fn push_request<'a, C: Cells<'a>>(
     s!(c, "cause", Some(v.cause.as_str()));
     verdict_cols(c, x, v);
     i!(c, "status", Some(r.status as i64));
-    s!(c, "method", r.method.as_deref());
-    s!(c, "uri", r.uri.as_deref());
-    s!(c, "client", r.client.as_deref());
-    s!(c, "vhost", r.host.as_deref());
-    s!(c, "upstream_addr", r.upstream_addr.as_deref());
-    s!(c, "upstream_status", r.upstream_status.as_deref());
+    s!(c, "method", r.method());
+    s!(c, "uri", r.uri());
+    s!(c, "client", r.client());
+    s!(c, "vhost", r.host());
+    s!(c, "upstream_addr", r.upstream_addr());
+    s!(c, "upstream_status", r.upstream_status());
     f!(c, "request_time", r.request_time);
     f!(c, "upstream_response_time", r.upstream_response_time);
     f!(c, "upstream_connect_time", r.upstream_connect_time);
     f!(c, "upstream_header_time", r.upstream_header_time);
     s!(c, "outcome", Some(t.outcome.as_str()));
     s!(c, "proximate", Some(t.proximate));
-    s!(c, "user_agent", r.user_agent.as_deref());
-    s!(c, "request", r.request.as_deref());
+    s!(c, "user_agent", r.user_agent());
+    s!(c, "request", r.request());
     s!(c, "upstream", upstream);
     origin_cols(c, r.origin.as_ref());
 }

@@ -157,7 +157,7 @@ impl Rules<'_> {
     /// concludes.
     pub(super) fn connect_failure(&self, e: &ErrorEvent, ev: Vec<Evid>) -> Verdict {
         let t = e.ts;
-        let fpm = e.upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://"));
+        let fpm = e.upstream().is_none_or(|u| u.starts_with("fastcgi://"));
         let hist = e.peer().and_then(|p| self.peers.get(p));
         let sec = |x: Ts| x.div_euclid(1000);
         let r = Refused {

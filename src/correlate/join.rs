@@ -89,8 +89,8 @@ fn host_eq(a: &str, b: &str) -> bool {
 type Key<'a> = (&'a str, Cow<'a, str>);
 
 fn request_key(r: &RequestEvent) -> Option<Key<'_>> {
-    let client = r.client.as_deref().unwrap_or_default();
-    let t = match (&r.request, &r.method, &r.uri) {
+    let client = r.client().unwrap_or_default();
+    let t = match (r.request(), r.method(), r.uri()) {
         (Some(req), _, _) => match unescape(req) {
             Cow::Borrowed(b) => Cow::Borrowed(target(b)),
             Cow::Owned(o) => Cow::Owned(target(&o).to_string()),
@@ -102,19 +102,19 @@ fn request_key(r: &RequestEvent) -> Option<Key<'_>> {
 }
 
 fn line_key(e: &ErrorEvent) -> Option<(&str, &str)> {
-    Some((e.client.as_deref().unwrap_or_default(), target(e.request.as_deref()?)))
+    Some((e.client().unwrap_or_default(), target(e.request()?)))
 }
 
 fn peer_ok(r: &RequestEvent, e: &ErrorEvent) -> bool {
-    match (r.upstream_addr.as_deref(), e.peer()) {
+    match (r.upstream_addr(), e.peer()) {
         (Some(addrs), Some(peer)) => addrs.split([',', ' ']).any(|a| a == peer),
         _ => true,
     }
 }
 
 fn host_ok(r: &RequestEvent, e: &ErrorEvent) -> bool {
-    match (r.host.as_deref(), e.host.as_deref().or(e.server.as_deref())) {
-        (Some(a), Some(b)) => host_eq(a, b) || e.server.as_deref().is_some_and(|s| host_eq(a, s)),
+    match (r.host(), e.host().or(e.server())) {
+        (Some(a), Some(b)) => host_eq(a, b) || e.server().is_some_and(|s| host_eq(a, s)),
         _ => true,
     }
 }
@@ -270,7 +270,7 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
     let mut loose = vec![false; requests.len()];
     let mut free: FxHashMap<&str, Ordered> = FxHashMap::default();
     for (i, e) in errors.iter().enumerate() {
-        if let (None, true, Some(c)) = (request_of[i], e.failure, e.client.as_deref()) {
+        if let (None, true, Some(c)) = (request_of[i], e.failure, e.client()) {
             free.entry(c).or_default().insert((e.ts, i));
         }
     }
@@ -278,7 +278,7 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
         if !lines_of[ri].is_empty() {
             continue;
         }
-        let Some(set) = r.client.as_deref().and_then(|c| free.get_mut(c)) else { continue };
+        let Some(set) = r.client().and_then(|c| free.get_mut(c)) else { continue };
         let (a, b) = window(r);
         let ok = |i: usize| host_ok(r, &errors[i]) && peer_ok(r, &errors[i]);
         if let Some(li) = nearest(set, r.ts, a, b, ok) {
@@ -294,6 +294,7 @@ pub fn join(requests: &[RequestEvent], errors: &[ErrorEvent]) -> Joined {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::texts::Texts;
 
     #[test]
     fn unescaping() {
@@ -307,7 +308,7 @@ mod tests {
     #[test]
     fn a_uri_without_its_query_joins_the_request_line_with_it() {
         let mut r = request(1_000_000, "c", "/x", vec![502]);
-        r.request = None;
+        r.texts = request_texts("c", "/x", None);
         let e = line(1_000_000, "c", "/x?a=1");
         assert_eq!(join(&[r], &[e]).lines_of, vec![vec![0]]);
     }
@@ -332,22 +333,20 @@ mod tests {
             source: 0,
             line: 0,
             status: 502,
-            method: Some("GET".into()),
-            uri: Some(uri.into()),
-            request: Some(format!("GET {uri} HTTP/1.1")),
-            client: Some(client.into()),
-            host: Some("h".into()),
-            upstream_addr: Some("10.0.0.1:9000".into()),
-            upstream_status: None,
+            texts: request_texts(client, uri, Some(&format!("GET {uri} HTTP/1.1"))),
             upstream_logged: true,
             request_time: Some(0.5),
             upstream_response_time: None,
             upstream_connect_time: None,
             upstream_header_time: None,
-            attempts,
-            user_agent: None,
+            attempts: attempts.into(),
             origin: None,
         }
+    }
+
+    /// method, uri, request, client, host, upstream_addr, upstream_status, user_agent.
+    fn request_texts(client: &str, uri: &str, request: Option<&str>) -> Texts<8> {
+        Texts::new([Some("GET"), Some(uri), request, Some(client), Some("h"), Some("10.0.0.1:9000"), None, None])
     }
 
     fn line(ts: Ts, client: &str, uri: &str) -> ErrorEvent {
@@ -365,13 +364,15 @@ mod tests {
             class: crate::model::CauseClass::C1,
             cause: crate::model::Cause::BackendDown,
             failure: true,
-            client: Some(client.into()),
-            server: None,
-            request: Some(format!("GET {uri} HTTP/1.1")),
-            upstream: Some("fastcgi://10.0.0.1:9000".into()),
-            host: Some("h".into()),
-            referrer: None,
-            message: String::new(),
+            texts: Texts::new([
+                Some(client),
+                None,
+                Some(&format!("GET {uri} HTTP/1.1")),
+                Some("fastcgi://10.0.0.1:9000"),
+                Some("h"),
+                None,
+                Some(""),
+            ]),
             origin: None,
         }
     }

@@ -37,8 +37,9 @@ pub struct Verdict {
     pub cause: Cause,
     pub confidence: Confidence,
     pub evidence: Vec<Evid>,
-    /// Why, in words (also the reason of an `unexplained`).
-    pub detail: String,
+    /// Why, in words (also the reason of an `unexplained`). Shared: a failing request's
+    /// verdict is most often its nginx line's, cloned, and both are held to the end of the run.
+    pub detail: std::sync::Arc<str>,
 }
 
 /// Did the client see the failure?

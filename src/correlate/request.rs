@@ -71,7 +71,7 @@ impl Rules<'_> {
             if !e.failure {
                 continue;
             }
-            let key: Key = (e.host.as_deref().or(e.server.as_deref()), log_of(e.source));
+            let key: Key = (e.host().or(e.server()), log_of(e.source));
             let w = windows.entry(key).or_default();
             // Lines older than the window leave it.
             while let Some(&j) = w.lines.front() {
@@ -154,7 +154,7 @@ impl Rules<'_> {
         loose: bool,
     ) -> (&'static str, Verdict) {
         let start = r.start_ts();
-        let key = match (&r.method, &r.uri) {
+        let key = match (r.method(), r.uri()) {
             (Some(m), Some(u)) => ReqKey::parse(&format!("{m} {}", super::join::unescape(u))),
             _ => None,
         };
@@ -239,7 +239,7 @@ impl Rules<'_> {
             }
             if loose {
                 v.confidence = lower(v.confidence);
-                v.detail = format!("{} (joined by client and time only)", v.detail);
+                v.detail = format!("{} (joined by client and time only)", v.detail).into();
             }
             return (self.errors[li].signature, v);
         }
@@ -249,7 +249,7 @@ impl Rules<'_> {
                 CauseClass::C10 => "the script hit memory_limit; PHP answered 500 itself".to_string(),
                 CauseClass::C11 => "the script died with a PHP fatal error; PHP answered 500 itself".to_string(),
                 CauseClass::C12 => "FPM could not find or open the script".to_string(),
-                CauseClass::RL => refusal_detail(r.status, e.cause, &e.message),
+                CauseClass::RL => refusal_detail(r.status, e.cause, e.message()),
                 _ => String::new(),
             };
             return (
@@ -261,7 +261,7 @@ impl Rules<'_> {
         if r.status == 500 {
             // A PHP fatal error FPM relayed or PHP wrote to its own error log (where nginx never
             // sees it): the one naming this request's script first, then the nearest in time.
-            let path = r.uri.as_deref().map(|u| u.split(['?', '#']).next().unwrap_or(u)).unwrap_or("");
+            let path = r.uri().map(|u| u.split(['?', '#']).next().unwrap_or(u)).unwrap_or("");
             let names_script = |i: usize| {
                 let s = self.fpm.events[i].script.as_deref().unwrap_or("");
                 path.len() > 1 && !s.is_empty() && s.ends_with(path)
@@ -307,12 +307,12 @@ impl Rules<'_> {
                 r.status,
                 if r.status == 500 { ": the application failed without a log nginx or FPM could see" } else { "" }
             )
-        } else if r.upstream_logged && r.upstream_addr.is_none() {
+        } else if r.upstream_logged && r.upstream_addr().is_none() {
             format!(
                 "no upstream attempt: nginx answered {} itself and logged no limit_req or limit_conn line for it (a `return {}`, a maintenance or error page, or a limit whose log level the error_log hides)",
                 r.status, r.status
             )
-        } else if r.upstream_addr.is_none() && r.status == 503 {
+        } else if r.upstream_addr().is_none() && r.status == 503 {
             "nginx answered 503 without contacting an upstream (limit_req, limit_conn or `return 503`?)".to_string()
         } else {
             format!(

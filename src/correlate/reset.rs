@@ -55,14 +55,14 @@ fn with(mut ev: Vec<Evid>, extra: Evid) -> Vec<Evid> {
 }
 
 fn http_backend(_: &Rules, r: &Reset) -> Option<Verdict> {
-    r.e.upstream.as_deref().filter(|u| u.starts_with("http")).map(|_| {
+    r.e.upstream().filter(|u| u.starts_with("http")).map(|_| {
         verdict(CauseClass::C7, Cause::WorkerCrash, Confidence::Low, r.ev.clone(), format!(
             "the HTTP backend closed or reset the connection before answering{}; upcause reads no backend log, so why is not known", r.cut))
     })
 }
 
 fn fastcgi(e: &ErrorEvent) -> bool {
-    e.upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://"))
+    e.upstream().is_none_or(|u| u.starts_with("fastcgi://"))
 }
 
 /// FPM was down because it failed to start: whatever closed the connection was not FPM (a
@@ -89,7 +89,7 @@ fn connection_disallowed(s: &Rules, r: &Reset) -> Option<Verdict> {
 /// FPM's `execution timed out` for this request (method and query), and the same child's
 /// exit (claimed by this line in `claim_exits`).
 fn this_script_timeout(s: &Rules, e: &ErrorEvent) -> Option<usize> {
-    let k = e.request.as_deref().and_then(ReqKey::parse)?;
+    let k = e.request().and_then(ReqKey::parse)?;
     let first = s.fpm.for_request(&k, FpmKind::ExecutionTimedOut, e.ts - TIMEOUT_BEFORE, e.ts + TIMEOUT_AFTER).next();
     first
 }
@@ -244,7 +244,7 @@ fn no_fpm_log(s: &Rules, r: &Reset) -> Option<Verdict> {
 fn rejected_by_elimination(s: &Rules, r: &Reset) -> Option<Verdict> {
     let (e, t) = (r.e, r.e.ts);
     let peer = e.peer();
-    let fastcgi_tcp = e.upstream.as_deref().is_some_and(|u| u.starts_with("fastcgi://")) && !is_unix(peer);
+    let fastcgi_tcp = e.upstream().is_some_and(|u| u.starts_with("fastcgi://")) && !is_unix(peer);
     if !fastcgi_tcp || e.phase == Phase::ReadingUpstream {
         return None;
     }

@@ -51,7 +51,7 @@ pub(super) fn verdict(
     cause: Cause,
     confidence: Confidence,
     evidence: Vec<Evid>,
-    detail: impl Into<String>,
+    detail: impl Into<std::sync::Arc<str>>,
 ) -> Verdict {
     Verdict { class, cause, confidence, evidence, detail: detail.into() }
 }
@@ -128,7 +128,8 @@ impl<'a> Rules<'a> {
                     v.detail = format!(
                         "{}; a stale socket: the file exists but nothing listens on it, so FPM's master died without removing it (SIGKILL, the OOM killer, a crash)",
                         v.detail
-                    );
+                    )
+                    .into();
                 }
                 v
             }
@@ -264,7 +265,7 @@ impl<'a> Rules<'a> {
     fn timeout(&mut self, e: &ErrorEvent, mut ev: Vec<Evid>) -> Verdict {
         let t = e.ts;
         let cls = CauseClass::C5;
-        if let Some(k) = e.request.as_deref().and_then(ReqKey::parse) {
+        if let Some(k) = e.request().and_then(ReqKey::parse) {
             let late =
                 self.fpm.for_request(&k, FpmKind::ExecutionTimedOut, t - SAME_SECOND, t + SAME_SCRIPT_WITHIN).next();
             if let Some(i) = late {

@@ -6,6 +6,7 @@
 //! becomes a row); every row names its file (`source`) and 1-based physical `line`.
 
 use super::cause::{string_enum, Cause, CauseClass};
+use super::texts::Texts;
 use super::time::Ts;
 use serde::{Deserialize, Serialize};
 
@@ -103,7 +104,7 @@ impl Phase {
 }
 
 /// One nginx error-log entry (a line plus its continuation lines).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ErrorEvent {
     pub ts: Ts,
     pub source: u32,
@@ -121,15 +122,10 @@ pub struct ErrorEvent {
     pub cause: Cause,
     /// Counts as an upstream failure (not noise, not an application message).
     pub failure: bool,
-    pub client: Option<String>,
-    pub server: Option<String>,
-    pub request: Option<String>,
-    pub upstream: Option<String>,
-    pub host: Option<String>,
-    pub referrer: Option<String>,
-    pub message: String,
+    /// `client`, `server`, `request`, `upstream`, `host`, `referrer`, `message`: read through
+    /// the methods of those names.
+    pub texts: Texts<7>,
     /// The envelope the line came in (container, program, stream, host), if any.
-    #[serde(skip)]
     pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
@@ -162,7 +158,29 @@ impl ErrorEvent {
     /// The upstream peer as `$upstream_addr` shows it: `127.0.0.1:9000`, `unix:/run/x.sock`,
     /// or the upstream{} group name.
     pub fn peer(&self) -> Option<&str> {
-        self.upstream.as_deref().map(upstream_peer)
+        self.upstream().map(upstream_peer)
+    }
+
+    pub fn client(&self) -> Option<&str> {
+        self.texts.get(0)
+    }
+    pub fn server(&self) -> Option<&str> {
+        self.texts.get(1)
+    }
+    pub fn request(&self) -> Option<&str> {
+        self.texts.get(2)
+    }
+    pub fn upstream(&self) -> Option<&str> {
+        self.texts.get(3)
+    }
+    pub fn host(&self) -> Option<&str> {
+        self.texts.get(4)
+    }
+    pub fn referrer(&self) -> Option<&str> {
+        self.texts.get(5)
+    }
+    pub fn message(&self) -> &str {
+        self.texts.get(6).unwrap_or_default()
     }
 }
 
@@ -218,13 +236,13 @@ impl ErrorEvent {
             class: self.class,
             cause: self.cause,
             failure: self.failure,
-            client: self.client.as_deref(),
-            server: self.server.as_deref(),
-            request: self.request.as_deref(),
-            upstream: self.upstream.as_deref(),
-            host: self.host.as_deref(),
-            referrer: self.referrer.as_deref(),
-            message: &self.message,
+            client: self.client(),
+            server: self.server(),
+            request: self.request(),
+            upstream: self.upstream(),
+            host: self.host(),
+            referrer: self.referrer(),
+            message: self.message(),
             origin: self.origin.as_deref().map(super::source::Origin::view),
         }
     }
@@ -257,7 +275,6 @@ impl ErrorRef<'_> {
 
     /// The owned row, with `origin` as its envelope (rows of one file share theirs).
     pub fn into_event(&self, origin: Option<std::sync::Arc<super::source::Origin>>) -> ErrorEvent {
-        let s = |v: Option<&str>| v.map(str::to_string);
         ErrorEvent {
             ts: self.ts,
             source: self.source,
@@ -272,13 +289,15 @@ impl ErrorRef<'_> {
             class: self.class,
             cause: self.cause,
             failure: self.failure,
-            client: s(self.client),
-            server: s(self.server),
-            request: s(self.request),
-            upstream: s(self.upstream),
-            host: s(self.host),
-            referrer: s(self.referrer),
-            message: self.message.to_string(),
+            texts: Texts::new([
+                self.client,
+                self.server,
+                self.request,
+                self.upstream,
+                self.host,
+                self.referrer,
+                Some(self.message),
+            ]),
             origin,
         }
     }
@@ -408,21 +427,16 @@ impl FpmEvent {
 }
 
 /// One access-log request that failed (status 499 or >= 500, or an upstream attempt >= 500).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct RequestEvent {
     /// When the request ended (the access log stamps the end).
     pub ts: Ts,
     pub source: u32,
     pub line: u64,
     pub status: u16,
-    pub method: Option<String>,
-    pub uri: Option<String>,
-    /// The request line as sent (`GET /x HTTP/1.1`), used to join error lines.
-    pub request: Option<String>,
-    pub client: Option<String>,
-    pub host: Option<String>,
-    pub upstream_addr: Option<String>,
-    pub upstream_status: Option<String>,
+    /// `method`, `uri`, `request`, `client`, `host`, `upstream_addr`, `upstream_status`,
+    /// `user_agent`: read through the methods of those names.
+    pub texts: Texts<8>,
     /// The layout logs `$upstream_addr` or `$upstream_status`: with both `-`, nginx answered
     /// without contacting an upstream (a limit, a `return`, a static error page).
     pub upstream_logged: bool,
@@ -431,10 +445,8 @@ pub struct RequestEvent {
     pub upstream_connect_time: Option<f64>,
     pub upstream_header_time: Option<f64>,
     /// Per-attempt statuses parsed from `$upstream_status` (0 for `-`).
-    pub attempts: Vec<u16>,
-    pub user_agent: Option<String>,
+    pub attempts: Box<[u16]>,
     /// The envelope the line came in, if any.
-    #[serde(skip)]
     pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
 
@@ -443,6 +455,32 @@ impl RequestEvent {
     /// retry hid (`502, 200`).
     pub fn client_facing(&self) -> bool {
         self.status == 499 || self.status >= 500
+    }
+
+    pub fn method(&self) -> Option<&str> {
+        self.texts.get(0)
+    }
+    pub fn uri(&self) -> Option<&str> {
+        self.texts.get(1)
+    }
+    /// The request line as sent (`GET /x HTTP/1.1`), used to join error lines.
+    pub fn request(&self) -> Option<&str> {
+        self.texts.get(2)
+    }
+    pub fn client(&self) -> Option<&str> {
+        self.texts.get(3)
+    }
+    pub fn host(&self) -> Option<&str> {
+        self.texts.get(4)
+    }
+    pub fn upstream_addr(&self) -> Option<&str> {
+        self.texts.get(5)
+    }
+    pub fn upstream_status(&self) -> Option<&str> {
+        self.texts.get(6)
+    }
+    pub fn user_agent(&self) -> Option<&str> {
+        self.texts.get(7)
     }
 
     pub fn failed_attempts(&self) -> usize {

@@ -8,6 +8,7 @@ pub mod event;
 pub mod meta;
 pub mod source;
 pub mod span;
+pub mod texts;
 pub mod time;
 
 pub use cause::{Cause, CauseClass, Confidence};

@@ -32,6 +32,12 @@ pub(super) fn opt(b: Option<&[u8]>) -> Option<String> {
     b.map(lossy)
 }
 
+/// A held row's strings from the line's bytes (invalid UTF-8 replaced, as `lossy` does).
+pub(super) fn texts<const N: usize>(b: [Option<&[u8]>; N]) -> crate::model::texts::Texts<N> {
+    let cows = b.map(|v| v.map(String::from_utf8_lossy));
+    crate::model::texts::Texts::new(std::array::from_fn(|i| cows[i].as_deref()))
+}
+
 /// Which time range of its source a record widens (besides the source's own): the nginx error
 /// and FPM ranges say when those logs cover a moment (correlation asks).
 #[derive(Clone, Copy, PartialEq, Eq)]

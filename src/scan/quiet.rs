@@ -308,13 +308,15 @@ mod tests {
             class: CauseClass::Info,
             cause: Cause::Info,
             failure: false,
-            client: Some("10.0.0.1".into()),
-            server: None,
-            request: Some(format!("GET /x{line} HTTP/1.1")),
-            upstream: None,
-            host: Some("h é".into()),
-            referrer: Some(String::new()),
-            message: format!("open() \"/srv/x{line}\" failed (2: No such file or directory)"),
+            texts: crate::model::texts::Texts::new([
+                Some("10.0.0.1"),
+                None,
+                Some(&format!("GET /x{line} HTTP/1.1")),
+                None,
+                Some("h é"),
+                Some(""),
+                Some(&format!("open() \"/srv/x{line}\" failed (2: No such file or directory)")),
+            ]),
             origin: origin.then(|| {
                 Arc::new(Origin {
                     envelope: Envelope::Cri,

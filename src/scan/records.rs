@@ -8,7 +8,7 @@
 //! parsed, malformed or skipped; healthy access lines allocate nothing; events carry the
 //! origin of the record being read (`Cursor::origin`).
 
-use super::cursor::{lossy, opt, Cursor, RangeKind};
+use super::cursor::{lossy, opt, texts, Cursor, RangeKind};
 use super::traffic::Metric;
 use crate::model::event::{is_quiet, ErrorRef, Phase};
 use crate::model::time::{parse_fpm_wall, parse_iso8601, parse_msec, parse_nginx_error_wall};
@@ -102,20 +102,22 @@ impl Cursor<'_, '_> {
                 source: self.src,
                 line: line_no,
                 status,
-                method: opt(method),
-                uri: opt(uri),
-                request: opt(l.get(Var::Request)),
-                client: opt(l.get(Var::RemoteAddr)),
-                host: opt(l.host()),
-                upstream_addr: opt(l.get(Var::UpstreamAddr)),
-                upstream_status: opt(ustatus),
+                texts: texts([
+                    method,
+                    uri,
+                    l.get(Var::Request),
+                    l.get(Var::RemoteAddr),
+                    l.host(),
+                    l.get(Var::UpstreamAddr),
+                    ustatus,
+                    l.get(Var::HttpUserAgent),
+                ]),
                 upstream_logged: l.raw(Var::UpstreamAddr).is_some() || l.raw(Var::UpstreamStatus).is_some(),
                 request_time: rt.map(|ms| ms as f64 / 1000.0),
                 upstream_response_time: secs(Var::UpstreamResponseTime),
                 upstream_connect_time: secs(Var::UpstreamConnectTime),
                 upstream_header_time: secs(Var::UpstreamHeaderTime),
-                attempts: ustatus.map(access::list_statuses).unwrap_or_default(),
-                user_agent: opt(l.get(Var::HttpUserAgent)),
+                attempts: ustatus.map(access::list_statuses).unwrap_or_default().into_boxed_slice(),
                 origin: self.origin.clone(),
             };
             self.part.requests.push((self.chunk, ev));

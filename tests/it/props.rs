@@ -52,8 +52,8 @@ fn run(dir: &std::path::Path, chunk: usize, jobs: usize) -> (String, String) {
         .scan
         .requests
         .iter()
-        .map(|r| format!("{} {} {:?} {}", r.ts, r.line, r.uri, r.status))
-        .chain(a.scan.error_rows().iter().map(|e| format!("{} {} {}", e.ts, e.line, e.message)))
+        .map(|r| format!("{} {} {:?} {}", r.ts, r.line, r.uri(), r.status))
+        .chain(a.scan.error_rows().iter().map(|e| format!("{} {} {}", e.ts, e.line, e.message())))
         .collect();
     let mut stats = stats;
     stats.sort();

@@ -37,7 +37,7 @@ fn quiet_rows_are_not_held_and_every_row_is_written() {
     let n_quiet = back.iter().filter(|e| e.is_quiet()).count() as u64;
     assert_eq!(n_quiet, quiet.rows);
     let files: Vec<&str> = a.sources.iter().map(|s| s.display.as_str()).collect();
-    let read = back.iter().map(|e| (files[e.source as usize], e.line, e.message.as_str()));
+    let read = back.iter().map(|e| (files[e.source as usize], e.line, e.message()));
     assert!(same_rows(read, &rows), "errors.csv rows differ from the rows read");
 
     // FPM lines alike: children started and exited with code 0 are quiet, fpm.csv has them.
