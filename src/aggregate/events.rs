@@ -313,7 +313,7 @@ fn push_request<'a, C: Cells<'a>>(
     f!(c, "upstream_header_time", r.upstream_header_time);
     s!(c, "outcome", Some(t.outcome.as_str()));
     s!(c, "proximate", Some(t.proximate));
-    s!(c, "user_agent", r.user_agent());
+    s!(c, "user_agent", r.user_agent.as_deref());
     s!(c, "request", r.request());
     s!(c, "upstream", upstream);
     origin_cols(c, r.origin.as_ref());

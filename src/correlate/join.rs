@@ -340,13 +340,14 @@ mod tests {
             upstream_connect_time: None,
             upstream_header_time: None,
             attempts: attempts.into(),
+            user_agent: None,
             origin: None,
         }
     }
 
-    /// method, uri, request, client, host, upstream_addr, upstream_status, user_agent.
-    fn request_texts(client: &str, uri: &str, request: Option<&str>) -> Texts<8> {
-        Texts::new([Some("GET"), Some(uri), request, Some(client), Some("h"), Some("10.0.0.1:9000"), None, None])
+    /// method, uri, request, client, host, upstream_addr, upstream_status.
+    fn request_texts(client: &str, uri: &str, request: Option<&str>) -> Texts<7> {
+        Texts::new([Some("GET"), Some(uri), request, Some(client), Some("h"), Some("10.0.0.1:9000"), None])
     }
 
     fn line(ts: Ts, client: &str, uri: &str) -> ErrorEvent {
@@ -371,8 +372,8 @@ mod tests {
                 Some("fastcgi://10.0.0.1:9000"),
                 Some("h"),
                 None,
-                Some(""),
             ]),
+            message: "".into(),
             origin: None,
         }
     }

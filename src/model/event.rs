@@ -6,9 +6,10 @@
 //! becomes a row); every row names its file (`source`) and 1-based physical `line`.
 
 use super::cause::{string_enum, Cause, CauseClass};
-use super::texts::Texts;
+use super::texts::{Interner, Texts};
 use super::time::Ts;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 string_enum! {
     /// nginx levels (`emerg`..`debug`) and PHP-FPM levels (`ALERT`..`DEBUG`) on one scale.
@@ -122,9 +123,11 @@ pub struct ErrorEvent {
     pub cause: Cause,
     /// Counts as an upstream failure (not noise, not an application message).
     pub failure: bool,
-    /// `client`, `server`, `request`, `upstream`, `host`, `referrer`, `message`: read through
-    /// the methods of those names.
-    pub texts: Texts<7>,
+    /// `client`, `server`, `request`, `upstream`, `host`, `referrer`: read through the methods
+    /// of those names.
+    pub texts: Texts<6>,
+    /// Shared by the rows of one scan worker with the same text (`texts::Interner`).
+    pub message: Arc<str>,
     /// The envelope the line came in (container, program, stream, host), if any.
     pub origin: Option<std::sync::Arc<super::source::Origin>>,
 }
@@ -180,7 +183,7 @@ impl ErrorEvent {
         self.texts.get(5)
     }
     pub fn message(&self) -> &str {
-        self.texts.get(6).unwrap_or_default()
+        &self.message
     }
 }
 
@@ -270,11 +273,12 @@ impl ErrorRef<'_> {
                 host: o.host.map(str::to_string),
             })
         });
-        self.into_event(origin)
+        self.into_event(origin, &mut Interner::default())
     }
 
-    /// The owned row, with `origin` as its envelope (rows of one file share theirs).
-    pub fn into_event(&self, origin: Option<std::sync::Arc<super::source::Origin>>) -> ErrorEvent {
+    /// The owned row, with `origin` as its envelope (rows of one file share theirs) and its
+    /// message from `intern`.
+    pub fn into_event(&self, origin: Option<Arc<super::source::Origin>>, intern: &mut Interner) -> ErrorEvent {
         ErrorEvent {
             ts: self.ts,
             source: self.source,
@@ -289,15 +293,8 @@ impl ErrorRef<'_> {
             class: self.class,
             cause: self.cause,
             failure: self.failure,
-            texts: Texts::new([
-                self.client,
-                self.server,
-                self.request,
-                self.upstream,
-                self.host,
-                self.referrer,
-                Some(self.message),
-            ]),
+            texts: Texts::new([self.client, self.server, self.request, self.upstream, self.host, self.referrer]),
+            message: intern.get(self.message),
             origin,
         }
     }
@@ -434,9 +431,11 @@ pub struct RequestEvent {
     pub source: u32,
     pub line: u64,
     pub status: u16,
-    /// `method`, `uri`, `request`, `client`, `host`, `upstream_addr`, `upstream_status`,
-    /// `user_agent`: read through the methods of those names.
-    pub texts: Texts<8>,
+    /// `method`, `uri`, `request`, `client`, `host`, `upstream_addr`, `upstream_status`: read
+    /// through the methods of those names.
+    pub texts: Texts<7>,
+    /// Shared by the rows of one scan worker with the same text (`texts::Interner`).
+    pub user_agent: Option<Arc<str>>,
     /// The layout logs `$upstream_addr` or `$upstream_status`: with both `-`, nginx answered
     /// without contacting an upstream (a limit, a `return`, a static error page).
     pub upstream_logged: bool,
@@ -478,9 +477,6 @@ impl RequestEvent {
     }
     pub fn upstream_status(&self) -> Option<&str> {
         self.texts.get(6)
-    }
-    pub fn user_agent(&self) -> Option<&str> {
-        self.texts.get(7)
     }
 
     pub fn failed_attempts(&self) -> usize {

@@ -1,7 +1,7 @@
-//! The strings of one held row in one allocation.
+//! The strings of one held row in one allocation, and the texts many rows share.
 //!
 //! Input: up to `N` optional strings. Output: `Texts<N>`, which gives each back as
-//! `Option<&str>`. Invariants: string `i` is `buf[ends[i-1]..ends[i]]` (from 0 for the first);
+//! `Option<&str>`; `Interner`, which gives one `Arc<str>` per distinct text it is asked for. Invariants: string `i` is `buf[ends[i-1]..ends[i]]` (from 0 for the first);
 //! `some` has bit `i` set when string `i` is present (a present empty string and an absent one
 //! differ); the buffer is exactly as long as the strings.
 //!
@@ -52,6 +52,32 @@ impl<const N: usize> Texts<N> {
     }
 }
 
+/// One shared copy per distinct text, for the long texts that repeat across held rows: an
+/// outage writes the same nginx message (`upstream timed out (110: ...) while reading response
+/// header from upstream`) thousands of times, and its requests come from a few user agents.
+/// Each scan worker keeps its own; past `MAX` distinct texts it starts afresh, so its memory
+/// is bounded whatever the input (rows keep their texts either way).
+#[derive(Default)]
+pub struct Interner {
+    set: rustc_hash::FxHashSet<std::sync::Arc<str>>,
+}
+
+impl Interner {
+    const MAX: usize = 1 << 16;
+
+    pub fn get(&mut self, s: &str) -> std::sync::Arc<str> {
+        if let Some(a) = self.set.get(s) {
+            return a.clone();
+        }
+        if self.set.len() >= Self::MAX {
+            self.set.clear();
+        }
+        let a: std::sync::Arc<str> = s.into();
+        self.set.insert(a.clone());
+        a
+    }
+}
+
 impl<const N: usize> Default for Texts<N> {
     fn default() -> Texts<N> {
         Texts { buf: Box::default(), ends: [0; N], some: 0 }
@@ -83,5 +109,17 @@ mod tests {
         assert_eq!(format!("{t:?}"), r#"[Some("GET"), None, Some(""), Some("/é?x=1"), None]"#);
         let all = Texts::<16>::new([Some("a"); 16]);
         assert!((0..16).all(|i| all.get(i) == Some("a")));
+    }
+
+    #[test]
+    fn an_interner_shares_equal_texts_and_stays_bounded() {
+        let mut i = Interner::default();
+        let (a, b, c) = (i.get("upstream timed out"), i.get("upstream timed out"), i.get("other"));
+        assert!(std::sync::Arc::ptr_eq(&a, &b) && !std::sync::Arc::ptr_eq(&a, &c));
+        assert_eq!((&*a, &*c), ("upstream timed out", "other"));
+        for n in 0..Interner::MAX + 10 {
+            assert_eq!(&*i.get(&n.to_string()), n.to_string());
+        }
+        assert!(i.set.len() <= Interner::MAX);
     }
 }

@@ -68,6 +68,9 @@ pub struct Partial {
     kind_ranges: Vec<KindRanges>,
     /// Zone-less stamps that fell in a repeated hour / a skipped hour.
     wall_fits: [u64; 2],
+    /// The held rows' long texts, shared within this fold (dropped at the merge: no row is
+    /// made after it).
+    pub(super) intern: crate::model::texts::Interner,
 }
 
 impl Partial {

@@ -315,8 +315,8 @@ mod tests {
                 None,
                 Some("h é"),
                 Some(""),
-                Some(&format!("open() \"/srv/x{line}\" failed (2: No such file or directory)")),
             ]),
+            message: format!("open() \"/srv/x{line}\" failed (2: No such file or directory)").into(),
             origin: origin.then(|| {
                 Arc::new(Origin {
                     envelope: Envelope::Cri,

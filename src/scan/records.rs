@@ -110,8 +110,8 @@ impl Cursor<'_, '_> {
                     l.host(),
                     l.get(Var::UpstreamAddr),
                     ustatus,
-                    l.get(Var::HttpUserAgent),
                 ]),
+                user_agent: l.get(Var::HttpUserAgent).map(|u| self.part.intern.get(&String::from_utf8_lossy(u))),
                 upstream_logged: l.raw(Var::UpstreamAddr).is_some() || l.raw(Var::UpstreamStatus).is_some(),
                 request_time: rt.map(|ms| ms as f64 / 1000.0),
                 upstream_response_time: secs(Var::UpstreamResponseTime),
@@ -194,7 +194,7 @@ impl Cursor<'_, '_> {
                 }
             }
             _ => {
-                let ev = ev.into_event(self.origin.clone());
+                let ev = ev.into_event(self.origin.clone(), &mut self.part.intern);
                 self.part.errors.push((self.chunk, ev));
             }
         }
