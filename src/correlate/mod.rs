@@ -106,12 +106,15 @@ pub fn correlate(input: &Input) -> Correlation {
     let log_ids: Vec<u32> = input.sources.iter().map(|s| *first_of_set.entry(s.set.as_str()).or_insert(s.id)).collect();
     let log_of = |src: u32| log_ids.get(src as usize).copied().unwrap_or(u32::MAX);
     rules.no_live_pass(&mut lines, &log_of);
+    lines.iter_mut().flatten().for_each(|v| v.evidence.shrink_to_fit());
     let requests: Vec<TaggedRequest> = s
         .requests
         .iter()
         .enumerate()
         .map(|(ri, r)| {
-            let (proximate, verdict) = rules.request_verdict(r, &joined.lines_of[ri], &lines, joined.loose[ri]);
+            let (proximate, mut verdict) = rules.request_verdict(r, &joined.lines_of[ri], &lines, joined.loose[ri]);
+            // Held to the end of the run: no room left over from the pushes.
+            verdict.evidence.shrink_to_fit();
             let outcome = match (r.client_facing(), verdict.class.is_refusal()) {
                 (true, true) => Outcome::Refused,
                 (true, false) => Outcome::Failed,
