@@ -6,7 +6,7 @@
 //! becomes a row); every row names its file (`source`) and 1-based physical `line`.
 
 use super::cause::{string_enum, Cause, CauseClass};
-use super::texts::{Interner, Texts};
+use super::texts::{text_fields, Interner, Texts};
 use super::time::Ts;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -164,24 +164,7 @@ impl ErrorEvent {
         self.upstream().map(upstream_peer)
     }
 
-    pub fn client(&self) -> Option<&str> {
-        self.texts.get(0)
-    }
-    pub fn server(&self) -> Option<&str> {
-        self.texts.get(1)
-    }
-    pub fn request(&self) -> Option<&str> {
-        self.texts.get(2)
-    }
-    pub fn upstream(&self) -> Option<&str> {
-        self.texts.get(3)
-    }
-    pub fn host(&self) -> Option<&str> {
-        self.texts.get(4)
-    }
-    pub fn referrer(&self) -> Option<&str> {
-        self.texts.get(5)
-    }
+    text_fields!(client = 0, server = 1, request = 2, upstream = 3, host = 4, referrer = 5);
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -456,28 +439,16 @@ impl RequestEvent {
         self.status == 499 || self.status >= 500
     }
 
-    pub fn method(&self) -> Option<&str> {
-        self.texts.get(0)
-    }
-    pub fn uri(&self) -> Option<&str> {
-        self.texts.get(1)
-    }
-    /// The request line as sent (`GET /x HTTP/1.1`), used to join error lines.
-    pub fn request(&self) -> Option<&str> {
-        self.texts.get(2)
-    }
-    pub fn client(&self) -> Option<&str> {
-        self.texts.get(3)
-    }
-    pub fn host(&self) -> Option<&str> {
-        self.texts.get(4)
-    }
-    pub fn upstream_addr(&self) -> Option<&str> {
-        self.texts.get(5)
-    }
-    pub fn upstream_status(&self) -> Option<&str> {
-        self.texts.get(6)
-    }
+    text_fields!(
+        method = 0,
+        uri = 1,
+        /// The request line as sent (`GET /x HTTP/1.1`), used to join error lines.
+        request = 2,
+        client = 3,
+        host = 4,
+        upstream_addr = 5,
+        upstream_status = 6,
+    );
 
     pub fn failed_attempts(&self) -> usize {
         self.attempts.iter().filter(|s| **s >= 500).count()

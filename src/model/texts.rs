@@ -10,6 +10,21 @@
 //! an nginx error line seven; at 8 GiB of logs 160 k of each are held at once (README,
 //! Performance). One exact allocation and a `u32` per string is about half of that.
 
+/// Methods that read a row's `texts` by name, one per string, in the order the row's
+/// constructor passes them: `text_fields!(client = 0, server = 1)` in an `impl` gives
+/// `fn client(&self) -> Option<&str>` and `fn server(&self)`.
+macro_rules! text_fields {
+    ($($(#[$doc:meta])* $name:ident = $i:literal),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> Option<&str> {
+                self.texts.get($i)
+            }
+        )*
+    };
+}
+pub(crate) use text_fields;
+
 /// `N` optional strings in one allocation (`N` at most 16).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Texts<const N: usize> {
