@@ -79,16 +79,27 @@ impl Cursor<'_, '_> {
             tr.latency(sec, Metric::RequestTime, ms);
         }
         let urt = l.get(Var::UpstreamResponseTime);
+        // The attempts' times, summed as they are read (`list_time_total` read them again).
+        let mut urt_total = None;
+        let mut add = |t: Option<u32>| {
+            if let Some(v) = t {
+                urt_total = Some(urt_total.unwrap_or(0u32).saturating_add(v));
+            }
+        };
         if let Some(addr) = l.get(Var::UpstreamAddr) {
             let mut st = ustatus.map(access::list_items);
             let mut times = urt.map(access::list_items);
             for peer in access::list_items(addr) {
                 let s = st.as_mut().and_then(|i| i.next()).and_then(access::parse_u16).unwrap_or(0);
                 let t = times.as_mut().and_then(|i| i.next()).and_then(parse_secs_ms);
+                add(t);
                 tr.attempt(peer, s, ts, t);
             }
+            times.into_iter().flatten().for_each(|t| add(parse_secs_ms(t)));
+        } else {
+            urt.into_iter().flat_map(access::list_items).for_each(|t| add(parse_secs_ms(t)));
         }
-        if let Some(ms) = urt.and_then(access::list_time_total) {
+        if let Some(ms) = urt_total {
             tr.latency(sec, Metric::UpstreamResponseTime, ms);
         }
         if let Some(h) = l.host() {
