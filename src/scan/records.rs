@@ -97,7 +97,7 @@ impl Cursor<'_, '_> {
             }
             times.into_iter().flatten().for_each(|t| add(parse_secs_ms(t)));
         } else {
-            urt.into_iter().flat_map(access::list_items).for_each(|t| add(parse_secs_ms(t)));
+            urt_total = urt.and_then(access::list_time_total);
         }
         if let Some(ms) = urt_total {
             tr.latency(sec, Metric::UpstreamResponseTime, ms);
