@@ -27,12 +27,12 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Rows of a batch (a batch of each kind is in memory at once, about 8 MiB each).
-const BATCH: usize = 16 << 10;
-/// Kinds of at most one batch are built in memory. Measured on the noisy 2 GiB bench corpus
-/// (kinds of about 40 k rows): spilling them took the peak anonymous memory from 191 to
-/// 138 MiB, at the same time (alternated, 3 rounds); at 64 Ki rows they stayed in memory.
-const SPILL_ROWS: usize = BATCH;
+/// Rows of a batch (a batch of each kind is in memory at once, about 2 MiB each).
+const BATCH: usize = 4 << 10;
+/// Kinds of at most this many rows are built in memory. Measured on the noisy 2 GiB bench
+/// corpus (kinds of about 40 k rows): spilling them took the peak anonymous memory from 191
+/// to 138 MiB, at the same time (alternated, 3 rounds); at 64 Ki rows they stayed in memory.
+const SPILL_ROWS: usize = 16 << 10;
 /// Offsets of the arrays in the file: the map is page-aligned, so every array is aligned
 /// for its type (`bytemuck::cast_slice` checks it).
 const ALIGN: u64 = 64;
