@@ -6,7 +6,7 @@
 //! becomes a row); every row names its file (`source`) and 1-based physical `line`.
 
 use super::cause::{string_enum, Cause, CauseClass};
-use super::texts::{text_fields, Interner, Texts};
+use super::texts::{text_fields, Texts};
 use super::time::Ts;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -256,12 +256,12 @@ impl ErrorRef<'_> {
                 host: o.host.map(str::to_string),
             })
         });
-        self.into_event(origin, &mut Interner::default())
+        self.into_event(origin, self.message.into())
     }
 
-    /// The owned row, with `origin` as its envelope (rows of one file share theirs) and its
-    /// message from `intern`.
-    pub fn into_event(&self, origin: Option<Arc<super::source::Origin>>, intern: &mut Interner) -> ErrorEvent {
+    /// The owned row, with `origin` as its envelope (rows of one file share theirs) and
+    /// `message` as its message (the scan shares equal ones: `texts::Interner`).
+    pub fn into_event(&self, origin: Option<Arc<super::source::Origin>>, message: Arc<str>) -> ErrorEvent {
         ErrorEvent {
             ts: self.ts,
             source: self.source,
@@ -277,7 +277,7 @@ impl ErrorRef<'_> {
             cause: self.cause,
             failure: self.failure,
             texts: Texts::new([self.client, self.server, self.request, self.upstream, self.host, self.referrer]),
-            message: intern.get(self.message),
+            message,
             origin,
         }
     }

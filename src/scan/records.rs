@@ -205,7 +205,7 @@ impl Cursor<'_, '_> {
                 }
             }
             _ => {
-                let ev = ev.into_event(self.origin.clone(), &mut self.part.intern);
+                let ev = ev.into_event(self.origin.clone(), self.part.intern.get(ev.message));
                 self.part.errors.push((self.chunk, ev));
             }
         }
