@@ -13,6 +13,7 @@
 //! redirect), so a list followed by a space is not cut at its first space.
 
 use super::access_json::JsonKeys;
+use super::literal::{find_lit, list_len, Lit};
 pub use super::values::{any_attempt_failed, list_items, list_statuses, list_time_total, parse_secs_ms, parse_u16};
 
 macro_rules! vars {
@@ -91,6 +92,61 @@ enum Tok {
     Var(Var),
 }
 
+/// One step of `parse_into`: a variable's value up to the literal after it, then that
+/// literal; or a literal alone (the format's first, or one following another); or a last
+/// variable, the rest of the line. A variable and its literal in one step spare the second
+/// compare of a literal that the search has just matched, and the step's decisions (a
+/// stamp's fixed width, a list) are made once per format, not per field of every line
+/// (`parse_into` with its searches went from 2,104 to 1,263 instructions a line, callgrind,
+/// 100 MB of the bench's shop log).
+#[derive(Debug, Clone)]
+struct Step {
+    var: Option<Var>,
+    lit: Option<Lit>,
+    until: Until,
+}
+
+/// How a step finds where its value ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// No value: the literal must start here.
+    Here,
+    /// `$time_local`: 26 bytes when the literal follows them, else searched.
+    Stamp,
+    /// An `$upstream_*` list whose items could hold the literal's first byte: item by item.
+    List,
+    /// The literal's first occurrence.
+    Find,
+}
+
+impl Step {
+    fn compile(toks: &[Tok]) -> Box<[Step]> {
+        let mut steps = Vec::new();
+        let mut k = 0;
+        while k < toks.len() {
+            match (&toks[k], toks.get(k + 1)) {
+                (Tok::Lit(l), _) => steps.push(Step { var: None, lit: Some(l.clone()), until: Until::Here }),
+                (Tok::Var(v), Some(Tok::Lit(l))) => {
+                    let until = if *v == Var::TimeLocal {
+                        Until::Stamp
+                    } else if v.is_list() && !l.ends_items() {
+                        Until::List
+                    } else {
+                        Until::Find
+                    };
+                    steps.push(Step { var: Some(*v), lit: Some(l.clone()), until });
+                    k += 1;
+                }
+                // Last, or (a format no compile accepts) followed by another variable: the
+                // rest of the line.
+                (Tok::Var(v), _) => steps.push(Step { var: Some(*v), lit: None, until: Until::Find }),
+            }
+            k += 1;
+        }
+        steps.into()
+    }
+}
+
 /// nginx's predefined `combined` format.
 pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
 /// The `main` format of nginx's sample configuration (combined + X-Forwarded-For).
@@ -104,8 +160,8 @@ pub struct AccessFormat {
     /// A JSON format (`escape=json` templates, the built-in `json`): read by key.
     json: Option<JsonKeys>,
     toks: Vec<Tok>,
-    /// For each token, the literal that follows it (variables only).
-    next_lit: Vec<Option<Lit>>,
+    /// `toks` compiled for `parse_into`: each variable with the literal after it.
+    steps: Box<[Step]>,
     has: [bool; NVARS],
     /// Backslashes in the literals (a JSON-escaped format's `\"`): a line with no more than
     /// these has no escape in any value.
@@ -150,7 +206,7 @@ impl AccessFormat {
             source: source.into(),
             json: Some(keys),
             toks: vec![],
-            next_lit: vec![],
+            steps: Box::default(),
             has,
             lit_backslashes: 0,
         }
@@ -239,17 +295,12 @@ impl AccessFormat {
     }
 
     fn from_toks(name: &str, source: &str, toks: Vec<Tok>, has: [bool; NVARS]) -> AccessFormat {
-        let next_lit = (0..toks.len())
-            .map(|k| match (&toks[k], toks.get(k + 1)) {
-                (Tok::Var(_), Some(Tok::Lit(l))) => Some(l.clone()),
-                _ => None,
-            })
-            .collect();
+        let steps = Step::compile(&toks);
         let lit_backslashes = toks
             .iter()
             .map(|t| if let Tok::Lit(l) = t { l.bytes.iter().filter(|&&c| c == b'\\').count() } else { 0 })
             .sum();
-        AccessFormat { name: name.into(), source: source.into(), json: None, toks, next_lit, has, lit_backslashes }
+        AccessFormat { name: name.into(), source: source.into(), json: None, toks, steps, has, lit_backslashes }
     }
 
     /// The format as its lines read inside a JSON string (a Docker json-file record's `log`,
@@ -330,38 +381,38 @@ impl AccessFormat {
     #[inline]
     pub fn parse_into<'a>(&self, line: &'a [u8], out: &mut AccessLine<'a>) -> bool {
         let mut pos = 0usize;
-        for (tok, lit) in self.toks.iter().zip(&self.next_lit) {
-            match tok {
-                Tok::Lit(l) => {
-                    if !l.starts(&line[pos..]) {
+        for step in self.steps.iter() {
+            let rest = &line[pos..];
+            let Some(lit) = &step.lit else {
+                // A variable at the end of the format: the rest of the line.
+                if let Some(v) = step.var {
+                    out.vals[v as usize] = Some(rest);
+                }
+                pos = line.len();
+                continue;
+            };
+            let len = match step.until {
+                Until::Here => {
+                    if !lit.starts(rest) {
                         return false;
                     }
-                    pos += l.len();
+                    0
                 }
-                Tok::Var(v) => {
-                    let rest = &line[pos..];
-                    let len = match lit {
-                        None => rest.len(),
-                        Some(lit) => {
-                            if *v == Var::TimeLocal && rest.len() >= 26 && lit.starts(&rest[26..]) {
-                                26
-                            } else if v.is_list() && !lit.ends_items() {
-                                match list_len(rest, lit).or_else(|| find_lit(rest, lit)) {
-                                    Some(n) => n,
-                                    None => return false,
-                                }
-                            } else {
-                                match find_lit(rest, lit) {
-                                    Some(n) => n,
-                                    None => return false,
-                                }
-                            }
-                        }
-                    };
-                    out.vals[*v as usize] = Some(&rest[..len]);
-                    pos += len;
-                }
+                Until::Stamp if rest.len() >= 26 && lit.starts(&rest[26..]) => 26,
+                Until::List => match list_len(rest, lit).or_else(|| find_lit(rest, lit)) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                Until::Stamp | Until::Find => match find_lit(rest, lit) {
+                    Some(n) => n,
+                    None => return false,
+                },
+            };
+            if let Some(v) = step.var {
+                out.vals[v as usize] = Some(&rest[..len]);
             }
+            // The literal was matched where the value ends (every branch above checks it).
+            pos += len + lit.len();
         }
         if pos == line.len() {
             return true;
@@ -388,111 +439,6 @@ fn count_byte(h: &[u8], b: u8) -> usize {
         n += c.iter().map(|&x| (x == b) as u8).sum::<u8>() as usize;
     }
     n + blocks.remainder().iter().filter(|&&x| x == b).count()
-}
-
-/// `s.starts_with(p)` for the short literals of a format, compared in line: the slice
-/// comparison calls libc's memcmp, which cost 6% of a whole run (perf) on 1-4 byte literals.
-#[inline(always)]
-fn has_prefix(s: &[u8], p: &[u8]) -> bool {
-    s.len() >= p.len() && s.iter().zip(p).all(|(a, b)| a == b)
-}
-
-/// A literal of a format, with its first 8 bytes as a little-endian word and a mask of the
-/// bytes it has: a prefix test is one load and a compare when 8 bytes of the line remain. The
-/// byte-by-byte compare it replaces (`has_prefix` on every literal, inside every search and
-/// between the items of every `$upstream_*` list) was a quarter of `parse_into`'s
-/// instructions (callgrind, the bench's extended format).
-#[derive(Debug, Clone)]
-pub(crate) struct Lit {
-    bytes: Box<[u8]>,
-    word: u64,
-    mask: u64,
-}
-
-impl Lit {
-    pub(crate) fn new(b: &[u8]) -> Lit {
-        let n = b.len().min(8);
-        let mut w = [0u8; 8];
-        w[..n].copy_from_slice(&b[..n]);
-        let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
-        Lit { bytes: b.into(), word: u64::from_le_bytes(w), mask }
-    }
-
-    fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The literal opens with a byte that ends a list item and is no separator (`"`, or the
-    /// `\` of a JSON-escaped quote): `list_len` would stop at its first occurrence, which is
-    /// where `find_lit` looks (the item-by-item walk was 9% of a plain-text scan, perf).
-    fn ends_items(&self) -> bool {
-        matches!(self.bytes.first(), Some(b'"' | b'\\'))
-    }
-
-    /// `s.starts_with(self)`.
-    #[inline(always)]
-    fn starts(&self, s: &[u8]) -> bool {
-        match s.first_chunk::<8>() {
-            Some(head) => {
-                (u64::from_le_bytes(*head) ^ self.word) & self.mask == 0
-                    && (self.bytes.len() <= 8 || s.get(8..self.bytes.len()) == Some(&self.bytes[8..]))
-            }
-            None => has_prefix(s, &self.bytes),
-        }
-    }
-}
-
-/// Where `lit` first occurs in `h`: its first byte found by `memchr`, then the whole literal
-/// compared in place. A field runs a few to a hundred bytes to its literal; `memmem`'s vector
-/// searcher paid its setup on each (5.5% of a noisy run's cycles, perf).
-#[inline]
-fn find_lit(h: &[u8], lit: &Lit) -> Option<usize> {
-    let first = *lit.bytes.first()?;
-    // Most fields (a status, a size, a time, a client address) end within 16 bytes: those
-    // bytes a word at a time, with no call (memchr's vector setup cost more than such a field:
-    // 14% of a plain-text scan's samples were memchr's, perf).
-    let ones = u64::from_le_bytes([1; 8]);
-    let pattern = ones * u64::from(first);
-    let mut i = 0;
-    while i < 16 {
-        let Some(w) = h.get(i..).and_then(|r| r.first_chunk::<8>()) else { break };
-        let x = u64::from_le_bytes(*w) ^ pattern;
-        // A high bit per byte of `x` that is zero (the byte equals `first`); bytes above a
-        // zero can be marked too (a borrow), which the literal compare rejects.
-        let mut hits = x.wrapping_sub(ones) & !x & (ones << 7);
-        while hits != 0 {
-            let at = i + (hits.trailing_zeros() / 8) as usize;
-            if lit.starts(&h[at..]) {
-                return Some(at);
-            }
-            hits &= hits - 1;
-        }
-        i += 8;
-    }
-    while let Some(j) = memchr::memchr(first, &h[i..]) {
-        let at = i + j;
-        if lit.starts(&h[at..]) {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
-}
-
-/// Length of an `$upstream_*` list at the start of `s` that is followed by `lit`:
-/// items without spaces or commas, joined by `, ` or ` : `.
-fn list_len(s: &[u8], lit: &Lit) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        // (A backslash ends an item too: in a JSON-escaped line the closing quote is `\"`.)
-        let item = s[i..].iter().take_while(|&&c| c != b' ' && c != b',' && c != b'"' && c != b'\\').count();
-        i += item;
-        match (s.get(i), s.get(i + 1), s.get(i + 2)) {
-            (Some(b','), Some(b' '), _) => i += 2,
-            (Some(b' '), Some(b':'), Some(b' ')) => i += 3,
-            _ => return lit.starts(&s[i..]).then_some(i),
-        }
-    }
 }
 
 /// One access line's fields.

@@ -29,6 +29,7 @@ pub mod access;
 pub mod access_json;
 pub mod formats;
 pub mod fpm;
+mod literal;
 pub mod nginx_conf;
 pub mod nginx_error;
 pub mod php_error;
