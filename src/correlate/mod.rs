@@ -107,12 +107,15 @@ pub fn correlate(input: &Input) -> Correlation {
     let log_of = |src: u32| log_ids.get(src as usize).copied().unwrap_or(u32::MAX);
     rules.no_live_pass(&mut lines, &log_of);
     lines.iter_mut().flatten().for_each(|v| v.evidence.shrink_to_fit());
+    // Each request's lines move into its tagged row (a clone per request left the join's
+    // vectors to be freed among the rows held to the end: pages the allocator cannot return).
     let requests: Vec<TaggedRequest> = s
         .requests
         .iter()
+        .zip(joined.lines_of)
         .enumerate()
-        .map(|(ri, r)| {
-            let (proximate, mut verdict) = rules.request_verdict(r, &joined.lines_of[ri], &lines, joined.loose[ri]);
+        .map(|(ri, (r, mut own))| {
+            let (proximate, mut verdict) = rules.request_verdict(r, &own, &lines, joined.loose[ri]);
             // Held to the end of the run: no room left over from the pushes.
             verdict.evidence.shrink_to_fit();
             let outcome = match (r.client_facing(), verdict.class.is_refusal()) {
@@ -120,13 +123,14 @@ pub fn correlate(input: &Input) -> Correlation {
                 (true, false) => Outcome::Failed,
                 (false, _) => Outcome::Retried,
             };
-            TaggedRequest { outcome, proximate, verdict, lines: joined.lines_of[ri].clone() }
+            own.shrink_to_fit();
+            TaggedRequest { outcome, proximate, verdict, lines: own }
         })
         .collect();
     // A request-level refinement (e.g. queued before a slow script ran) also holds for the
     // nginx line the request rests on.
     for (ri, t) in requests.iter().enumerate() {
-        let primary = joined.lines_of[ri].iter().rev().copied().find(|&li| s.errors[li].failure);
+        let primary = t.lines.iter().rev().copied().find(|&li| s.errors[li].failure);
         if let (Some(li), false) = (primary, joined.loose[ri]) {
             if lines[li].as_ref().is_some_and(|v| (v.class, v.cause) != (t.verdict.class, t.verdict.cause)) {
                 lines[li] = Some(t.verdict.clone());

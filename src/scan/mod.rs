@@ -331,6 +331,18 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
     }
 }
 
+/// `rows` mapped into a vector of exactly their number. The rows are held to the report
+/// stage, beside everything built after them, and the doubling that gathered them left a
+/// third of each vector empty (8 GiB bench corpus: 160,720 error rows in room for 258,960,
+/// 63,697 FPM rows in 120,828): about 30 MiB at the run's peak. A collect would reuse the
+/// gathering vector (in place) and `shrink_to_fit` does not shrink it either (mimalloc keeps a
+/// block reallocated to more than half its size where it is).
+fn exact<T, E>(rows: Vec<T>, f: impl FnMut(T) -> E) -> Vec<E> {
+    let mut out = Vec::with_capacity(rows.len());
+    out.extend(rows.into_iter().map(f));
+    out
+}
+
 fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutput {
     // Line offset of each chunk: lines of the chunks before it in the same file.
     let mut counts: Vec<(u32, u32, u64)> = part.chunk_lines;
@@ -344,32 +356,20 @@ fn finish(part: Partial, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutpu
     }
     let fix = |src: u32, chunk: u32, line: u64| line + base.get(&(src, chunk)).copied().unwrap_or(0);
 
-    let mut errors: Vec<ErrorEvent> = part
-        .errors
-        .into_iter()
-        .map(|(c, mut e)| {
-            e.line = fix(e.source, c, e.line);
-            e
-        })
-        .collect();
+    let mut errors: Vec<ErrorEvent> = exact(part.errors, |(c, mut e)| {
+        e.line = fix(e.source, c, e.line);
+        e
+    });
     errors.sort_by_key(|e| (e.ts, e.source, e.line));
-    let mut fpm: Vec<FpmEvent> = part
-        .fpm
-        .into_iter()
-        .map(|(c, mut e)| {
-            e.line = fix(e.source, c, e.line);
-            e
-        })
-        .collect();
+    let mut fpm: Vec<FpmEvent> = exact(part.fpm, |(c, mut e)| {
+        e.line = fix(e.source, c, e.line);
+        e
+    });
     fpm.sort_by_key(|e| (e.ts, e.source, e.line));
-    let mut requests: Vec<RequestEvent> = part
-        .requests
-        .into_iter()
-        .map(|(c, mut e)| {
-            e.line = fix(e.source, c, e.line);
-            e
-        })
-        .collect();
+    let mut requests: Vec<RequestEvent> = exact(part.requests, |(c, mut e)| {
+        e.line = fix(e.source, c, e.line);
+        e
+    });
     requests.sort_by_key(|e| (e.ts, e.source, e.line));
 
     let mut stats = part.stats;
