@@ -166,14 +166,17 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let key = |ts: Ts, src: u32, line: u64| (ts, x.file(src), line);
     // The peer named by the nginx line a request's verdict rests on (access logs in
     // `combined` carry no upstream fields), copied out so that the error-log rows can be
-    // built (and freed) beside the requests.
-    let upstreams: Vec<Option<String>> = tags
+    // built (and freed) beside the requests. One copy per distinct peer: a copy per request
+    // was 9 MB at the start of the run model on the 8 GiB bench corpus, its peak.
+    let mut intern = crate::model::texts::Interner::default();
+    let upstreams: Vec<Option<std::sync::Arc<str>>> = tags
         .iter()
         .map(|t| {
             let primary = t.lines.iter().rev().filter_map(|&li| errors.get(li)).find(|e| e.failure);
-            primary.and_then(|e| e.upstream().map(str::to_string))
+            primary.and_then(|e| e.upstream().map(|u| intern.get(u)))
         })
         .collect();
+    drop(intern);
     // Each kind's rows move into its builder, freed when it is done.
     let x = &x;
     let requests = move || {

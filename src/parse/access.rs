@@ -479,15 +479,8 @@ impl<'a> AccessLine<'a> {
     /// (method, uri, protocol) from `$request`, or from the separate variables.
     pub fn request_parts(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
         if let Some(r) = self.get(Var::Request) {
-            let Some(sp) = memchr::memchr(b' ', r) else {
-                return (None, Some(r));
-            };
-            let rest = &r[sp + 1..];
-            let uri = match memchr::memrchr(b' ', rest) {
-                Some(e) if rest[e + 1..].starts_with(b"HTTP/") => &rest[..e],
-                _ => rest,
-            };
-            return (Some(&r[..sp]), Some(uri));
+            let (method, uri) = crate::model::event::request_line_parts(r);
+            return (method.map(|m| &r[m]), Some(&r[uri]));
         }
         (self.get(Var::RequestMethod), self.get(Var::RequestUri).or_else(|| self.get(Var::Uri)))
     }

@@ -106,7 +106,8 @@ impl Cursor<'_, '_> {
             tr.host(h, client_failed);
         }
         if client_failed || attempt_failed {
-            let (method, uri) = l.request_parts();
+            // With `$request` the row's method and target are read from it (`RequestEvent::method`).
+            let (method, uri) = if l.get(Var::Request).is_some() { (None, None) } else { l.request_parts() };
             let secs = |v: Var| l.get(v).and_then(access::list_time_total).map(|ms| ms as f64 / 1000.0);
             let ev = RequestEvent {
                 ts,
