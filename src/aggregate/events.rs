@@ -35,9 +35,9 @@ impl<'a> RowCtx<'a> {
 
 fn evidence_text(x: &RowCtx, ev: &[Evid]) -> (String, Option<(Ts, String)>) {
     let mut v: Vec<&Evid> = ev.iter().collect();
-    v.sort_by_key(|e| (e.ts, x.file(e.source), e.line));
+    v.sort_by_key(|e| (e.ts, x.file(e.source()), e.line()));
     v.dedup();
-    let name = |e: &Evid| format!("{}:{}", x.file(e.source).unwrap_or(""), e.line);
+    let name = |e: &Evid| format!("{}:{}", x.file(e.source()).unwrap_or(""), e.line());
     let text = v.iter().map(|e| name(e)).collect::<Vec<_>>().join(" ");
     (text, v.first().map(|e| (e.ts, name(e))))
 }

@@ -279,20 +279,7 @@ fn patterns(c: &Ctx) -> PolarsResult<(Vec<String>, Vec<u32>)> {
 
 /// Per (scope, key): failed, retried, refused, the most frequent cause of the failures.
 fn counts_with_top(t: &Tally, key: &str, scopes: &[String]) -> PolarsResult<LazyFrame> {
-    let by = [col("scope_rank"), col("scope"), col(key)];
-    let top = t
-        .causes(key, scopes)?
-        .lazy()
-        // The top cause of the failures; of the refusals where nothing failed (a client that
-        // only hit a limit).
-        .with_column(col("cause_class").eq(lit(crate::model::CauseClass::RL.as_str())).alias("refusal"))
-        .sort_by_exprs(
-            [col("scope_rank"), col(key), col("refusal"), col("n"), col("cause_class"), col("cause")],
-            SortMultipleOptions::default().with_order_descending_multi([false, false, false, true, false, false]),
-        )
-        .group_by_stable(by.clone())
-        .agg([col("cause").first().alias("top_cause"), col("cause_class").first().alias("top_cause_class")]);
-    Ok(t.counts(key, scopes)?.lazy().join(top, by.clone(), by, JoinArgs::new(JoinType::Left)))
+    Ok(t.counts_with_top(key, scopes)?.lazy())
 }
 
 fn finish(lf: LazyFrame, key: &str, extra: &[&str]) -> PolarsResult<DataFrame> {

@@ -69,6 +69,7 @@ impl<'a> Tally<'a> {
     }
 
     /// (scope_rank, scope, KEY, failed, retried, refused).
+    #[cfg(test)]
     pub fn counts(&self, key: &str, scopes: &[String]) -> PolarsResult<DataFrame> {
         let mut rows: Vec<_> = self.counts.iter().collect();
         rows.sort_unstable_by_key(|(k, _)| **k);
@@ -79,7 +80,42 @@ impl<'a> Tally<'a> {
         c.frame()
     }
 
+    /// `counts` with each group's top cause (`top_cause`, `top_cause_class`; null where no
+    /// failure or refusal has one): the most frequent (cause class, cause) of its candidates,
+    /// a refusal only where nothing else is, ties to the smaller class then cause, a missing
+    /// class or cause first (the order of polars' null-first sort that chose it before).
+    /// Chosen here in one walk over the sorted candidates: the causes frame, its sort and the
+    /// join were half the memory of the frequency tables (188 k client groups at 8 GiB).
+    pub fn counts_with_top(&self, key: &str, scopes: &[String]) -> PolarsResult<DataFrame> {
+        let rl = crate::model::CauseClass::RL.as_str();
+        type Rank<'c> = (Option<bool>, std::cmp::Reverse<u32>, Cell<'c>, Cell<'c>);
+        let mut cands: Vec<((u64, &str), Rank)> = self
+            .causes
+            .iter()
+            .map(|(&(r, k, cl, ca), &n)| ((r, k), (cl.map(|c| c == rl), std::cmp::Reverse(n), cl, ca)))
+            .collect();
+        cands.sort_unstable();
+        let mut rows: Vec<_> = self.counts.iter().collect();
+        rows.sort_unstable_by_key(|(k, _)| **k);
+        // Both sorted by group: the first candidate of each group is its top.
+        let mut next = cands.iter().peekable();
+        let mut top: Vec<(Cell, Cell)> = Vec::with_capacity(rows.len());
+        for (k, _) in &rows {
+            while next.next_if(|c| c.0 < **k).is_some() {}
+            top.push(next.peek().filter(|c| c.0 == **k).map_or((None, None), |c| (c.1 .3, c.1 .2)));
+        }
+        drop(cands);
+        let mut c = keyed(rows.iter().map(|(k, _)| **k), key, scopes);
+        for (j, name) in ["failed", "retried", "refused"].into_iter().enumerate() {
+            c.u64(name, rows.iter().map(|(_, n)| n[j]).collect());
+        }
+        c.str("top_cause", top.iter().map(|t| t.0.map(str::to_string)).collect())
+            .str("top_cause_class", top.iter().map(|t| t.1.map(str::to_string)).collect());
+        c.frame()
+    }
+
     /// (scope_rank, scope, KEY, cause_class, cause, n).
+    #[cfg(test)]
     pub fn causes(&self, key: &str, scopes: &[String]) -> PolarsResult<DataFrame> {
         let mut rows: Vec<_> = self.causes.iter().collect();
         rows.sort_unstable_by_key(|(k, _)| **k);

@@ -105,12 +105,12 @@ impl<'a> Rules<'a> {
 
     pub fn ev_err(&self, i: usize) -> Evid {
         let e = &self.errors[i];
-        Evid { ts: e.ts, source: e.source, line: e.line }
+        Evid::new(e.ts, e.source, e.line)
     }
 
     pub(super) fn ev_fpm(&self, i: usize) -> Evid {
         let e = &self.fpm.events[i];
-        Evid { ts: e.ts, source: e.source, line: e.line }
+        Evid::new(e.ts, e.source, e.line)
     }
 
     /// The verdict for one upstream-failure line (C22 lines get a placeholder, resolved by
