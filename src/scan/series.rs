@@ -185,7 +185,29 @@ impl PerSec {
 
     /// Sum of column `c` over `[from_s, to_s]` and how many of those seconds had traffic.
     pub fn sum(&self, c: usize, from_s: i64, to_s: i64) -> (u64, i64) {
-        self.range(from_s, to_s).fold((0, 0), |(n, k), (_, r)| (n + r[c] as u64, k + 1))
+        // Only the rows of the range are read (`range` walks whole blocks: the background
+        // estimate sums a window for every burst, 119 M instructions over the plain bench
+        // file's 4 days that way).
+        let (mut n, mut k) = (0u64, 0i64);
+        if from_s > to_s {
+            return (n, k);
+        }
+        let (b0, b1) = (from_s.div_euclid(BLOCK), to_s.div_euclid(BLOCK));
+        for (&b, blk) in self.blocks.range(b0..=b1) {
+            let lo = if b == b0 { from_s.rem_euclid(BLOCK) as usize } else { 0 };
+            let hi = if b == b1 { to_s.rem_euclid(BLOCK) as usize } else { BLOCK as usize - 1 };
+            let mut add = |r: &Row| {
+                n += r[c] as u64;
+                k += 1;
+            };
+            match blk {
+                SecBlock::Dense(d) => d[lo..=hi].iter().filter(|r| r[col::TOTAL] > 0).for_each(add),
+                SecBlock::Sparse(v) => {
+                    v.iter().filter(|(o, _)| (lo..=hi).contains(&(*o as usize))).for_each(|(_, r)| add(r))
+                }
+            }
+        }
+        (n, k)
     }
 
     /// Keep only seconds in `[from_s, to_s)`.
