@@ -353,6 +353,28 @@ mod tests {
         assert!(PerSec::default().is_empty());
     }
 
+    /// A window's sum reads only its rows, in dense and sparse blocks, across block edges
+    /// and at negative seconds: the same as summing what `range` yields.
+    #[test]
+    fn window_sums_match_the_rows_in_the_window() {
+        let mut p = PerSec::default();
+        // Block 0 dense (every second up to 1023), block 1 sparse, block -1 sparse, block 9
+        // dense from a second pass.
+        for s in (0..1024).chain((1024..2048).step_by(37)).chain([-1, -700, -1024]).chain(9216..9600) {
+            p.add(s, &row_at(s));
+        }
+        let windows =
+            [(0, 0), (5, 900), (1000, 1100), (-800, 40), (-1025, -1), (1023, 1024), (2000, 9300), (9599, 20_000)];
+        for (a, z) in windows.into_iter().chain([(10, 3)]) {
+            for c in [col::TOTAL, col::S502, col::S499] {
+                let want = p.range(a, z).fold((0u64, 0i64), |(n, k), (_, r)| (n + r[c] as u64, k + 1));
+                assert_eq!(p.sum(c, a, z), want, "[{a}, {z}] column {c}");
+            }
+        }
+        assert_eq!(p.sum(col::TOTAL, 5, 900), (896, 896));
+        assert_eq!(p.sum(col::TOTAL, 10, 3), (0, 0));
+    }
+
     #[test]
     fn minute_histograms_merge_sorted() {
         let mut p = PerMinute::default();

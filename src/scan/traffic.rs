@@ -360,6 +360,26 @@ mod tests {
         }
     }
 
+    /// The hourly profile, summed an hour at a time, is the one a stamp at a time gives:
+    /// across hour edges, before 1970 and with gaps of empty hours.
+    #[test]
+    fn profile_is_the_sum_of_the_seconds() {
+        let mut t = Traffic::default();
+        let secs: Vec<i64> = (-7300..-7100).chain(3590..3610).chain([7200, 7201, 86_399, 86_400]).collect();
+        for (i, s) in secs.iter().enumerate() {
+            for _ in 0..(i % 3 + 1) {
+                t.count(*s, 200, false);
+            }
+        }
+        t.finish();
+        let mut want = Profile::default();
+        for (sec, row) in t.per_sec.iter() {
+            want.add(sec * 1000, row[col::TOTAL] as u64);
+        }
+        assert_eq!(t.profile(), want);
+        assert!(!want.is_empty());
+    }
+
     #[test]
     fn latency_histograms_merge_whatever_the_split() {
         let (mut a, mut b, mut all) = (Traffic::default(), Traffic::default(), Traffic::default());
