@@ -211,32 +211,46 @@ pub fn run_analyze(mut cfg: Config) -> Result<i32, Error> {
         // tables and files are built (the peak of a run is there).
         a.release_events();
         timing("run model", t);
-        let t = std::time::Instant::now();
-        let detected = aggregate::report::detect(&run).map_err(table)?;
-        // The row files (most of the output) need only the events with their incidents: they
-        // are written while the other tables are built (mostly serial polars work) and
-        // written, not after them. The events' frames are shared by the two sides (a clone
-        // shares their columns).
-        let events = detected.events.clone();
-        let (files, report) = rayon::join(
+        // errors.csv and fpm.csv need no incident: written from the run's events while
+        // incidents are detected (serial) and the other files are built.
+        let (logs, report) = rayon::join(
             || -> Result<(), Error> {
                 let t = std::time::Instant::now();
-                render::write_rows(&events, &opts.out_dir)?;
-                timing("write rows", t);
+                render::write_logs(&run.events, &opts.out_dir)?;
+                timing("write logs", t);
                 Ok(())
             },
             || -> Result<_, Error> {
-                let (tables, digest) = aggregate::report::tables(&run, &detected).map_err(table)?;
-                timing("report tables", t);
-                let report = detected.into_report(tables, digest);
                 let t = std::time::Instant::now();
-                render::write_tables(&run, &report, &opts.out_dir)?;
-                timing("write", t);
-                Ok(report)
+                let detected = aggregate::report::detect(&run).map_err(table)?;
+                // events.parquet (most of the output) needs only the events with their
+                // incidents: written while the other tables are built (mostly serial polars
+                // work) and written, not after them. The events' frames are shared by the
+                // two sides (a clone shares their columns).
+                let events = detected.events.clone();
+                let (files, report) = rayon::join(
+                    || -> Result<(), Error> {
+                        let t = std::time::Instant::now();
+                        render::write_events(&events, &opts.out_dir)?;
+                        timing("write rows", t);
+                        Ok(())
+                    },
+                    || -> Result<_, Error> {
+                        let (tables, digest) = aggregate::report::tables(&run, &detected).map_err(table)?;
+                        timing("report tables", t);
+                        let report = detected.into_report(tables, digest);
+                        let t = std::time::Instant::now();
+                        render::write_tables(&run, &report, &opts.out_dir)?;
+                        timing("write", t);
+                        Ok(report)
+                    },
+                );
+                files?;
+                report
             },
         );
+        logs?;
         let report = report?;
-        files?;
         Ok((run, report))
     })?;
     if !cfg.quiet {

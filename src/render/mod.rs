@@ -76,9 +76,20 @@ type Job<'a> = (String, Box<dyn Fn() -> Result<(), RenderError> + Send + Sync + 
 /// The row files: they need only the events with their incidents (`report::Detected`).
 fn row_jobs<'a>(ev: &'a Events, dir: &'a Path) -> Vec<Job<'a>> {
     // The longest first: `run_jobs` gives the first job a thread of its own and the others
-    // to the rest (errors.csv then fpm.csv take about as long as events.parquet).
+    // to the rest.
+    let mut jobs = vec![events_job(ev, dir)];
+    jobs.extend(log_jobs(ev, dir));
+    jobs
+}
+
+fn events_job<'a>(ev: &'a Events, dir: &'a Path) -> Job<'a> {
+    ("events.parquet".into(), Box::new(move || parquet::write_events_parquet(ev, &dir.join("events.parquet"))))
+}
+
+/// `errors.csv` and `fpm.csv`: their rows carry no incident, so they need only the run's
+/// events (not detection).
+fn log_jobs<'a>(ev: &'a Events, dir: &'a Path) -> Vec<Job<'a>> {
     vec![
-        ("events.parquet".into(), Box::new(move || parquet::write_events_parquet(ev, &dir.join("events.parquet")))),
         // errors.csv: the held error rows merged with the quiet ones read back, row by row.
         ("errors.csv".into(), Box::new(move || csv::write_errors(ev, &dir.join("errors.csv")))),
         // fpm.csv: likewise, a batch at a time.
@@ -122,13 +133,19 @@ pub fn write_report(run: &Run, report: &Report, dir: &Path) -> Result<(), Render
     run_jobs(jobs, dir)
 }
 
-/// `events.parquet`, `errors.csv` and `fpm.csv`: `analyze` writes them while the other
-/// tables are built (the rows are most of the output), then the rest (`write_tables`).
-pub fn write_rows(ev: &Events, dir: &Path) -> Result<(), RenderError> {
-    run_jobs(row_jobs(ev, dir), dir)
+/// `errors.csv` and `fpm.csv` (the run's events, before detection): `analyze` writes them
+/// while incidents are detected (a serial stage) and after.
+pub fn write_logs(ev: &Events, dir: &Path) -> Result<(), RenderError> {
+    run_jobs(log_jobs(ev, dir), dir)
 }
 
-/// Every report file but the counters and the row files (`write_rows`).
+/// `events.parquet` (the events with their incidents): `analyze` writes it while the other
+/// tables are built (it is most of the output), then the rest (`write_tables`).
+pub fn write_events(ev: &Events, dir: &Path) -> Result<(), RenderError> {
+    run_jobs(vec![events_job(ev, dir)], dir)
+}
+
+/// Every report file but the counters and the row files (`write_logs`, `write_events`).
 pub fn write_tables(run: &Run, report: &Report, dir: &Path) -> Result<(), RenderError> {
     run_jobs(table_jobs(run, report, dir), dir)
 }
