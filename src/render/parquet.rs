@@ -4,7 +4,9 @@
 //! Input: the run's event tables and counters (`aggregate`). Output: files, each written to a
 //! temporary name and renamed when complete. Invariants: every file output of a run lives in
 //! `render` (`aggregate` builds tables and never writes); the wide events table is never
-//! whole in memory.
+//! whole in memory; a row group is encoded and compressed here, its columns in parallel, with
+//! polars-parquet's own functions and the options polars' `ParquetWriter` uses, so the bytes
+//! are those polars' `write_batch` writes (`BatchedParquet`).
 
 use super::{io_err, table_err, RenderError};
 use crate::aggregate::events::Events;
@@ -123,7 +125,7 @@ impl BatchedParquet {
     pub fn write(&mut self, df: &DataFrame) -> Result<(), RenderError> {
         let perr = |e| table_err(&self.path.display().to_string())(e);
         for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.len() == 0 {
+            if batch.is_empty() {
                 continue;
             }
             let columns = self.encode(batch.columns()).map_err(perr)?;
