@@ -414,20 +414,19 @@ impl StampText {
             let head = &mut last.1;
             head.clear();
             let mut b = *b"0000-00-00T00:00:00";
-            if (0..=9999).contains(&y) {
-                put_digits(&mut b[0..4], y as u32);
-            }
             put_digits(&mut b[5..7], mo);
             put_digits(&mut b[8..10], d);
             put_digits(&mut b[11..13], sod / 3600);
             put_digits(&mut b[14..16], sod / 60 % 60);
             put_digits(&mut b[17..19], sod % 60);
-            if (0..=9999).contains(&y) {
-                head.push_str(std::str::from_utf8(&b).unwrap_or_default());
+            let rest = if (0..=9999).contains(&y) {
+                put_digits(&mut b[0..4], y as u32);
+                &b[..]
             } else {
                 head.push_str(&format!("{y:04}"));
-                head.push_str(std::str::from_utf8(&b[4..]).unwrap_or_default());
-            }
+                &b[4..]
+            };
+            head.push_str(std::str::from_utf8(rest).unwrap_or_default());
             if self.off.as_ref().is_none_or(|o| o.0 != off) {
                 let text =
                     if off == 0 && matches!(zone, Zone::Fixed(0)) { "Z".to_string() } else { format_offset(off) };

@@ -339,17 +339,15 @@ fn run_task(ctx: &ScanCtx, hay: &[Option<Haystack>], task: &Task, part: &mut Par
     }
 }
 
-/// `rows` mapped into a vector of exactly their number. The rows are held to the report
-/// stage, and the doubling that gathered them left a third of each vector empty (8 GiB bench
-/// corpus: 160,720 error rows in room for 258,960, 63,697 FPM rows in 120,828). The empty room
-/// was never touched, so never resident; what this saves is the merge's grown copies: 173 to
-/// 163 MB of anonymous memory after the 8 GiB scan. A collect would reuse the gathering
-/// vector (in place), and `shrink_to_fit` leaves it too (mimalloc keeps a block reallocated to
-/// more than half its size where it is).
-/// The workers' lists of one kind of row in one vector of the exact size, each list freed
-/// once moved. (Merging the workers' results first grew one worker's vectors to hold both,
-/// and the exact copy came after: three copies of the rows at once where this holds at most
-/// the output and one list; 8 GiB bench corpus, peak anonymous memory at the scan's end.)
+/// The workers' lists of one kind of row, mapped into one vector of exactly their number,
+/// each list freed once moved. The rows are held to the report stage, and the doubling that
+/// gathered them left a third of each vector empty (8 GiB bench corpus: 160,720 error rows in
+/// room for 258,960). That room was never resident; what this saves is copies: merging the
+/// workers' results first grew one worker's vectors to hold both and the exact copy came after
+/// (three copies of the rows at once where this holds the output and one list; the 8 GiB peak
+/// at the scan's end 207-220 -> 188-193 MiB). A collect would reuse a gathering vector in
+/// place, and `shrink_to_fit` leaves it too (mimalloc keeps a block reallocated to more than
+/// half its size where it is).
 fn exact<T, E>(lists: Vec<Vec<T>>, mut f: impl FnMut(T) -> E) -> Vec<E> {
     let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
     for rows in lists {

@@ -172,11 +172,11 @@ impl Traffic {
         let mut cur: Option<(i64, HourCell)> = None;
         for (sec, row) in self.per_sec.iter() {
             let (ts, weight) = (sec * 1000, row[col::TOTAL] as u64);
-            let cell = HourCell { weight, min: ts, max: ts };
+            let (hour, cell) = (hour_of(ts), HourCell { weight, min: ts, max: ts });
             match &mut cur {
-                Some((h, c)) if *h == hour_of(ts) => c.add(&cell),
+                Some((h, c)) if *h == hour => c.add(&cell),
                 _ => {
-                    if let Some((h, c)) = cur.replace((hour_of(ts), cell)) {
+                    if let Some((h, c)) = cur.replace((hour, cell)) {
                         p.add_cell(h, c);
                     }
                 }
@@ -215,7 +215,7 @@ impl Traffic {
     pub fn latency(&mut self, sec: i64, metric: Metric, ms: u32) {
         let minute = sec.div_euclid(LAT_BUCKET_S);
         if minute != self.lat_min || self.lat_cur.is_empty() {
-            self.flush_lat_cold();
+            self.flush_lat();
             self.lat_min = minute;
             if self.lat_cur.is_empty() {
                 self.lat_cur = vec![0; 2 * NBINS];
@@ -230,13 +230,9 @@ impl Traffic {
         self.lat_cur_max[m] = Some(self.lat_cur_max[m].map_or(ms, |x| x.max(ms)));
     }
 
-    /// `flush_lat` out of line: once a minute, kept out of the inlined `latency`.
+    /// Once a minute: out of line, kept out of the inlined `latency`.
     #[cold]
     #[inline(never)]
-    fn flush_lat_cold(&mut self) {
-        self.flush_lat();
-    }
-
     fn flush_lat(&mut self) {
         if self.lat_touched.is_empty() {
             return;
