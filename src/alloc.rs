@@ -14,7 +14,11 @@
 //! peak anonymous memory): glibc 243-264 MiB, mimalloc by default 293-300 MiB, mimalloc with
 //! lazy arena commit and a 2 ms purge delay 196-197 MiB, and 3-5% faster than glibc (8 GiB:
 //! glibc 647 MiB, tuned 475 MiB). A purge delay of 0 made the 8 GiB run 40% slower (system
-//! time 2.6 -> 8.7 s: every free returned pages the next allocation faulted in again).
+//! time 2.6 -> 8.7 s: every free returned pages the next allocation faulted in again). Later,
+//! with the run's peak much lower, 2 ms against 10 ms, alternated: the plain 1 GiB file on one
+//! thread 60.5 k -> 50.7 k page faults and 0.920 -> 0.897 s (medians of 6; again 0.951 ->
+//! 0.933 s of 7), the noisy 2 GiB corpus 2.47 -> 2.43 s, its peak 121 -> 130 MiB, the 8 GiB
+//! corpus 189-191 -> 194-196 MiB (under the 200 MiB target; 20 ms went past it, 202-205).
 //! mimalloc reads its options from the environment once, while the program loads, before
 //! `main`; setting them from `main` takes `mi_option_set`, an `unsafe` foreign call, where
 //! the code base keeps a single `unsafe` site (the mmap in `open`). Replacing the process
@@ -22,8 +26,8 @@
 //! --version`: 13.6 ms each against 5.3 ms with the options already set, while a build kept
 //! both cores busy), nothing beside a run of seconds.
 
-/// mimalloc's options: lazy arena commit, freed pages returned after 2 ms.
-pub const OPTIONS: [(&str, &str); 2] = [("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "2")];
+/// mimalloc's options: lazy arena commit, freed pages returned after 10 ms.
+pub const OPTIONS: [(&str, &str); 2] = [("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "10")];
 
 /// The options this process's environment still lacks.
 fn missing() -> Vec<(&'static str, &'static str)> {

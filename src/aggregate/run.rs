@@ -13,7 +13,7 @@ use super::Cols;
 use crate::analysis::Analysis;
 use crate::model::{Ts, Zone};
 use crate::scan::layout::{col, HistKey, Metric, NBINS};
-use crate::scan::series::MinuteHist;
+use crate::scan::series::{MinuteHist, Row};
 use crate::scan::traffic::{HostTotals, PeerTotals, Traffic};
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -194,32 +194,32 @@ pub fn counter_batches<E>(
     err: impl Fn(PolarsError) -> E,
     mut sink: impl FnMut(&'static str, DataFrame) -> Result<(), E>,
 ) -> Result<(), E> {
-    // The stores iterate in time order: no sort. Counts are u32 cells (as counted).
-    let seconds = |sec: Vec<i64>, cols: Vec<Vec<u32>>| -> PolarsResult<DataFrame> {
+    // The stores iterate in time order: no sort. Counts are u32 cells (as counted). A batch's
+    // rows are taken first and each column collected from them in one pass: pushing every
+    // row into 13 vectors at once was a third of this function on the plain bench file.
+    let seconds = |rows: &[(i64, &Row)]| -> PolarsResult<DataFrame> {
         let mut c = Cols::default();
-        c.i64s("sec", sec);
-        for (name, v) in col::NAMES.iter().zip(cols) {
-            c.u32(name, v);
+        c.i64s("sec", rows.iter().map(|r| r.0).collect());
+        for (k, name) in col::NAMES.iter().enumerate() {
+            c.u32(name, rows.iter().map(|r| r.1[k]).collect());
         }
         c.frame()
     };
-    let new_cols = || -> Vec<Vec<u32>> { (0..col::N).map(|_| Vec::with_capacity(COUNTER_BATCH)).collect() };
-    let (mut sec, mut cols, mut sent) = (Vec::with_capacity(COUNTER_BATCH), new_cols(), false);
-    for (s, row) in t.per_sec.iter() {
-        sec.push(s);
-        for (c, v) in cols.iter_mut().zip(row) {
-            c.push(*v);
-        }
-        if sec.len() == COUNTER_BATCH {
-            sink(
-                "seconds",
-                seconds(std::mem::take(&mut sec), std::mem::replace(&mut cols, new_cols())).map_err(&err)?,
-            )?;
+    let mut secs = t.per_sec.iter();
+    let mut rows: Vec<(i64, &Row)> = Vec::with_capacity(COUNTER_BATCH);
+    let mut sent = false;
+    loop {
+        rows.clear();
+        rows.extend(secs.by_ref().take(COUNTER_BATCH));
+        // A table with no rows is one empty frame; a full batch may have been the last.
+        let last = rows.len() < COUNTER_BATCH;
+        if !rows.is_empty() || !sent {
+            sink("seconds", seconds(&rows).map_err(&err)?)?;
             sent = true;
         }
-    }
-    if !sec.is_empty() || !sent {
-        sink("seconds", seconds(sec, cols).map_err(&err)?)?;
+        if last {
+            break;
+        }
     }
 
     let latency = |minute, metric, bin, count| -> PolarsResult<DataFrame> {

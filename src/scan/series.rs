@@ -90,13 +90,44 @@ impl SecBlock {
             }
         }
     }
+}
 
-    /// Seconds with traffic, as (offset, row), in order.
-    fn rows(&self) -> Box<dyn Iterator<Item = (u16, &Row)> + '_> {
-        match self {
-            SecBlock::Sparse(v) => Box::new(v.iter().map(|(o, r)| (*o, r))),
-            SecBlock::Dense(d) => {
-                Box::new(d.iter().enumerate().filter(|(_, r)| r[col::TOTAL] > 0).map(|(o, r)| (o as u16, r)))
+/// The seconds with traffic of a run of blocks, as (second, row), in order. A concrete
+/// iterator rather than a boxed one per block: the counter file, the timeline and the hourly
+/// profile walk every second of the run through it.
+struct Rows<'a, I> {
+    blocks: I,
+    base: i64,
+    sparse: std::slice::Iter<'a, (u16, Row)>,
+    dense: std::iter::Enumerate<std::slice::Iter<'a, Row>>,
+}
+
+impl<'a, I: Iterator<Item = (&'a i64, &'a SecBlock)>> Rows<'a, I> {
+    fn new(blocks: I) -> Self {
+        Rows { blocks, base: 0, sparse: [].iter(), dense: [].iter().enumerate() }
+    }
+}
+
+impl<'a, I: Iterator<Item = (&'a i64, &'a SecBlock)>> Iterator for Rows<'a, I> {
+    type Item = (i64, &'a Row);
+
+    #[inline]
+    fn next(&mut self) -> Option<(i64, &'a Row)> {
+        loop {
+            if let Some((o, r)) = self.sparse.next() {
+                return Some((self.base + *o as i64, r));
+            }
+            // A dense block's seconds with a zero total had no request.
+            for (o, r) in self.dense.by_ref() {
+                if r[col::TOTAL] > 0 {
+                    return Some((self.base + o as i64, r));
+                }
+            }
+            let (b, blk) = self.blocks.next()?;
+            self.base = b * BLOCK;
+            match blk {
+                SecBlock::Sparse(v) => self.sparse = v.iter(),
+                SecBlock::Dense(d) => self.dense = d.iter().enumerate(),
             }
         }
     }
@@ -138,18 +169,14 @@ impl PerSec {
 
     /// (second, row) in time order.
     pub fn iter(&self) -> impl Iterator<Item = (i64, &Row)> + '_ {
-        self.blocks.iter().flat_map(|(b, blk)| blk.rows().map(move |(o, r)| (b * BLOCK + o as i64, r)))
+        Rows::new(self.blocks.iter())
     }
 
     /// (second, row) for seconds in `[from_s, to_s]`, in time order.
     pub fn range(&self, from_s: i64, to_s: i64) -> impl Iterator<Item = (i64, &Row)> + '_ {
         let (b0, b1) = (from_s.div_euclid(BLOCK), to_s.div_euclid(BLOCK));
         let blocks = if b0 <= b1 { Some(self.blocks.range(b0..=b1)) } else { None };
-        blocks
-            .into_iter()
-            .flatten()
-            .flat_map(|(b, blk)| blk.rows().map(move |(o, r)| (b * BLOCK + o as i64, r)))
-            .filter(move |(s, _)| *s >= from_s && *s <= to_s)
+        Rows::new(blocks.into_iter().flatten()).filter(move |(s, _)| *s >= from_s && *s <= to_s)
     }
 
     pub fn get(&self, sec: i64) -> Option<&Row> {
@@ -175,7 +202,7 @@ impl PerSec {
     }
 
     pub fn last(&self) -> Option<i64> {
-        self.blocks.iter().rev().find_map(|(b, blk)| blk.rows().last().map(|(o, _)| b * BLOCK + o as i64))
+        self.blocks.iter().rev().find_map(|(b, blk)| Rows::new(std::iter::once((b, blk))).last().map(|x| x.0))
     }
 
     /// Sum of column `c` over the whole store.
