@@ -225,7 +225,11 @@ pub fn counter_batches<E>(
     let latency = |minute, metric, bin, count| -> PolarsResult<DataFrame> {
         Cols::default().i64s("minute", minute).u32("metric", metric).u32("bin", bin).u32("count", count).frame()
     };
-    let (mut minute, mut metric, mut bin, mut count) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // A batch ends at the first minute boundary past `COUNTER_BATCH` rows: a minute adds at most
+    // `NBINS` rows per metric, so vectors of this capacity never grow (growing copied them).
+    let cap = COUNTER_BATCH + 2 * NBINS;
+    let (mut minute, mut metric, mut bin, mut count) =
+        (Vec::with_capacity(cap), Vec::with_capacity(cap), Vec::with_capacity(cap), Vec::with_capacity(cap));
     let (mut mx_min, mut mx_metric, mut mx) = (Vec::new(), Vec::new(), Vec::new());
     let mut sent = false;
     for (m, h) in &t.lat.minutes {
@@ -246,12 +250,9 @@ pub fn counter_batches<E>(
         }
         // Batches end at a minute boundary.
         if minute.len() >= COUNTER_BATCH {
-            let take = |v: &mut Vec<u32>| std::mem::take(v);
-            sink(
-                "latency",
-                latency(std::mem::take(&mut minute), take(&mut metric), take(&mut bin), take(&mut count))
-                    .map_err(&err)?,
-            )?;
+            let take = |v: &mut Vec<u32>| std::mem::replace(v, Vec::with_capacity(cap));
+            let minutes = std::mem::replace(&mut minute, Vec::with_capacity(cap));
+            sink("latency", latency(minutes, take(&mut metric), take(&mut bin), take(&mut count)).map_err(&err)?)?;
             sent = true;
         }
     }
