@@ -15,7 +15,8 @@ use crate::aggregate::wide::Groups;
 use crate::scan::traffic::Traffic;
 use polars::io::parquet::write::get_encodings;
 use polars::prelude::*;
-use polars_arrow::array::ArrayRef;
+use polars_arrow::array::{Array, ArrayRef, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::parquet::CowBuffer;
@@ -142,6 +143,16 @@ impl BatchedParquet {
             .zip(&self.fields)
             .zip(&self.encodings)
             .map(|((a, field), enc)| -> PolarsResult<Vec<Vec<CompressedPage>>> {
+                // A string column of few values goes in as the dictionary array the writer
+                // would cast it to (same pages); any other column as it is.
+                let few = match enc.as_slice() {
+                    [Encoding::RleDictionary] => a.as_any().downcast_ref::<Utf8ViewArray>().and_then(few_valued),
+                    _ => None,
+                };
+                let a: &dyn Array = match &few {
+                    Some(d) => d,
+                    None => a.as_ref(),
+                };
                 array_to_columns(a, field.clone(), self.options, enc)?
                     .into_iter()
                     .map(|pages| pages.map(|p| compress_page(p?, self.options.compression)).collect())
@@ -155,6 +166,73 @@ impl BatchedParquet {
         self.w.finish().map_err(table_err(&self.path.display().to_string()))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))
     }
+}
+
+/// Most distinct values `few_valued` takes. The writer dictionary-encodes a string column when
+/// it has at most 128 rows or its estimated distinct count (HyperLogLog, 2^14 registers) is at
+/// most 0.75 of its rows: 64 values in more than 128 rows is under 0.5 of them, and the
+/// estimate of so few values is within a value or two of the count (linear counting: it can
+/// only exceed the count through registers two values share, which lower it), so the writer
+/// would choose the dictionary for every column `few_valued` converts.
+const FEW: usize = 64;
+
+/// `a` (a string column of at most `FEW` distinct values) as the dictionary array
+/// polars-parquet's writer casts it to before writing its dictionary page and keys (`cast` to
+/// `Dictionary(UInt32, Utf8View)`: the values in order of first occurrence, a null's key 0, no
+/// validity when nothing is null), built with a run check and a small table instead of two
+/// hashes of every string (the writer's cardinality estimate, then its cast): the same array,
+/// so the same pages. None past `FEW` values: the writer's own path then decides.
+fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
+    // Slots of a table of at most FEW values (a quarter full at most), each the value's number
+    // plus one (0: empty).
+    let mut slots = [0u8; 256];
+    let mut values: Vec<&str> = Vec::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(a.len());
+    // Equal views are equal strings (inline bytes, or the same place in the same buffer):
+    // rows of one kind come in runs.
+    let mut last: Option<(u128, u32)> = None;
+    for (i, view) in a.views().iter().enumerate() {
+        if !a.is_valid(i) {
+            keys.push(0);
+            continue;
+        }
+        let bits = view.as_u128();
+        if let Some((b, k)) = last {
+            if b == bits {
+                keys.push(k);
+                continue;
+            }
+        }
+        let v = a.value(i);
+        let mut h = slot_of(v.as_bytes());
+        let k = loop {
+            match slots[h] {
+                0 if values.len() == FEW => return None,
+                0 => {
+                    values.push(v);
+                    slots[h] = values.len() as u8;
+                    break values.len() - 1;
+                }
+                n if values[n as usize - 1] == v => break n as usize - 1,
+                _ => h = (h + 1) & 255,
+            }
+        } as u32;
+        last = Some((bits, k));
+        keys.push(k);
+    }
+    let validity = if a.null_count() > 0 { a.validity().cloned() } else { None };
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity);
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+    DictionaryArray::try_new(dtype, keys, Utf8ViewArray::from_slice_values(&values).boxed()).ok()
+}
+
+/// A slot of `few_valued`'s table for string `b`: its length and first and last eight bytes
+/// mixed (values of one column often share a prefix).
+fn slot_of(b: &[u8]) -> usize {
+    let word = |s: &[u8]| s.iter().take(8).fold(0u64, |w, &c| (w << 8) | c as u64);
+    let tail = &b[b.len().saturating_sub(8)..];
+    let x = (b.len() as u64) ^ word(b).rotate_left(5) ^ word(tail).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
 }
 
 thread_local! {
@@ -211,13 +289,16 @@ mod tests {
     use super::*;
     use crate::aggregate::run::{counter_batches, read_parquet, traffic_from_frames, COUNTER_BATCH};
     use crate::scan::layout::Metric;
+    use polars_arrow::array::MutableBinaryViewArray;
     use std::collections::HashMap;
 
     /// The file `BatchedParquet` writes (columns encoded and compressed in parallel, pages
-    /// compressed with a kept zstd context) is byte for byte the one polars' own batched
-    /// writer writes with the same compression: strings of few and of many values (dictionary
-    /// and plain pages), nulls, an all-null column, integers, floats, booleans, two row groups,
-    /// and a page past the default 1 MiB page size.
+    /// compressed with a kept zstd context, string columns of few values given as
+    /// dictionaries) is byte for byte the one polars' own batched writer writes with the same
+    /// compression: strings of few values (inline and not, `FEW` of them, one more), of many
+    /// values (dictionary and plain pages), nulls, an all-null column, integers, floats,
+    /// booleans, three row groups (one of at most 128 rows), and a page past the default
+    /// 1 MiB page size.
     #[test]
     fn batched_parquet_writes_polars_own_bytes() {
         let frame = |k: usize, n: usize| -> DataFrame {
@@ -226,6 +307,13 @@ mod tests {
             let many: Vec<Option<String>> = (0..n)
                 .map(|i| (i % 7 != 3).then(|| format!("/api/v{}/items/{}?q={}", k, i * 7919 % 100_003, i)))
                 .collect();
+            // Few values longer than a view's 12 inline bytes, sharing a prefix, in runs and
+            // not; then one value more than `few_valued` takes, and exactly as many as it takes.
+            let causes = ["fpm_request_terminate_timeout", "fpm_max_children_reached", "fpm_pool_down"];
+            let long: Vec<Option<&str>> =
+                (0..n).map(|i| (i % 11 != 5).then_some(causes[(i / 3 + i % 2 + k) % 3])).collect();
+            let over: Vec<String> = (0..n).map(|i| format!("host-{}", (i * 7 + k) % (FEW + 1))).collect();
+            let at: Vec<String> = (0..n).map(|i| format!("h{}", (i * 13 + k) % FEW)).collect();
             let none: Vec<Option<&str>> = vec![None; n];
             let big: Vec<String> = (0..n).map(|i| format!("{:0>200}", i * 31 + k)).collect();
             let ints: Vec<Option<i64>> = (0..n).map(|i| (i % 5 != 0).then_some((i * k) as i64 - 40)).collect();
@@ -236,6 +324,9 @@ mod tests {
                 vec![
                     Column::new("few".into(), few),
                     Column::new("many".into(), many),
+                    Column::new("long".into(), long),
+                    Column::new("over".into(), over),
+                    Column::new("at".into(), at),
                     Column::new("none".into(), none),
                     Column::new("big".into(), big),
                     Column::new("ints".into(), ints),
@@ -245,7 +336,8 @@ mod tests {
             )
             .unwrap()
         };
-        let frames = [frame(1, 9_000), frame(2, 700)];
+        // A row group of at most 128 rows is dictionary-encoded whatever its values.
+        let frames = [frame(1, 9_000), frame(2, 700), frame(3, 100)];
         let dir = std::env::temp_dir().join(format!("upcause-parquet-bytes-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ours = dir.join("ours.parquet");
@@ -267,8 +359,25 @@ mod tests {
         let (a, b) = (std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
         assert!(a.len() > 50_000, "{} bytes", a.len());
         assert!(a == b, "{} bytes against polars' {}", a.len(), b.len());
-        assert_eq!(read_parquet(&ours).unwrap().height(), 9_700);
+        assert_eq!(read_parquet(&ours).unwrap().height(), 9_800);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `few_valued` takes up to `FEW` distinct values (nulls are none of them), in order of
+    /// first occurrence, and gives up past them.
+    #[test]
+    fn few_valued_stops_past_few_values() {
+        let col = |n: usize| -> Utf8ViewArray {
+            let v: Vec<Option<String>> =
+                (0..1_000).map(|i| (i % 9 != 0).then(|| format!("a fairly long value {}", (n - 1) - i % n))).collect();
+            MutableBinaryViewArray::<str>::from_iter(v.iter().map(|s| s.as_deref())).into()
+        };
+        let d = few_valued(&col(FEW)).expect("FEW values");
+        assert_eq!(d.values().len(), FEW);
+        let values = d.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+        assert_eq!(values.value(0), format!("a fairly long value {}", FEW - 2));
+        assert_eq!(d.keys().null_count(), col(FEW).null_count());
+        assert!(few_valued(&col(FEW + 1)).is_none());
     }
 
     /// Counters larger than one batch survive the batched Parquet write and read back equal.
