@@ -522,12 +522,17 @@ impl<'z> WallClock<'z> {
     }
 }
 
-/// One-entry cache for stamps that carry their own offset (`$time_local`).
+/// One-entry cache for stamps that carry their own offset (`$time_local`), by minute: a stamp
+/// that differs from the last one read only in its seconds digits (most of a busy log's lines,
+/// whose second changes every few lines) is the cached minute plus its seconds, without the
+/// date arithmetic of a full parse (300 instructions a call, 2.7% of a noisy run's).
 #[derive(Default)]
 pub struct OffsetClock {
+    /// The last stamp read in full; its seconds digits (18..20) are not compared.
     key: [u8; 26],
     valid: bool,
-    value: (Ts, i32),
+    /// The start of `key`'s minute (ms) and its offset.
+    minute: (Ts, i32),
 }
 
 impl OffsetClock {
@@ -536,14 +541,16 @@ impl OffsetClock {
         if b.len() != 26 {
             return None;
         }
-        if self.valid && b == self.key {
-            return Some(self.value);
+        if !(self.valid && b[..18] == self.key[..18] && b[20..] == self.key[20..]) {
+            let (secs, off) = parse_time_local(b)?;
+            let s = digits::<2>(&b[18..])? as i64;
+            self.key.copy_from_slice(b);
+            self.valid = true;
+            self.minute = ((secs - s) * MS, off);
         }
-        let (secs, off) = parse_time_local(b)?;
-        self.key.copy_from_slice(b);
-        self.valid = true;
-        self.value = (secs * MS, off);
-        Some(self.value)
+        // The same checks as `parse_time_local`'s on the seconds: two digits, under 61.
+        let s = digits::<2>(&b[18..]).filter(|&s| s < 61)?;
+        Some((self.minute.0 + s as i64 * MS, self.minute.1))
     }
 }
 

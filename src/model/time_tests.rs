@@ -125,6 +125,53 @@ fn caches_agree_with_parsers() {
     assert_eq!(o.time_local(b"10/Oct/2000:13:55:36 -0700").unwrap().0, 971_211_336_000);
 }
 
+/// `OffsetClock` kept across lines reads each `$time_local` stamp as `parse_time_local` does:
+/// seconds that tick, repeat and jump back, minutes, days, months and years that turn, an
+/// offset that changes within a minute, a leap second, seconds that are not two digits or are
+/// over 60, and a stamp that is no stamp (the clock keeps its minute across it).
+#[test]
+fn offset_clock_reads_each_stamp_as_the_parser() {
+    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let text = |utc: i64, off: i32| -> String {
+        let w = utc + off as i64;
+        let (y, m, d) = civil_from_days(w.div_euclid(86_400));
+        let t = w.rem_euclid(86_400);
+        let (sign, a) = if off < 0 { ('-', -off) } else { ('+', off) };
+        format!(
+            "{d:02}/{}/{y:04}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
+            MON[m as usize - 1],
+            t / 3600,
+            t / 60 % 60,
+            t % 60,
+            a / 3600,
+            a / 60 % 60
+        )
+    };
+    let mut stamps: Vec<String> = Vec::new();
+    // 2026-12-31 23:58:50 UTC, in steps of 0 to 3 seconds and one back, across the new year.
+    let mut t = 1_798_761_530i64;
+    for k in 0..400 {
+        t += [0, 1, 1, 3, -1, 2][k % 6];
+        stamps.push(text(t, [3600, 3600, 3600, -18_000, 0][k / 80]));
+    }
+    let base = text(t, 0);
+    for tail in ["60", "61", "99", "6x", "x6", "-1"] {
+        stamps.push(format!("{}{tail}{}", &base[..18], &base[20..]));
+    }
+    // The same wall-clock minute at another offset.
+    stamps.push(format!("{}+0530", &base[..21]));
+    stamps.push(format!("{}O{}", &base[..3], &base[4..]));
+    stamps.push(base.clone());
+    stamps.push(base.replace("Jan", "Jax"));
+    stamps.push(base);
+    let mut clock = OffsetClock::default();
+    for st in &stamps {
+        let want = parse_time_local(st.as_bytes()).map(|(s, off)| (s * 1000, off));
+        assert_eq!(clock.time_local(st.as_bytes()), want, "{st}");
+    }
+    assert!(stamps.iter().filter(|s| parse_time_local(s.as_bytes()).is_none()).count() >= 6);
+}
+
 /// `StampText` kept across rows in time order writes what a fresh one writes for each: over
 /// a daylight-saving change, whole seconds, sub-second stamps, before 1970, and in UTC (`Z`).
 #[test]
