@@ -186,7 +186,7 @@ pub fn interpret(body: &[u8]) -> FpmInfo<'_> {
                 info.script = Some(&s[..e]);
                 let t = &s[e..];
                 if let Some(req) = t.strip_prefix(b"' (request: \"") {
-                    if let Some(q) = rfind!(req, b"\") ") {
+                    if let Some(q) = super::rfind_at(req, b"\") ", 1) {
                         info.request = Some(&req[..q]);
                     }
                 }

@@ -9,6 +9,7 @@
 //! mistaken for it; the errno `(N: text)` is the one just before ` while ...`.
 
 use super::values::digits;
+use super::{rfind_at, rfind_iter_at};
 use crate::model::Level;
 use memchr::memmem;
 
@@ -93,7 +94,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     let mut out = ErrorLine { stamp, level, pid, tid, conn, ..Default::default() };
     // The stream module ends its context with byte counters (`, bytes from/to client:0/0,
     // bytes from/to upstream:0/0`, ngx_stream_proxy_log_error): not part of what follows.
-    if let Some(b) = rfind!(rest, b", bytes from/to client:") {
+    if let Some(b) = rfind_at(rest, b", bytes from/to client:", 0) {
         if rest[b..].iter().all(|c| c.is_ascii_alphanumeric() || b",/: ".contains(c)) {
             rest = &rest[..b];
         }
@@ -109,7 +110,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
             out.referrer = ctx.referrer;
             at
         }
-        None => match rfind!(rest, b", resolver: ") {
+        None => match rfind_at(rest, b", resolver: ", 0) {
             Some(at) if !rest[at + 12..].contains(&b' ') => {
                 out.resolver = Some(&rest[at + 12..]);
                 at
@@ -121,7 +122,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     out.message = message;
     let mut text = message;
     // ` while <action>`: the last one, and only if it looks like an action (no quotes).
-    if let Some(w) = rfind!(text, b" while ") {
+    if let Some(w) = rfind_at(text, b" while ", 1) {
         let action = &text[w + 7..];
         if !action.is_empty() && action.len() <= 64 && !action.contains(&b'"') {
             out.action = Some(action);
@@ -130,7 +131,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     }
     // ` (N: text)` at the end of what remains.
     if text.last() == Some(&b')') {
-        if let Some(open) = rfind!(text, b" (") {
+        if let Some(open) = rfind_at(text, b" (", 1) {
             let inner = &text[open + 2..text.len() - 1];
             if let Some(c) = memchr::memchr(b':', inner) {
                 let (num, txt) = (&inner[..c], &inner[c + 1..]);
@@ -173,9 +174,7 @@ const MAX_CANDIDATES: usize = 16;
 /// (nginx appends the context after the message, so text imitating it in the message comes
 /// earlier; a fake one inside a quoted value at the end fails the strict client rule).
 fn find_context(s: &[u8]) -> Option<(usize, Context<'_>)> {
-    static CLIENT: std::sync::LazyLock<memmem::FinderRev<'static>> =
-        std::sync::LazyLock::new(|| memmem::FinderRev::new(b", client: "));
-    for (n, at) in CLIENT.rfind_iter(s).enumerate() {
+    for (n, at) in rfind_iter_at(s, b", client: ", 0).enumerate() {
         if n >= MAX_CANDIDATES {
             break;
         }

@@ -25,7 +25,7 @@ pub(super) const MAX_ENTRY_LINES: u64 = 10_000;
 const SAMPLE_BYTES: usize = 300;
 
 pub(super) fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::model::texts::lossy(b).into_owned()
 }
 
 pub(super) fn opt(b: Option<&[u8]>) -> Option<String> {
@@ -34,7 +34,7 @@ pub(super) fn opt(b: Option<&[u8]>) -> Option<String> {
 
 /// A held row's strings from the line's bytes (invalid UTF-8 replaced, as `lossy` does).
 pub(super) fn texts<const N: usize>(b: [Option<&[u8]>; N]) -> crate::model::texts::Texts<N> {
-    let cows = b.map(|v| v.map(String::from_utf8_lossy));
+    let cows = b.map(|v| v.map(crate::model::texts::lossy));
     crate::model::texts::Texts::new(std::array::from_fn(|i| cows[i].as_deref()))
 }
 

@@ -123,7 +123,7 @@ impl Cursor<'_, '_> {
                     l.get(Var::UpstreamAddr),
                     ustatus,
                 ]),
-                user_agent: l.get(Var::HttpUserAgent).map(|u| self.part.intern.get(&String::from_utf8_lossy(u))),
+                user_agent: l.get(Var::HttpUserAgent).map(|u| self.part.intern.get(&crate::model::texts::lossy(u))),
                 upstream_logged: l.raw(Var::UpstreamAddr).is_some() || l.raw(Var::UpstreamStatus).is_some(),
                 request_time: rt.map(|ms| ms as f64 / 1000.0),
                 upstream_response_time: secs(Var::UpstreamResponseTime),
@@ -170,11 +170,11 @@ impl Cursor<'_, '_> {
         // Borrowed from the line's bytes: a quiet row is encoded from them and no string is
         // copied for it; the others become owned rows.
         fn cow(b: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
-            b.map(String::from_utf8_lossy)
+            b.map(crate::model::texts::lossy)
         }
         let (client, server, request) = (cow(l.client), cow(l.server), cow(l.request));
         let (upstream, host, referrer) = (cow(l.upstream), cow(l.host), cow(l.referrer));
-        let message = String::from_utf8_lossy(l.message);
+        let message = crate::model::texts::lossy(l.message);
         let ev = ErrorRef {
             ts,
             source: self.src,
