@@ -53,10 +53,10 @@ impl Quiet {
         self.files.get(src as usize).map_or("", String::as_str)
     }
 
-    /// A stamp as the tables write it (`stamps` keeps the text of the last second: the rows
-    /// come in time order).
-    pub fn time(&self, stamps: &mut crate::model::time::StampText, ts: Ts) -> String {
-        stamps.format(ts, &self.zone)
+    /// A stamp as the tables write it, appended to `out` (`stamps` keeps the text of the last
+    /// second: the rows come in time order).
+    pub fn push_time(&self, stamps: &mut crate::model::time::StampText, ts: Ts, out: &mut String) {
+        stamps.push(ts, &self.zone, out)
     }
 
     pub fn machine(&self) -> &str {

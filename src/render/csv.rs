@@ -30,7 +30,14 @@ fn put_str(buf: &mut Vec<u8>, v: Option<&str>) {
         buf.extend_from_slice(b"\"\"");
         return;
     }
-    let quote = memchr::memchr3(b',', b'\n', b'\r', b).is_some() || memchr::memchr(b'"', b).is_some();
+    // Most fields are short (a level, a code, an address): a loop over their bytes costs less
+    // than the two vector searches' calls (4.9 M fields on the noisy 2 GiB corpus, 210
+    // instructions each); long ones (messages, requests) take the searches.
+    let quote = if b.len() <= 24 {
+        b.iter().any(|&c| matches!(c, b',' | b'\n' | b'\r' | b'"'))
+    } else {
+        memchr::memchr3(b',', b'\n', b'\r', b).is_some() || memchr::memchr(b'"', b).is_some()
+    };
     if !quote {
         buf.extend_from_slice(b);
         return;
@@ -116,6 +123,7 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
     buf.push(b'\n');
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let mut stamps = crate::model::time::StampText::default();
+    let mut stamp = String::new();
     for r in error_rows(ev).map_err(terr)? {
         match r {
             ErrRow::Held(i) => {
@@ -142,7 +150,9 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
                     put_int(buf, v);
                     buf.push(b',');
                 };
-                s(&mut buf, Some(&q.time(&mut stamps, e.ts)));
+                stamp.clear();
+                q.push_time(&mut stamps, e.ts, &mut stamp);
+                s(&mut buf, Some(&stamp));
                 s(&mut buf, Some(q.file(e.source)));
                 n(&mut buf, Some(e.line as i64));
                 s(&mut buf, Some(e.level.as_str()));
@@ -229,7 +239,7 @@ mod tests {
         #[test]
         fn fields_are_polars_fields(
             cells in prop::collection::vec(
-                (prop::option::of("(?s)[ -~\r\n\t\"',é€]{0,12}"), prop::option::of(any::<i64>())),
+                (prop::option::of("(?s)[ -~\r\n\t\"',é€]{0,40}"), prop::option::of(any::<i64>())),
                 1..40,
             )
         ) {
