@@ -171,9 +171,9 @@ impl BatchedParquet {
 /// Most distinct values `few_valued` takes. The writer dictionary-encodes a string column when
 /// it has at most 128 rows or its estimated distinct count (HyperLogLog, 2^14 registers) is at
 /// most 0.75 of its rows: 64 values in more than 128 rows is under 0.5 of them, and the
-/// estimate of so few values is within a value or two of the count (linear counting: it can
-/// only exceed the count through registers two values share, which lower it), so the writer
-/// would choose the dictionary for every column `few_valued` converts.
+/// estimate of so few values is within a value or two of the count (with most registers
+/// empty it is linear counting, which two values sharing a register can only lower), so the
+/// writer would choose the dictionary for every column `few_valued` converts.
 const FEW: usize = 64;
 
 /// `a` (a string column of at most `FEW` distinct values) as the dictionary array
