@@ -162,24 +162,30 @@ fn literal_prefix_test_is_starts_with() {
     }
 }
 
-/// `find_lit` is the first occurrence (a naive search), across the word-at-a-time start (16
-/// bytes) and the `memchr` rest: haystacks of every length to 40 over a small alphabet with
-/// the literal's first byte, the bytes next to it (the word test's borrow marks a byte above
-/// a match, which must not hide a later one) and bytes 0x00/0x01/0x80/0xff.
+/// `find_lit` is the first occurrence (a naive search), across its 16-byte blocks, the last
+/// block read overlapping the ones before, and haystacks under one block: haystacks of every
+/// length to 80 over a small alphabet with the literal's first byte, the bytes next to it and
+/// bytes 0x00/0x01/0x80/0xff. Mutation-checked: the last block's bits read as offsets from
+/// where the search stopped instead of from the block's start fails it.
 #[test]
 fn find_lit_is_the_first_occurrence() {
     let naive = |h: &[u8], l: &[u8]| h.windows(l.len()).position(|w| w == l);
     let alphabet = [b'"', b'!', b'#', b' ', b'x', 0x00, 0x01, 0x80, 0xff];
     let lits: [&[u8]; 5] = [b"\"", b"\" ", b"\"\"", b"\" uht=\"", b"\"!#\"!#\"!#x"];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for len in 0..=40 {
+    for len in 0..=80 {
         for _ in 0..400 {
             let h: Vec<u8> = (0..len)
                 .map(|_| {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
+                    // Mostly `x` in every other round: first matches far into long haystacks.
+                    if len % 2 == 1 && seed % 8 != 0 {
+                        b'x'
+                    } else {
+                        alphabet[(seed >> 8) as usize % alphabet.len()]
+                    }
                 })
                 .collect();
             for l in lits {
