@@ -387,9 +387,13 @@ impl AccessFormat {
 
     /// `parse` into a line the caller holds (on its stack): returning the 440-byte
     /// `AccessLine` by value cost a memcpy per line (4% of a scan's instructions, callgrind).
-    /// `out` must be fresh (`AccessLine::default()`); false if the line does not fit.
+    /// `out` must be fresh (`AccessLine::default()`) or hold the last line this format split:
+    /// a line that fits is given a value for every variable of the format, and `trailing` is
+    /// set either way (the value of any other variable stays `None`). False if the line does
+    /// not fit (`out` then holds part of it).
     #[inline]
     pub fn parse_into<'a>(&self, line: &'a [u8], out: &mut AccessLine<'a>) -> bool {
+        out.trailing = false;
         let mut pos = 0usize;
         for step in self.steps.iter() {
             let rest = &line[pos..];

@@ -240,3 +240,44 @@ fn seconds_parse_as_decimal_text_does() {
         assert_eq!(parse_secs_ms(&v), oracle(&v), "{:?}", String::from_utf8_lossy(&v));
     }
 }
+
+/// A line split into the `AccessLine` the previous line of the format left (as the scan does)
+/// reads as it does into a fresh one: after lines with extra fields, after lines that did not
+/// fit, for a format ending with a literal and one ending with a variable. Mutation-checked:
+/// `trailing` left as the last line set it fails.
+#[test]
+fn a_kept_line_splits_as_a_fresh_one() {
+    let formats = [r#"[$time_local] "$request" $status rt=$request_time h="$host""#, r#"[$time_local] $status $host"#];
+    let lines: [&[u8]; 8] = [
+        br#"[05/Dec/2026:10:00:00 +0100] "GET / HTTP/1.1" 200 rt=0.001 h="a.example""#,
+        br#"[05/Dec/2026:10:00:01 +0100] "GET /x HTTP/1.1" 502 rt=1.5 h="b.example" extra="1""#,
+        br#"[05/Dec/2026:10:00:02 +0100] "GET /y HTTP/1.1" 504"#,
+        br#"[05/Dec/2026:10:00:03 +0100] "POST /z HTTP/1.1" 499 rt=0.2 h="c.example""#,
+        br#"not a line of either format"#,
+        br#"[05/Dec/2026:10:00:04 +0100] 200 a.example"#,
+        br#"[05/Dec/2026:10:00:05 +0100] 502 b.example extra="1""#,
+        br#"[05/Dec/2026:10:00:06 +0100] "GET / HTTP/1.1" 200 rt=0.003 h="d.example""#,
+    ];
+    let mut split = 0;
+    for src in formats {
+        let f = AccessFormat::compile_fields("k", src).unwrap();
+        let mut kept = AccessLine::default();
+        for line in lines {
+            let mut fresh = AccessLine::default();
+            let ok = f.parse_into(line, &mut fresh);
+            assert_eq!(f.parse_into(line, &mut kept), ok, "{src} {}", String::from_utf8_lossy(line));
+            if ok {
+                assert_eq!(
+                    (kept.vals, kept.trailing),
+                    (fresh.vals, fresh.trailing),
+                    "{}",
+                    String::from_utf8_lossy(line)
+                );
+                split += 1;
+            }
+        }
+    }
+    // Four lines fit the first format (one with an extra field: trailing); every line with a
+    // stamp fits the second (splitting checks no value's kind; its last variable takes the rest).
+    assert_eq!(split, 4 + 7);
+}

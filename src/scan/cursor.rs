@@ -253,6 +253,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             self.stats.malformed += n;
             return;
         };
+        let mut l = crate::parse::access::AccessLine::default();
         for raw in Lines::new(bytes) {
             self.line += 1;
             self.stats.lines += 1;
@@ -262,7 +263,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
                 continue;
             }
             let n = self.line;
-            if !self.access_record(fmt, line, n, 1) {
+            if !self.access_record(fmt, line, &mut l, n, 1) {
                 self.malformed(n, line);
             }
         }
