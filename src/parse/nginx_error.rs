@@ -152,7 +152,7 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     Some(out)
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
 struct Context<'a> {
     client: Option<&'a [u8]>,
     server: Option<&'a [u8]>,
@@ -224,8 +224,36 @@ fn parse_context(s: &[u8]) -> Option<Context<'_>> {
 /// the one that yields the most fields wins (ties: the shortest first value), searched
 /// within a fixed budget.
 fn quoted_fields<'a>(s: &'a [u8], from: usize, ctx: Context<'a>) -> Option<Context<'a>> {
+    if let Some(c) = greedy_split(s, from, ctx) {
+        return Some(c);
+    }
     let mut budget = 64;
     best_split(s, from, ctx, &mut budget).map(|(_, c)| c)
+}
+
+/// `best_split`'s answer when no value holds a `"`, without its search: each value ends at
+/// its first quote, which is followed by a later key or the end (or, a last value cut at
+/// nginx's 2048 bytes, there is no quote). Every quote is then a key's or a value's end, so
+/// any other split makes some value longer, swallowing the key after it: fewer fields. `None`
+/// when a value's first quote is not an end (a quote inside a value): the search decides.
+/// (The search scanned every later quote at every key, 1,950 instructions an entry with a
+/// context, callgrind, the noisy 256 MB corpus.)
+fn greedy_split<'a>(mut s: &'a [u8], mut from: usize, mut ctx: Context<'a>) -> Option<Context<'a>> {
+    while !s.is_empty() {
+        let k = (from..QUOTED.len()).find(|&i| s.starts_with(QUOTED[i]))?;
+        let body = &s[QUOTED[k].len()..];
+        let Some(q) = memchr::memchr(b'"', body) else {
+            set_field(&mut ctx, k, body);
+            return Some(ctx);
+        };
+        let tail = &body[q + 1..];
+        if !(tail.is_empty() || QUOTED[k + 1..].iter().any(|key| tail.starts_with(key))) {
+            return None;
+        }
+        set_field(&mut ctx, k, &body[..q]);
+        (s, from) = (tail, k + 1);
+    }
+    Some(ctx)
 }
 
 fn best_split<'a>(s: &'a [u8], from: usize, mut ctx: Context<'a>, budget: &mut usize) -> Option<(usize, Context<'a>)> {
@@ -277,6 +305,55 @@ fn set_field<'a>(c: &mut Context<'a>, k: usize, v: &'a [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the first-quote split answers, it is the search's answer: context tails drawn from
+    /// the keys in and out of order, values of quotes, commas, spaces, colons and whole keys,
+    /// and values cut short. Both answers (the first quote's and the search's) occur, 18 k and
+    /// 32 k of 50 k. Mutation-checked: values ended at their last quote instead of their first
+    /// fails it.
+    #[test]
+    fn first_quote_split_is_the_searched_split() {
+        let pieces: [&[u8]; 6] = [b"\"", b",", b" ", b":", b"x", b"GET /"];
+        let mut seed = 0x5851_f42d_4c95_7f2du64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let (mut fast, mut searched) = (0, 0);
+        for _ in 0..50_000 {
+            let mut s = Vec::new();
+            let mut k = 0;
+            for _ in 0..1 + rnd(5) {
+                // Mostly the next keys in order, sometimes an earlier one.
+                k = if rnd(6) == 0 { rnd(5) as usize } else { (k + rnd(2) as usize).min(4) };
+                s.extend_from_slice(QUOTED[k]);
+                for _ in 0..rnd(4) {
+                    match rnd(10) {
+                        0 => s.extend_from_slice(QUOTED[rnd(5) as usize]),
+                        _ => s.extend_from_slice(pieces[rnd(6) as usize]),
+                    }
+                }
+                if rnd(8) != 0 {
+                    s.push(b'"');
+                }
+                k += 1;
+                if k == 5 {
+                    break;
+                }
+            }
+            let searched_answer = best_split(&s, 0, Context::default(), &mut 64).map(|(_, c)| c);
+            match greedy_split(&s, 0, Context::default()) {
+                Some(c) => {
+                    assert_eq!(Some(c), searched_answer, "{}", String::from_utf8_lossy(&s));
+                    fast += 1;
+                }
+                None => searched += 1,
+            }
+        }
+        assert!(fast > 10_000 && searched > 1_000, "{fast} {searched}");
+    }
 
     fn p(s: &str) -> ErrorLine<'_> {
         parse(s.as_bytes()).unwrap_or_else(|| panic!("no parse: {s}"))
