@@ -168,24 +168,80 @@ impl BatchedParquet {
     }
 }
 
-/// Most distinct values `few_valued` takes. The writer dictionary-encodes a string column when
-/// it has at most 128 rows or its estimated distinct count (HyperLogLog, 2^14 registers) is at
-/// most 0.75 of its rows: 64 values in more than 128 rows is under 0.5 of them, and the
-/// estimate of so few values is within a value or two of the count (with most registers
-/// empty it is linear counting, which two values sharing a register can only lower), so the
-/// writer would choose the dictionary for every column `few_valued` converts.
-const FEW: usize = 64;
+/// Most distinct values `few_valued` takes: a string column goes to the writer as a dictionary
+/// when the writer would surely make that dictionary itself. It does for a row group of at
+/// most 128 rows, or when its estimated distinct count (`polars_compute::cardinality`: a
+/// HyperLogLog of m = 2^14 registers, Ertl's estimator, a null counted as the empty string)
+/// is at most 0.75 of the rows. With d distinct values at most d registers are set, and a set
+/// register only adds to the estimator's denominator: the estimate is at most
+/// `estimate_bound(d)`, the estimator with every set register's term left out (1.035 d at
+/// d = 1,025; 1.25 d at 5,000). `values_cap` turns that into the most values a column of so
+/// many rows may have.
+const FEW: usize = 6144;
 
-/// `a` (a string column of at most `FEW` distinct values) as the dictionary array
+/// Slots of `few_valued`'s table: at most 3/8 full.
+const SLOTS: usize = 16384;
+
+/// An upper bound of polars-parquet's cardinality estimate for `d` distinct values (`d` < m):
+/// `0.5 / ln 2 * m^2 / z` with `z` only its `m * sigma(zeros / m)` term, at the fewest zero
+/// registers, `m - d` (sigma grows with its argument). `sigma` as in `hyperloglogplus.rs`.
+fn estimate_bound(d: usize) -> f64 {
+    const M: f64 = 16384.0;
+    let mut x = (M - d as f64) / M;
+    let (mut y, mut z) = (1.0, x);
+    if x >= 1.0 {
+        return 0.0;
+    }
+    loop {
+        x *= x;
+        let before = z;
+        z += x * y;
+        y += y;
+        if before == z {
+            break;
+        }
+    }
+    0.5 / std::f64::consts::LN_2 * M / z
+}
+
+/// The most distinct values (`FEW` at most) a string column of `rows` rows may have for the
+/// writer to choose its dictionary surely: any for 128 rows or fewer, else the most `d` whose
+/// bound (for `d + 1`: a null may count as one more), rounded and with a margin of a value,
+/// stays within 0.75 of the rows.
+fn values_cap(rows: usize) -> usize {
+    if rows <= 128 {
+        return FEW;
+    }
+    let fits = |d: usize| estimate_bound(d + 1) + 1.0 <= 0.75 * rows as f64;
+    // The bound grows with `d`: the last `d` that fits, by bisection.
+    let (mut lo, mut hi) = (0usize, FEW + 1);
+    if !fits(0) {
+        return 0;
+    }
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// `a` (a string column of at most `values_cap` distinct values) as the dictionary array
 /// polars-parquet's writer casts it to before writing its dictionary page and keys (`cast` to
 /// `Dictionary(UInt32, Utf8View)`: the values in order of first occurrence, a null's key 0, no
-/// validity when nothing is null), built with a run check and a small table instead of two
-/// hashes of every string (the writer's cardinality estimate, then its cast): the same array,
-/// so the same pages. None past `FEW` values: the writer's own path then decides.
+/// validity when nothing is null), built with a run check and a table instead of two hashes of
+/// every string (the writer's cardinality estimate, then its cast): the same array, so the
+/// same pages. None otherwise: the writer's
+/// own path then decides. (At most 64 values before: the columns of hundreds or thousands of
+/// values, a URI, a request, a message, went through the writer's estimate and cast, 0.65 G
+/// instructions of the noisy 2 GiB corpus.)
 fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
-    // Slots of a table of at most FEW values (a quarter full at most), each the value's number
-    // plus one (0: empty).
-    let mut slots = [0u8; 256];
+    let cap = values_cap(a.len());
+    // Each slot the value's number plus one (0: empty).
+    let mut slots = vec![0u16; SLOTS];
     let mut values: Vec<&str> = Vec::new();
     let mut keys: Vec<u32> = Vec::with_capacity(a.len());
     // Equal views are equal strings (inline bytes, or the same place in the same buffer):
@@ -207,14 +263,14 @@ fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
         let mut h = slot_of(v.as_bytes());
         let k = loop {
             match slots[h] {
-                0 if values.len() == FEW => return None,
+                0 if values.len() == cap => return None,
                 0 => {
                     values.push(v);
-                    slots[h] = values.len() as u8;
+                    slots[h] = values.len() as u16;
                     break values.len() - 1;
                 }
                 n if values[n as usize - 1] == v => break n as usize - 1,
-                _ => h = (h + 1) & 255,
+                _ => h = (h + 1) % SLOTS,
             }
         } as u32;
         last = Some((bits, k));
@@ -226,13 +282,18 @@ fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     DictionaryArray::try_new(dtype, keys, Utf8ViewArray::from_slice_values(&values).boxed()).ok()
 }
 
-/// A slot of `few_valued`'s table for string `b`: its length and first and last eight bytes
-/// mixed (values of one column often share a prefix).
+/// A slot of `few_valued`'s table for string `b`: every byte mixed in, eight at a time (values
+/// of one column often share a prefix and a suffix: URIs, addresses).
 fn slot_of(b: &[u8]) -> usize {
-    let word = |s: &[u8]| s.iter().take(8).fold(0u64, |w, &c| (w << 8) | c as u64);
-    let tail = &b[b.len().saturating_sub(8)..];
-    let x = (b.len() as u64) ^ word(b).rotate_left(5) ^ word(tail).wrapping_mul(0x2545_f491_4f6c_dd1d);
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = b.len() as u64;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K).rotate_left(29);
+    }
+    let tail = words.remainder().iter().fold(0u64, |t, &c| (t << 8) | c as u64);
+    h = (h ^ tail).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    (h >> 32) as usize % SLOTS
 }
 
 thread_local! {
@@ -295,7 +356,8 @@ mod tests {
     /// The file `BatchedParquet` writes (columns encoded and compressed in parallel, pages
     /// compressed with a kept zstd context, string columns of few values given as
     /// dictionaries) is byte for byte the one polars' own batched writer writes with the same
-    /// compression: strings of few values (inline and not, `FEW` of them, one more), of many
+    /// compression: strings of few values (inline and not, `FEW` of them, one more; 64 and 300
+    /// sharing their first and last bytes; in 6 of 7 rows), of many
     /// values (dictionary and plain pages), nulls, an all-null column, integers, floats,
     /// booleans, three row groups (one of at most 128 rows), and a page past the default
     /// 1 MiB page size.
@@ -314,6 +376,14 @@ mod tests {
                 (0..n).map(|i| (i % 11 != 5).then_some(causes[(i / 3 + i % 2 + k) % 3])).collect();
             let over: Vec<String> = (0..n).map(|i| format!("host-{}", (i * 7 + k) % (FEW + 1))).collect();
             let at: Vec<String> = (0..n).map(|i| format!("h{}", (i * 13 + k) % FEW)).collect();
+            // Values sharing their first and last bytes: 64 of them, and 300 (under half the
+            // rows of the 700-row group: taken; over it in the 100-row group's... at most 128).
+            let uris: Vec<String> = (0..n).map(|i| format!("/product/{:05}?ref=home", (i * 31 + k) % 64)).collect();
+            let mid: Vec<Option<String>> =
+                (0..n).map(|i| (i % 13 != 0).then(|| format!("/item/{:05}/x", (i * 17 + k) % 300))).collect();
+            // Distinct values in 6 of 7 rows: in the 700-row group 601, at most `FEW` but past
+            // the writer's 0.75 (plain pages there; a dictionary would differ).
+            let most: Vec<String> = (0..n).map(|i| format!("c{}", (i * 3 + k) % (n * 6 / 7 + 1))).collect();
             let none: Vec<Option<&str>> = vec![None; n];
             let big: Vec<String> = (0..n).map(|i| format!("{:0>200}", i * 31 + k)).collect();
             let ints: Vec<Option<i64>> = (0..n).map(|i| (i % 5 != 0).then_some((i * k) as i64 - 40)).collect();
@@ -327,6 +397,9 @@ mod tests {
                     Column::new("long".into(), long),
                     Column::new("over".into(), over),
                     Column::new("at".into(), at),
+                    Column::new("uris".into(), uris),
+                    Column::new("mid".into(), mid),
+                    Column::new("most".into(), most),
                     Column::new("none".into(), none),
                     Column::new("big".into(), big),
                     Column::new("ints".into(), ints),
@@ -363,21 +436,36 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// `few_valued` takes up to `FEW` distinct values (nulls are none of them), in order of
-    /// first occurrence, and gives up past them.
+    /// `few_valued` takes up to `values_cap` distinct values (nulls are none of them), in order
+    /// of first occurrence, and gives up past them; the cap keeps the writer's estimate within
+    /// 0.75 of the rows with room to spare (a row group of `WRITE_BATCH` rows: 5,000 to `FEW`).
     #[test]
     fn few_valued_stops_past_few_values() {
-        let col = |n: usize| -> Utf8ViewArray {
+        let col = |n: usize, rows: usize| -> Utf8ViewArray {
             let v: Vec<Option<String>> =
-                (0..1_000).map(|i| (i % 9 != 0).then(|| format!("a fairly long value {}", (n - 1) - i % n))).collect();
+                (0..rows).map(|i| (i % 9 != 0).then(|| format!("a fairly long value {}", (n - 1) - i % n))).collect();
             MutableBinaryViewArray::<str>::from_iter(v.iter().map(|s| s.as_deref())).into()
         };
-        let d = few_valued(&col(FEW)).expect("FEW values");
+        let d = few_valued(&col(FEW, 3 * FEW)).expect("FEW values");
         assert_eq!(d.values().len(), FEW);
         let values = d.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
         assert_eq!(values.value(0), format!("a fairly long value {}", FEW - 2));
-        assert_eq!(d.keys().null_count(), col(FEW).null_count());
-        assert!(few_valued(&col(FEW + 1)).is_none());
+        assert_eq!(d.keys().null_count(), col(FEW, 3 * FEW).null_count());
+        assert!(few_valued(&col(FEW + 1, 3 * FEW)).is_none());
+        // Any number of values in 128 rows (120, some only where the column is null).
+        assert_eq!(values_cap(128), FEW);
+        assert!(few_valued(&col(120, 128)).is_some_and(|d| 2 * d.values().len() > 128));
+        // At the cap of 1,000 rows and one past it; the estimate's bound at the cap.
+        let cap = values_cap(1_000);
+        assert!((600..750).contains(&cap), "{cap}");
+        assert!(estimate_bound(cap + 1) + 1.0 <= 750.0 && estimate_bound(cap + 2) + 1.0 > 750.0);
+        let plain = |n: usize| -> Utf8ViewArray {
+            let v: Vec<String> = (0..1_000).map(|i| format!("v{}", i % n)).collect();
+            MutableBinaryViewArray::<str>::from_iter(v.iter().map(|s| Some(s.as_str()))).into()
+        };
+        assert_eq!(few_valued(&plain(cap)).map(|d| d.values().len()), Some(cap));
+        assert!(few_valued(&plain(cap + 1)).is_none());
+        assert!((5_000..=FEW).contains(&values_cap(WRITE_BATCH)), "{}", values_cap(WRITE_BATCH));
     }
 
     /// Counters larger than one batch survive the batched Parquet write and read back equal.
