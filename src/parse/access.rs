@@ -103,8 +103,9 @@ enum Tok {
 /// A literal alone (only a format's first token can be one) stores its empty "value" in
 /// `Var::Other`'s slot, which nothing reads and every other store there follows, and
 /// the format's last variable (no literal after it) is `AccessFormat::tail`: every step then
-/// stores one value and passes one literal, with no branch on either (the branches and their
-/// `Option`s were a third of `parse_into`'s own instructions, callgrind, the plain shop log).
+/// stores one value and passes one literal, with no branch on either (the per-step work, these
+/// branches on `Option`s among it, was a third of `parse_into`'s own instructions, callgrind,
+/// the plain shop log; 4.6% of the run's went with them and the no-loop numbers below).
 #[derive(Debug, Clone)]
 struct Step {
     var: Var,

@@ -282,18 +282,14 @@ fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     DictionaryArray::try_new(dtype, keys, Utf8ViewArray::from_slice_values(&values).boxed()).ok()
 }
 
-/// A slot of `few_valued`'s table for string `b`: every byte mixed in, eight at a time (values
-/// of one column often share a prefix and a suffix: URIs, addresses).
+/// A slot of `few_valued`'s table for string `b`: Fx's hash (the project's hash for its
+/// tallies) of every byte (values of one column often share a prefix and a suffix: URIs,
+/// addresses).
 fn slot_of(b: &[u8]) -> usize {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = b.len() as u64;
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K).rotate_left(29);
-    }
-    let tail = words.remainder().iter().fold(0u64, |t, &c| (t << 8) | c as u64);
-    h = (h ^ tail).wrapping_mul(0x2545_f491_4f6c_dd1d);
-    (h >> 32) as usize % SLOTS
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(b);
+    h.finish() as usize % SLOTS
 }
 
 thread_local! {
