@@ -12,6 +12,7 @@ pub mod html;
 pub mod json;
 pub mod parquet;
 pub mod postmortem;
+mod rle;
 pub mod svg;
 pub mod terminal;
 

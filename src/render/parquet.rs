@@ -143,19 +143,30 @@ impl BatchedParquet {
             .zip(&self.fields)
             .zip(&self.encodings)
             .map(|((a, field), enc)| -> PolarsResult<Vec<Vec<CompressedPage>>> {
-                // A string column of few values goes in as the dictionary array the writer
-                // would cast it to (same pages); any other column as it is.
+                // A column the writer surely dictionary-encodes (few strings, a narrow range of
+                // integers) goes in as the dictionary array it would make (same pages); any
+                // other column as it is.
                 let few = match enc.as_slice() {
-                    [Encoding::RleDictionary] => a.as_any().downcast_ref::<Utf8ViewArray>().and_then(few_valued),
+                    [Encoding::RleDictionary] => dictionary_of(a.as_ref()),
                     _ => None,
                 };
+                let compressed = |pages: &mut dyn Iterator<Item = PolarsResult<Page>>| {
+                    pages.map(|p| compress_page(p?, self.options.compression)).collect()
+                };
+                // Its levels and keys encoded by `rle` (the writer's bytes; its own encoding of
+                // them was a fifth of `events.parquet`'s instructions).
+                if let Some(d) = &few {
+                    if let Some(pages) = super::rle::dictionary_pages(d, field, self.options, enc)? {
+                        return Ok(vec![compressed(&mut pages.into_iter().map(Ok))?]);
+                    }
+                }
                 let a: &dyn Array = match &few {
                     Some(d) => d,
                     None => a.as_ref(),
                 };
                 array_to_columns(a, field.clone(), self.options, enc)?
                     .into_iter()
-                    .map(|pages| pages.map(|p| compress_page(p?, self.options.compression)).collect())
+                    .map(|mut p| compressed(&mut p))
                     .collect()
             })
             .collect::<PolarsResult<Vec<_>>>()?;
@@ -166,6 +177,25 @@ impl BatchedParquet {
         self.w.finish().map_err(table_err(&self.path.display().to_string()))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))
     }
+}
+
+/// The dictionary array the writer would make of `a` itself, where it is sure to: a string
+/// column of few values (`few_valued`), an integer column of a narrow range
+/// (`rle::int_dictionary`).
+fn dictionary_of(a: &dyn Array) -> Option<DictionaryArray<u32>> {
+    let any = a.as_any();
+    if let Some(s) = any.downcast_ref::<Utf8ViewArray>() {
+        return few_valued(s);
+    }
+    macro_rules! ints {
+        ($($t:ty),+) => {$(
+            if let Some(p) = any.downcast_ref::<PrimitiveArray<$t>>() {
+                return super::rle::int_dictionary(p);
+            }
+        )+};
+    }
+    ints!(i64, u64, i32, u32);
+    None
 }
 
 /// Most distinct values `few_valued` takes: a string column goes to the writer as a dictionary
@@ -350,11 +380,12 @@ mod tests {
     use std::collections::HashMap;
 
     /// The file `BatchedParquet` writes (columns encoded and compressed in parallel, pages
-    /// compressed with a kept zstd context, string columns of few values given as
-    /// dictionaries) is byte for byte the one polars' own batched writer writes with the same
+    /// compressed with a kept zstd context, columns the writer surely dictionary-encodes given
+    /// as dictionaries, their levels and keys encoded by `rle`) is byte for byte the one polars' own batched writer writes with the same
     /// compression: strings of few values (inline and not, `FEW` of them, one more; 64 and 300
     /// sharing their first and last bytes; in 6 of 7 rows), of many
-    /// values (dictionary and plain pages), nulls, an all-null column, integers, floats,
+    /// values (dictionary and plain pages), nulls, an all-null column, integers (of few
+    /// values, with nulls and without; of too many: plain), floats,
     /// booleans, three row groups (one of at most 128 rows), and a page past the default
     /// 1 MiB page size.
     #[test]
@@ -383,6 +414,15 @@ mod tests {
             let none: Vec<Option<&str>> = vec![None; n];
             let big: Vec<String> = (0..n).map(|i| format!("{:0>200}", i * 31 + k)).collect();
             let ints: Vec<Option<i64>> = (0..n).map(|i| (i % 5 != 0).then_some((i * k) as i64 - 40)).collect();
+            // Integers of a narrow range, dictionary-encoded by the writer: statuses with nulls
+            // in runs, in runs long and short; bins without nulls; a range of 60,000 values
+            // in 9,000 rows (few distinct), and distinct values past 0.75 of the rows (plain).
+            let codes: Vec<Option<i64>> = (0..n)
+                .map(|i| ((i / 40) % 3 != 1).then_some([200, 502, 504, 499][(i / (1 + i % 17) + k) % 4]))
+                .collect();
+            let bins: Vec<u32> = (0..n).map(|i| ((i * i + k) % 37) as u32 + if i % 100 < 30 { 0 } else { 7 }).collect();
+            let wide: Vec<u64> = (0..n).map(|i| ((i * 7) % 9 * 7_500 + k) as u64).collect();
+            let spread: Vec<i32> = (0..n).map(|i| (i * 13 % (n * 9 / 10 + 1)) as i32 - 5).collect();
             let floats: Vec<f64> = (0..n).map(|i| i as f64 / 7.0).collect();
             let flags: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
             DataFrame::new(
@@ -399,6 +439,10 @@ mod tests {
                     Column::new("none".into(), none),
                     Column::new("big".into(), big),
                     Column::new("ints".into(), ints),
+                    Column::new("codes".into(), codes),
+                    Column::new("bins".into(), bins),
+                    Column::new("wide".into(), wide),
+                    Column::new("spread".into(), spread),
                     Column::new("floats".into(), floats),
                     Column::new("flags".into(), flags),
                 ],

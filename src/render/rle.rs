@@ -1,0 +1,330 @@
+//! The data page of a dictionary-encoded string column of `events.parquet` (the arrays
+//! `parquet::few_valued` builds), its levels and keys encoded here instead of by
+//! polars-parquet's `serialize_keys_range`: that one feeds every key through a chain of
+//! iterators into a generic run encoder, a hundred instructions a key, and with the
+//! definition levels it was a twentieth of a noisy run's instructions.
+//!
+//! Input: a `DictionaryArray<u32>` of one row group, its Parquet field and the writer's
+//! options. Output: the column's pages, the dictionary page and the statistics from
+//! polars-parquet's own writer (called for the array's first row: the dictionary page holds
+//! every value whatever rows are written), the data page built here. Invariants: the bytes are
+//! polars-parquet 0.55's: `hybrid` is its `hybrid_rle::encode` step for step (the same runs
+//! and the same stale values in a short last pack; `tests` compare the two on random
+//! sequences), the header its `build_plain_page`'s with the whole array's counts; anything
+//! that would not be one version-1 data page goes back to the writer (`None`).
+
+use polars::prelude::PolarsResult;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_arrow::types::NativeType;
+use polars_parquet::parquet::encoding::bitpacked::encode_pack;
+use polars_parquet::parquet::page::{DataPage, DataPageHeader};
+use polars_parquet::parquet::schema::Repetition;
+use polars_parquet::parquet::CowBuffer;
+use polars_parquet::write::{array_to_columns, Encoding, Page, ParquetType, WriteOptions};
+
+/// Values a literal run holds at most (polars-parquet's `MAX_VALUES_PER_LITERAL_RUN`).
+const MAX_LITERAL: usize = 8192;
+
+/// Rows of u32 keys polars-parquet puts in one page at its default 1 MiB page size
+/// (`row_slice_ranges`: 1 MiB / 5 bytes a row), with room: a longer array, or a set page
+/// size, goes the writer's own way.
+const ONE_PAGE_ROWS: usize = 200_000;
+
+/// The pages of `d` (its field `field`, encodings `enc`) as polars-parquet writes them, or
+/// None where the writer's own path must decide.
+pub(super) fn dictionary_pages(
+    d: &DictionaryArray<u32>,
+    field: &ParquetType,
+    options: WriteOptions,
+    enc: &[Encoding],
+) -> PolarsResult<Option<Vec<Page>>> {
+    let ParquetType::PrimitiveType(pt) = field else { return Ok(None) };
+    let n = d.len();
+    if !(2..=ONE_PAGE_ROWS).contains(&n) || options.data_page_size.is_some() || d.values().validity().is_some() {
+        return Ok(None);
+    }
+    // The dictionary page, and the data page's header, from the writer itself: its first
+    // row's page differs from the whole array's only in its counts.
+    let head: &dyn Array = &d.clone().sliced(0, 1);
+    let mut cols = array_to_columns(head, field.clone(), options, enc)?;
+    let Some(col) = cols.pop().filter(|_| cols.is_empty()) else { return Ok(None) };
+    let pages = col.collect::<PolarsResult<Vec<Page>>>()?;
+    let Ok([Page::Dict(dict), Page::Data(first)]) = <[Page; 2]>::try_from(pages) else { return Ok(None) };
+    let DataPageHeader::V1(mut header) = first.header().clone() else { return Ok(None) };
+    header.num_values = i32::try_from(n).expect("at most ONE_PAGE_ROWS");
+    if let Some(s) = &mut header.statistics {
+        s.null_count = Some(d.null_count() as i64);
+    }
+    let validity = d.keys().validity();
+    let mut buf = Vec::with_capacity(n + 64);
+    if pt.field_info.repetition != Repetition::Required {
+        // Version 1: the levels' length first (`write_def_levels`).
+        buf.extend([0u8; 4]);
+        match validity {
+            None => bool_run(&mut buf, n, true, 1),
+            Some(v) => hybrid(&mut buf, &v.iter().collect::<Vec<bool>>(), 1, bool_literal, bool_run),
+        }
+        let len = (buf.len() - 4) as u32;
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+    }
+    // The keys of valid rows only (`serialize_keys_values`), at the width of the largest.
+    let all = d.keys().values().as_slice();
+    let valid: Vec<u32>;
+    let keys = match validity {
+        None => all,
+        Some(v) => {
+            valid = all.iter().zip(v.iter()).filter_map(|(k, ok)| ok.then_some(*k)).collect();
+            &valid
+        }
+    };
+    let bits = 32 - keys.iter().max().copied().unwrap_or(0).leading_zeros();
+    buf.push(bits as u8);
+    hybrid(&mut buf, keys, bits, u32_literal, u32_run);
+    let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buf), first.descriptor.clone(), n);
+    Ok(Some(vec![Page::Dict(dict), Page::Data(data)]))
+}
+
+/// An integer type polars-parquet's writer may dictionary-encode by its values' range
+/// (`min_max_integer_encode_as_dictionary_optional`), with that function's threshold: a
+/// column of at most so many distinct values is always worth a dictionary.
+pub(super) trait IntKey: NativeType + Ord {
+    const DELTA: usize;
+    fn wide(self) -> i128;
+    fn from_wide(v: i128) -> Self;
+}
+
+macro_rules! int_key {
+    ($($t:ty => $delta:literal),+) => {$(
+        impl IntKey for $t {
+            const DELTA: usize = $delta;
+            fn wide(self) -> i128 {
+                self as i128
+            }
+            fn from_wide(v: i128) -> Self {
+                v as $t
+            }
+        }
+    )+};
+}
+int_key!(i32 => 512, u32 => 512, i64 => 2048, u64 => 2048);
+
+/// The dictionary array polars-parquet's writer makes of integer column `a` when the range of
+/// its values is at most 65,536 wide and its distinct values are few (`IntKey::DELTA`) or
+/// under 0.75 of its rows: the distinct values ascending, a row's key its value's rank (a
+/// null row's key that of its value clamped to the range; not written). None otherwise,
+/// where the writer decides for itself (plain pages, or a cardinality estimate).
+pub(super) fn int_dictionary<T: IntKey>(a: &PrimitiveArray<T>) -> Option<DictionaryArray<u32>> {
+    let vals = a.values().as_slice();
+    let nulls = a.validity().filter(|v| v.unset_bits() > 0);
+    let mut range: Option<(T, T)> = None;
+    each_valid(vals, nulls, |v| match &mut range {
+        Some((lo, hi)) => {
+            *lo = v.min(*lo);
+            *hi = v.max(*hi);
+        }
+        None => range = Some((v, v)),
+    });
+    let (min, max) = range?;
+    let diff = usize::try_from(max.wide() - min.wide()).ok().filter(|d| *d <= usize::from(u16::MAX))?;
+    let lo = min.wide();
+    let mut seen = vec![false; diff + 1];
+    each_valid(vals, nulls, |v| seen[(v.wide() - lo) as usize] = true);
+    let distinct = seen.iter().filter(|s| **s).count();
+    if !(distinct <= T::DELTA || (distinct as f64) / (a.len() as f64) < 0.75) {
+        return None;
+    }
+    let mut lookup = vec![0u16; diff + 1];
+    let mut values = Vec::with_capacity(distinct);
+    for (o, _) in seen.iter().enumerate().filter(|s| *s.1) {
+        lookup[o] = values.len() as u16;
+        values.push(T::from_wide(lo + o as i128));
+    }
+    let keys: Vec<u32> = vals.iter().map(|v| u32::from(lookup[(v.clamp(&min, &max).wide() - lo) as usize])).collect();
+    let dt = ArrowDataType::from(T::PRIMITIVE);
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), a.validity().cloned());
+    let values = PrimitiveArray::new(dt.clone(), values.into(), None).boxed();
+    DictionaryArray::try_new(ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(dt), false), keys, values).ok()
+}
+
+/// `f` of each value of `vals` not null in `nulls`.
+#[inline(always)]
+fn each_valid<T: Copy>(vals: &[T], nulls: Option<&Bitmap>, mut f: impl FnMut(T)) {
+    match nulls {
+        None => vals.iter().for_each(|v| f(*v)),
+        Some(b) => vals.iter().zip(b.iter()).filter(|x| x.1).for_each(|(v, _)| f(*v)),
+    }
+}
+
+/// `vals` in Parquet's RLE / bit-packing hybrid as polars-parquet's `hybrid_rle::encode`
+/// writes it: a run of more than 8 equal values (once the literal values before it are a
+/// multiple of 8) is a repeated run, the rest literal runs of at most `MAX_LITERAL` values.
+/// Its buffer of literal values is always a stretch of `vals` (from `start`): values are
+/// buffered until a repeated run ends or the buffer is full, and a repeated run's values past
+/// its ninth are never buffered, so the port keeps indices instead of copies, and skips a
+/// repeated run in one loop where the original took a value at a time.
+fn hybrid<T: Copy + PartialEq + Default>(
+    w: &mut Vec<u8>,
+    vals: &[T],
+    bits: u32,
+    literal: fn(&mut Vec<u8>, &[T], u32),
+    run: fn(&mut Vec<u8>, usize, T, u32),
+) {
+    // The original's names: consecutive_repeats, previous_val, buffer_idx, literal_run_idx.
+    let (mut repeats, mut prev, mut idx, mut lit) = (0usize, T::default(), 0usize, 0usize);
+    let mut start = 0usize;
+    let mut i = 0;
+    while i < vals.len() {
+        let v = vals[i];
+        if v == prev {
+            repeats += 1;
+            if repeats > 8 {
+                // The original's `continue` for each further equal value.
+                let more = vals[i + 1..].iter().take_while(|x| **x == prev).count();
+                repeats += more;
+                i += 1 + more;
+                continue;
+            }
+            if repeats == 8 {
+                let pad = (8 - lit % 8) % 8;
+                repeats -= pad;
+                lit += pad;
+            }
+        } else if repeats > 8 {
+            if lit > 0 {
+                literal(w, &vals[start..start + lit], bits);
+                lit = 0;
+            }
+            run(w, repeats, prev, bits);
+            repeats = 1;
+            idx = 0;
+        } else {
+            lit = idx;
+            repeats = 1;
+        }
+        if idx == MAX_LITERAL {
+            literal(w, &vals[start..start + MAX_LITERAL], bits);
+            repeats = 1;
+            idx = 0;
+            lit = 0;
+        }
+        if idx == 0 {
+            start = i;
+        }
+        prev = v;
+        idx += 1;
+        i += 1;
+    }
+    if repeats <= 8 {
+        lit = idx;
+    }
+    if lit > 0 {
+        literal(w, &vals[start..start + lit], bits);
+    }
+    if repeats > 8 {
+        run(w, repeats, prev, bits);
+    }
+}
+
+fn uleb128(w: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            w.push(byte);
+            return;
+        }
+        w.push(byte | 0x80);
+    }
+}
+
+/// A literal run header: the run's groups of 8, then the bit-packed flag.
+fn literal_header(w: &mut Vec<u8>, len: usize) {
+    uleb128(w, ((len.div_ceil(8) as u64) << 1) | 1);
+}
+
+/// A literal run of keys, packed 32 at a time. A short last pack carries the previous pack's
+/// values past its own (the original reuses its buffer): in the bytes written when the run
+/// is not a multiple of 8 long, so kept.
+fn u32_literal(w: &mut Vec<u8>, vals: &[u32], bits: u32) {
+    literal_header(w, vals.len());
+    let bits = bits as usize;
+    let mut buf = [0u32; 32];
+    let chunks = vals.chunks_exact(32);
+    let rest = chunks.remainder();
+    for c in chunks {
+        buf.copy_from_slice(c);
+        let mut packed = [0u8; 128];
+        encode_pack(&buf, bits, &mut packed);
+        w.extend_from_slice(&packed[..4 * bits]);
+    }
+    if !rest.is_empty() {
+        buf[..rest.len()].copy_from_slice(rest);
+        let mut packed = [0u8; 128];
+        encode_pack(&buf, bits, &mut packed);
+        w.extend_from_slice(&packed[..rest.len().div_ceil(8) * bits]);
+    }
+}
+
+fn u32_run(w: &mut Vec<u8>, len: usize, v: u32, bits: u32) {
+    uleb128(w, (len as u64) << 1);
+    w.extend_from_slice(&v.to_le_bytes()[..(bits as usize).div_ceil(8)]);
+}
+
+/// A literal run of levels, 8 to a byte, the first in the lowest bit.
+fn bool_literal(w: &mut Vec<u8>, vals: &[bool], _bits: u32) {
+    literal_header(w, vals.len());
+    w.extend(vals.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |b, (i, v)| b | (u8::from(*v) << i))));
+}
+
+fn bool_run(w: &mut Vec<u8>, len: usize, v: bool, _bits: u32) {
+    uleb128(w, (len as u64) << 1);
+    w.push(u8::from(v));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars_parquet::parquet::encoding::hybrid_rle::encode;
+    use proptest::prelude::*;
+
+    /// Stretches of random lengths (mostly short, some past a literal run's 8,192 values),
+    /// each one value repeated or values counting up (literal), below `1 << bits`.
+    fn runs(bits: u32) -> impl Strategy<Value = Vec<u32>> {
+        let len = prop_oneof![6 => 1usize..12, 2 => 12usize..40, 1 => 8_000usize..9_000];
+        let mask = if bits == 0 { 0 } else { u32::MAX >> (32 - bits) };
+        proptest::collection::vec((any::<u32>(), len, any::<bool>()), 0..40).prop_map(move |rs| {
+            rs.into_iter()
+                .flat_map(|(v, n, counting)| {
+                    (0..n as u32).map(move |i| (if counting { v.wrapping_add(i) } else { v }) & mask)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The port writes polars-parquet's bytes for keys of every width (0 to 20 bits).
+        #[test]
+        fn keys_encode_as_polars_does((bits, vals) in (0u32..21).prop_flat_map(|b| (Just(b), runs(b)))) {
+            let mut ours = Vec::new();
+            hybrid(&mut ours, &vals, bits, u32_literal, u32_run);
+            let mut theirs = Vec::new();
+            encode::<u32, _, _>(&mut theirs, vals.iter().copied(), bits).unwrap();
+            prop_assert_eq!(ours, theirs);
+        }
+
+        /// And for levels (validity bits).
+        #[test]
+        fn levels_encode_as_polars_does(vals in runs(1)) {
+            let bools: Vec<bool> = vals.iter().map(|v| *v == 1).collect();
+            let mut ours = Vec::new();
+            hybrid(&mut ours, &bools, 1, bool_literal, bool_run);
+            let mut theirs = Vec::new();
+            encode::<bool, _, _>(&mut theirs, bools.iter().copied(), 1).unwrap();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}
