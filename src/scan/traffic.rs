@@ -15,7 +15,7 @@
 //! or minute changes (lines of one chunk are in time order, so that is once per second or
 //! minute, not once per line). Hosts and peers are hashed once per line.
 
-use super::series::{MinuteHist, PerMinute, PerSec};
+use super::series::{MinuteHist, PerMinute, PerSec, SecBuf};
 use crate::model::span::{hour_of, HourCell, Profile};
 use rustc_hash::FxHashMap as HashMap;
 
@@ -152,8 +152,8 @@ pub struct Traffic {
     /// `finish` and `merge`.
     host_slots: Slots<HostTotals>,
     peer_slots: Slots<PeerTotals>,
-    cur_sec: i64,
-    cur: [u32; col::N],
+    /// The block of seconds being counted (added to `per_sec` as the count leaves it).
+    secs: SecBuf,
     /// The current minute's histograms, dense (`metric * NBINS + bin`), and which cells are
     /// non-zero.
     lat_min: i64,
@@ -191,21 +191,12 @@ impl Traffic {
     /// Count one request ending at `sec` with `status`.
     #[inline]
     pub fn count(&mut self, sec: i64, status: u16, retried: bool) {
-        if sec != self.cur_sec {
-            self.flush_sec();
-            self.cur_sec = sec;
-        }
-        self.cur[col::TOTAL] += 1;
-        self.cur[status_col(status)] += 1;
+        // A second's counts overflow past 4 G requests in it (as the one-second row did).
+        let r = self.secs.row(sec, &mut self.per_sec);
+        r[col::TOTAL] += 1;
+        r[status_col(status)] += 1;
         if retried {
-            self.cur[col::RETRIED] += 1;
-        }
-    }
-
-    fn flush_sec(&mut self) {
-        if self.cur[col::TOTAL] > 0 {
-            self.per_sec.add(self.cur_sec, &self.cur);
-            self.cur = [0; col::N];
+            r[col::RETRIED] += 1;
         }
     }
 
@@ -305,7 +296,9 @@ impl Traffic {
 
     /// Flush the cached current second, minute, hosts and peers into the stores.
     pub fn finish(&mut self) {
-        self.flush_sec();
+        self.secs.flush(&mut self.per_sec);
+        // Its rows are 48 KiB: not kept by a worker's finished counters.
+        self.secs = SecBuf::default();
         self.flush_lat();
         self.flush_keys();
     }
