@@ -381,13 +381,13 @@ mod tests {
 
     /// The file `BatchedParquet` writes (columns encoded and compressed in parallel, pages
     /// compressed with a kept zstd context, columns the writer surely dictionary-encodes given
-    /// as dictionaries, their levels and keys encoded by `rle`) is byte for byte the one polars' own batched writer writes with the same
-    /// compression: strings of few values (inline and not, `FEW` of them, one more; 64 and 300
-    /// sharing their first and last bytes; in 6 of 7 rows), of many
-    /// values (dictionary and plain pages), nulls, an all-null column, integers (of few
-    /// values, with nulls and without; of too many: plain), floats,
-    /// booleans, three row groups (one of at most 128 rows), and a page past the default
-    /// 1 MiB page size.
+    /// as dictionaries, their levels and keys encoded by `rle`) is byte for byte the one
+    /// polars' own batched writer writes with the same compression: strings of few values
+    /// (inline and not, `FEW` of them, one more; 64 and 300 sharing their first and last
+    /// bytes; in 6 of 7 rows), of many values (dictionary and plain pages), nulls, an all-null
+    /// column, integers (of few values, with nulls and without; of too many: plain), floats,
+    /// booleans, three row groups (one of at most 128 rows), and a page past the default 1 MiB
+    /// page size.
     #[test]
     fn batched_parquet_writes_polars_own_bytes() {
         let frame = |k: usize, n: usize| -> DataFrame {

@@ -1,8 +1,9 @@
-//! The data page of a dictionary-encoded string column of `events.parquet` (the arrays
-//! `parquet::few_valued` builds), its levels and keys encoded here instead of by
-//! polars-parquet's `serialize_keys_range`: that one feeds every key through a chain of
-//! iterators into a generic run encoder, a hundred instructions a key, and with the
-//! definition levels it was a twentieth of a noisy run's instructions.
+//! The data page of a dictionary-encoded column of a Parquet file of ours (`events.parquet`,
+//! the counter files: the arrays `parquet::few_valued` and `int_dictionary` build), its
+//! levels and keys encoded here instead of by polars-parquet's `serialize_keys_range`, which
+//! feeds every key through a chain of iterators into a generic run encoder, about a hundred
+//! instructions a key: with the definition levels, 1.33 G of the noisy 2 GiB run's 39 G, a
+//! fifth of `events.parquet`'s.
 //!
 //! Input: a `DictionaryArray<u32>` of one row group, its Parquet field and the writer's
 //! options. Output: the column's pages, the dictionary page and the statistics from
@@ -19,6 +20,8 @@ use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_arrow::types::NativeType;
 use polars_parquet::parquet::encoding::bitpacked::encode_pack;
+use polars_parquet::parquet::encoding::hybrid_rle::bitpacked_encode;
+use polars_parquet::parquet::encoding::uleb128;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader};
 use polars_parquet::parquet::schema::Repetition;
 use polars_parquet::parquet::CowBuffer;
@@ -227,16 +230,10 @@ fn hybrid<T: Copy + PartialEq + Default>(
     }
 }
 
-fn uleb128(w: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            w.push(byte);
-            return;
-        }
-        w.push(byte | 0x80);
-    }
+fn uleb128(w: &mut Vec<u8>, v: u64) {
+    let mut c = [0u8; 10];
+    let n = uleb128::encode(v, &mut c);
+    w.extend_from_slice(&c[..n]);
 }
 
 /// A literal run header: the run's groups of 8, then the bit-packed flag.
@@ -275,7 +272,7 @@ fn u32_run(w: &mut Vec<u8>, len: usize, v: u32, bits: u32) {
 /// A literal run of levels, 8 to a byte, the first in the lowest bit.
 fn bool_literal(w: &mut Vec<u8>, vals: &[bool], _bits: u32) {
     literal_header(w, vals.len());
-    w.extend(vals.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |b, (i, v)| b | (u8::from(*v) << i))));
+    bitpacked_encode(w, vals.iter().copied()).expect("a Vec takes every byte");
 }
 
 fn bool_run(w: &mut Vec<u8>, len: usize, v: bool, _bits: u32) {
