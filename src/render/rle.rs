@@ -242,7 +242,9 @@ fn literal_header(w: &mut Vec<u8>, len: usize) {
 
 /// A literal run of keys, packed 32 at a time. A short last pack carries the previous pack's
 /// values past its own (the original reuses its buffer): in the bytes written when the run
-/// is not a multiple of 8 long, so kept.
+/// is not a multiple of 8 long, so kept. Not polars-parquet's own `hybrid_rle::Encoder`
+/// writers (the same bytes, fed through iterators): with them for keys and runs the 256 MB
+/// noisy run took 20 M instructions more (5.884 to 5.904 G).
 fn u32_literal(w: &mut Vec<u8>, vals: &[u32], bits: u32) {
     literal_header(w, vals.len());
     let bits = bits as usize;
