@@ -1,18 +1,19 @@
 //! The quiet rows in the report stage: merged into the error-log rows `errors.csv` streams
-//! (`error_rows`; the FPM rows' merge is `wide::Groups`), and read once, by their heads, for
-//! the few things the report shows of them (`digest`: per-cause counts and evidence samples, post-mortem quotes;
-//! `by_pool.csv`'s counts of the FPM rows).
+//! (`error_rows`) and the FPM rows `fpm.csv` streams (`fpm_rows`; `events.parquet`'s merge is
+//! `wide::Groups`), and read once, by their heads, for the few things the report shows of
+//! them (`digest`: per-cause counts and evidence samples, post-mortem quotes; `by_pool.csv`'s
+//! counts of the FPM rows).
 //!
 //! Input: `Events` (the held rows as a frame, the quiet ones as `scan::quiet::QuietRows`).
 //! Output: frames of error rows with the columns of the held frame. Invariants: the rows come
 //! in (time, file, line) order, the held frame's order, so a table streamed from
-//! `error_rows` is the table one sorted frame of every row gave; what is read of the
+//! `error_rows` or `fpm_rows` is the table one sorted frame of every row gave; what is read of the
 //! quiet rows is bounded (a batch, or a few rows per cause and per incident), never all of
 //! them at once.
 
 use super::events::{error_frame, Events, RowCtx};
 use crate::analysis::Analysis;
-use crate::model::event::ErrorRef;
+use crate::model::event::{ErrorRef, FpmEvent};
 use crate::model::{Ts, Zone};
 use crate::scan::quiet::{Head, Merged, QuietRows};
 use polars::prelude::*;
@@ -123,6 +124,12 @@ impl Keyed for ErrorRef<'_> {
     }
 }
 
+impl Keyed for FpmEvent {
+    fn key(&self) -> (Ts, u32, u64) {
+        (self.ts, self.source, self.line)
+    }
+}
+
 /// Every row of a kind in (time, file, line) order: its held frame's rows merged with its
 /// quiet rows read back (`error_rows`).
 pub struct Rows<'e, T, I: Iterator<Item = T>> {
@@ -134,6 +141,13 @@ pub struct Rows<'e, T, I: Iterator<Item = T>> {
 pub fn error_rows(ev: &Events) -> PolarsResult<Rows<'_, ErrorRef<'_>, Merged<'_>>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
     Ok(Rows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
+}
+
+/// Every FPM row in (time, file, line) order (`fpm.csv`): the held frame's rows merged with
+/// the quiet ones read back.
+pub fn fpm_rows(ev: &Events) -> PolarsResult<Rows<'_, FpmEvent, impl Iterator<Item = FpmEvent> + '_>> {
+    let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(&q.rank).peekable()));
+    Ok(Rows { keys: Keys::of(&ev.fpm)?, pos: 0, quiet })
 }
 
 impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {

@@ -33,7 +33,7 @@ pub struct Report {
 
 /// The report's tables, each written as the CSV file of its name (`Tables::files`);
 /// `errors.csv` and `fpm.csv` are streamed from the events instead (`render::csv`: the held
-/// rows merged with the quiet ones, `quiet::error_rows`, `wide::Groups::fpm`), since most of
+/// rows merged with the quiet ones, `quiet::error_rows`, `quiet::fpm_rows`), since most of
 /// those rows are not held in memory.
 pub struct Tables {
     pub requests: DataFrame,

@@ -12,7 +12,7 @@
 //! column (together half of the file's work).
 
 use super::cells::{Builder, Src};
-use super::events::{kind_columns, push_error, push_fpm, Events, RowCtx};
+use super::events::{push_error, push_fpm, Events, RowCtx};
 use super::quiet::{Keys, Quiet};
 use super::run::EVENT_COLUMNS;
 use crate::model::event::FpmEvent;
@@ -68,25 +68,19 @@ enum Next {
 impl<'e> Groups<'e> {
     /// `events.parquet`'s row groups: every kind, every column of the wide table.
     pub fn new(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
-        Self::of(ev, size, [true; 3], wide_columns())
+        Self::of(ev, size, wide_columns())
     }
 
-    /// `fpm.csv`'s batches: the FPM rows, held and quiet, with the FPM frame's columns.
-    pub fn fpm(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
-        Self::of(ev, size, [false, true, false], kind_columns("fpm"))
-    }
-
-    /// The rows of the kinds `kinds` (errors, FPM events, requests) with columns `names`.
-    fn of(ev: &'e Events, size: usize, kinds: [bool; 3], names: Vec<&'static str>) -> PolarsResult<Groups<'e>> {
+    /// The rows of every kind (errors, FPM events, requests) with columns `names`.
+    fn of(ev: &'e Events, size: usize, names: Vec<&'static str>) -> PolarsResult<Groups<'e>> {
         let frames = [&ev.err, &ev.fpm, &ev.req];
         let mut held = [None, None, None];
-        for k in (0..3).filter(|&k| kinds[k]) {
-            let d = frames[k];
-            held[k] = Some(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() });
+        for (h, d) in held.iter_mut().zip(frames) {
+            *h = Some(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() });
         }
         let quiet = ev.quiet.as_deref().map(|q| {
-            let errs = kinds[0].then(|| q.rows.merged(q.rank()).peekable());
-            let fpm = kinds[1].then(|| {
+            let errs = Some(q.rows.merged(q.rank()).peekable());
+            let fpm = Some({
                 let fpm: Box<dyn Iterator<Item = FpmEvent> + Send + 'e> = Box::new(q.rows.fpm_merged(q.rank()));
                 fpm.peekable()
             });

@@ -1,4 +1,5 @@
-//! CSV output through polars' writer.
+//! CSV output: small tables through polars' writer, `errors.csv` and `fpm.csv` streamed row
+//! by row in the bytes polars' writer gives the same table.
 //!
 //! Input: a sorted frame. Output: a UTF-8 CSV file with a header row, `,` separators,
 //! quoting only where needed, empty fields for missing values, `\n` line ends.
@@ -94,134 +95,218 @@ pub const ERRORS_CSV: [(&str, &str); 23] = [
     ("machine", "machine"),
 ];
 
+/// The columns of `fpm.csv` (`aggregate::report::fpm_table`) and the event column each
+/// comes from.
+pub const FPM_CSV: [(&str, &str); 15] = [
+    ("time", "time"),
+    ("file", "file"),
+    ("line", "line"),
+    ("level", "level"),
+    ("pool", "pool"),
+    ("event", "event"),
+    ("child_pid", "child_pid"),
+    ("signal", "signal"),
+    ("exit_code", "exit_code"),
+    ("script", "script"),
+    ("request", "request"),
+    ("elapsed_s", "elapsed_s"),
+    ("message", "message"),
+    ("time_exact", "time_exact"),
+    ("machine", "machine"),
+];
+
 /// A held-frame column, typed.
 enum Held {
     Str(StringChunked),
     Int(Int64Chunked),
+    Float(Float64Chunked),
     YesNo(BooleanChunked),
 }
 
-/// `errors.csv` streamed row by row: the held error rows (from their frame) merged with the
-/// quiet ones read back (`aggregate::quiet::error_rows`), each formatted as polars' writer
-/// formats `errors_table` (`tests::errors_csv_is_polars_csv` checks the two agree), so no
-/// frame is built for the quiet rows and the file's bytes are those of one table of all rows.
-pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
-    use crate::aggregate::quiet::{error_rows, ErrRow};
-    let terr = |e| table_err("errors.csv")(e);
-    let d = &ev.err;
-    let held = ERRORS_CSV
-        .iter()
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// The columns `cols` (their event columns) of a kind's held frame `d`, one chunk each.
+fn held_columns(d: &DataFrame, cols: &[(&str, &str)]) -> PolarsResult<Vec<Held>> {
+    cols.iter()
         .map(|(_, c)| -> PolarsResult<Held> {
             let col = d.column(c)?;
             Ok(match col.dtype() {
                 DataType::String => Held::Str(col.str()?.rechunk().into_owned()),
                 DataType::Boolean => Held::YesNo(col.bool()?.rechunk().into_owned()),
+                DataType::Float64 => Held::Float(col.f64()?.rechunk().into_owned()),
                 _ => Held::Int(col.cast(&DataType::Int64)?.i64()?.rechunk().into_owned()),
             })
         })
-        .collect::<PolarsResult<Vec<Held>>>()
-        .map_err(terr)?;
-    let tmp = path.with_extension("tmp~");
-    let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
-    let header: Vec<&str> = ERRORS_CSV.iter().map(|c| c.0).collect();
-    buf.extend_from_slice(header.join(",").as_bytes());
-    buf.push(b'\n');
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
+        .collect()
+}
+
+/// Row `i` of the held columns, as polars' writer writes it.
+fn put_held(buf: &mut Vec<u8>, held: &[Held], i: usize) {
+    for (k, h) in held.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        match h {
+            Held::Str(c) => put_str(buf, c.get(i)),
+            Held::Int(c) => put_int(buf, c.get(i)),
+            Held::Float(c) => put_f64(buf, c.get(i)),
+            Held::YesNo(c) => put_str(buf, c.get(i).map(yes_no)),
+        }
+    }
+}
+
+/// A float as polars' writer writes one without a set precision (`zmij`'s shortest text).
+fn put_f64(buf: &mut Vec<u8>, v: Option<f64>) {
+    if let Some(v) = v {
+        buf.extend_from_slice(zmij::Buffer::new().format(v).as_bytes());
+    }
+}
+
+/// A CSV file written row by row: into a temporary file beside it, renamed at the end.
+struct Streamed {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+    /// The rows not yet written.
+    buf: Vec<u8>,
+}
+
+impl Streamed {
+    fn create(path: &Path, cols: &[(&str, &str)]) -> Result<Streamed, RenderError> {
+        let tmp = path.with_extension("tmp~");
+        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut buf = Vec::with_capacity(1 << 16);
+        buf.extend_from_slice(cols.iter().map(|c| c.0).collect::<Vec<_>>().join(",").as_bytes());
+        buf.push(b'\n');
+        let w = std::io::BufWriter::with_capacity(1 << 16, f);
+        Ok(Streamed { tmp, path: path.to_path_buf(), w, buf })
+    }
+
+    /// End the row written into `buf`.
+    fn end_row(&mut self) -> Result<(), RenderError> {
+        self.buf.push(b'\n');
+        if self.buf.len() >= 1 << 16 {
+            std::io::Write::write_all(&mut self.w, &self.buf).map_err(io_err(&self.tmp))?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), RenderError> {
+        std::io::Write::write_all(&mut self.w, &self.buf).map_err(io_err(&self.tmp))?;
+        std::io::Write::flush(&mut self.w).map_err(io_err(&self.tmp))?;
+        drop(self.w);
+        std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))
+    }
+}
+
+/// A field and its separator.
+fn str_field(buf: &mut Vec<u8>, v: Option<&str>) {
+    put_str(buf, v);
+    buf.push(b',');
+}
+
+fn int_field(buf: &mut Vec<u8>, v: Option<i64>) {
+    put_int(buf, v);
+    buf.push(b',');
+}
+
+/// `errors.csv` streamed row by row: the held error rows (from their frame) merged with the
+/// quiet ones read back (`aggregate::quiet::error_rows`), each formatted as polars' writer
+/// formats `errors_table` (`tests::fields_are_polars_fields`, and the golden tests for whole
+/// files), so no
+/// frame is built for the quiet rows and the file's bytes are those of one table of all rows.
+pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
+    use crate::aggregate::quiet::{error_rows, ErrRow};
+    let terr = |e| table_err("errors.csv")(e);
+    let held = held_columns(&ev.err, &ERRORS_CSV).map_err(terr)?;
+    let mut out = Streamed::create(path, &ERRORS_CSV)?;
     let mut stamps = crate::model::time::StampText::default();
     let mut stamp = String::new();
     for r in error_rows(ev).map_err(terr)? {
+        let buf = &mut out.buf;
         match r {
-            ErrRow::Held(i) => {
-                for (k, h) in held.iter().enumerate() {
-                    if k > 0 {
-                        buf.push(b',');
-                    }
-                    match h {
-                        Held::Str(c) => put_str(&mut buf, c.get(i)),
-                        Held::Int(c) => put_int(&mut buf, c.get(i)),
-                        Held::YesNo(c) => put_str(&mut buf, c.get(i).map(yes_no)),
-                    }
-                }
-            }
+            ErrRow::Held(i) => put_held(buf, &held, i),
             ErrRow::Quiet(e) => {
                 let q = ev.quiet.as_deref().expect("quiet rows come from a spill");
                 // A quiet row has no verdict: its cause is its line's, confidence and
                 // evidence are empty.
-                let s = |buf: &mut Vec<u8>, v: Option<&str>| {
-                    put_str(buf, v);
-                    buf.push(b',');
-                };
-                let n = |buf: &mut Vec<u8>, v: Option<i64>| {
-                    put_int(buf, v);
-                    buf.push(b',');
-                };
                 stamp.clear();
                 q.push_time(&mut stamps, e.ts, &mut stamp);
-                s(&mut buf, Some(&stamp));
-                s(&mut buf, Some(q.file(e.source)));
-                n(&mut buf, Some(e.line as i64));
-                s(&mut buf, Some(e.level.as_str()));
-                n(&mut buf, Some(e.pid as i64));
-                n(&mut buf, e.conn.map(|c| c as i64));
-                s(&mut buf, Some(e.signature));
-                n(&mut buf, e.errno.map(i64::from));
-                s(&mut buf, Some(e.phase.as_str()));
-                s(&mut buf, Some(e.class.as_str()));
-                s(&mut buf, Some(e.cause.as_str()));
+                str_field(buf, Some(&stamp));
+                str_field(buf, Some(q.file(e.source)));
+                int_field(buf, Some(e.line as i64));
+                str_field(buf, Some(e.level.as_str()));
+                int_field(buf, Some(e.pid as i64));
+                int_field(buf, e.conn.map(|c| c as i64));
+                str_field(buf, Some(e.signature));
+                int_field(buf, e.errno.map(i64::from));
+                str_field(buf, Some(e.phase.as_str()));
+                str_field(buf, Some(e.class.as_str()));
+                str_field(buf, Some(e.cause.as_str()));
                 for v in [e.client, e.server, e.request, e.upstream, e.host, Some(e.message)] {
-                    s(&mut buf, v);
+                    str_field(buf, v);
                 }
-                s(&mut buf, Some(e.class.as_str()));
-                s(&mut buf, Some(yes_no(e.failure)));
-                s(&mut buf, None);
-                s(&mut buf, None);
-                n(&mut buf, Some(e.lines as i64));
-                put_str(&mut buf, Some(q.machine()));
+                str_field(buf, Some(e.class.as_str()));
+                str_field(buf, Some(yes_no(e.failure)));
+                str_field(buf, None);
+                str_field(buf, None);
+                int_field(buf, Some(e.lines as i64));
+                put_str(buf, Some(q.machine()));
             }
         }
-        buf.push(b'\n');
-        if buf.len() >= 1 << 16 {
-            std::io::Write::write_all(&mut w, &buf).map_err(io_err(&tmp))?;
-            buf.clear();
-        }
+        out.end_row()?;
     }
-    std::io::Write::write_all(&mut w, &buf).map_err(io_err(&tmp))?;
-    std::io::Write::flush(&mut w).map_err(io_err(&tmp))?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    out.finish()
 }
 
-/// Rows per batch of `fpm.csv`.
-const FPM_BATCH: usize = 16 << 10;
-
-/// `fpm.csv` a batch at a time: the held FPM rows merged with the quiet ones read back, each
-/// batch a frame built in merged order (`aggregate::wide::Groups::fpm`), written by polars'
-/// batched writer: the file's bytes are those of one table of all rows
-/// (`tests::batches_are_one_table`), and no more than a batch of the quiet rows is ever a
-/// frame.
+/// `fpm.csv` streamed row by row like `errors.csv`: the held FPM rows merged with the quiet
+/// ones read back (`aggregate::quiet::fpm_rows`), formatted as polars' writer formats
+/// `fpm_table` (the golden tests hold both). Building a frame per batch of the merged rows
+/// and handing it to polars' writer cost 7,200 instructions a row (0.54 G on the noisy 2 GiB
+/// bench corpus, callgrind).
 pub fn write_fpm(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
-    use crate::aggregate::report::fpm_table;
-    use crate::aggregate::wide::Groups;
+    use crate::aggregate::quiet::{fpm_rows, Row};
     let terr = |e| table_err("fpm.csv")(e);
-    let tmp = path.with_extension("tmp~");
-    let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-    let schema = fpm_table(&ev.fpm.clear()).map_err(terr)?.schema().as_ref().clone();
-    let mut out = CsvWriter::new(&mut w).include_header(true).with_separator(b',').batched(&schema).map_err(terr)?;
-    let mut batches = Groups::fpm(ev, FPM_BATCH).map_err(terr)?;
-    while let Some(batch) = batches.next_group().map_err(terr)? {
-        if batch.height() == 0 {
-            continue;
+    let held = held_columns(&ev.fpm, &FPM_CSV).map_err(terr)?;
+    let mut out = Streamed::create(path, &FPM_CSV)?;
+    let mut stamps = crate::model::time::StampText::default();
+    let mut stamp = String::new();
+    for r in fpm_rows(ev).map_err(terr)? {
+        let buf = &mut out.buf;
+        match r {
+            Row::Held(i) => put_held(buf, &held, i),
+            Row::Quiet(e) => {
+                let q = ev.quiet.as_deref().expect("quiet rows come from a spill");
+                stamp.clear();
+                q.push_time(&mut stamps, e.ts, &mut stamp);
+                str_field(buf, Some(&stamp));
+                str_field(buf, Some(q.file(e.source)));
+                int_field(buf, Some(e.line as i64));
+                str_field(buf, Some(e.level.as_str()));
+                str_field(buf, e.pool.as_deref());
+                str_field(buf, Some(e.kind.as_str()));
+                int_field(buf, e.child_pid.map(i64::from));
+                int_field(buf, e.signal.map(i64::from));
+                int_field(buf, e.exit_code.map(i64::from));
+                str_field(buf, e.script.as_deref());
+                str_field(buf, e.request.as_deref());
+                put_f64(buf, e.elapsed_s);
+                buf.push(b',');
+                str_field(buf, Some(&e.message));
+                str_field(buf, Some(yes_no(e.ts_exact)));
+                put_str(buf, Some(q.machine()));
+            }
         }
-        out.write_batch(&fpm_table(&batch).map_err(terr)?).map_err(terr)?;
+        out.end_row()?;
     }
-    out.finish().map_err(terr)?;
-    drop(out);
-    std::io::Write::flush(&mut w).map_err(io_err(&tmp))?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    out.finish()
 }
 
 #[cfg(test)]
@@ -287,48 +372,36 @@ mod tests {
     }
 
     proptest! {
-        /// `write_fpm`'s batches: polars' batched writer over consecutive slices writes the
-        /// bytes its writer gives the whole table (floats of any size and precision, strings
-        /// that need quoting, nulls, one header).
+        /// Floats as polars' writer writes them (any bits: subnormal, huge, negative zero,
+        /// infinite, NaN), nulls empty.
         #[test]
-        fn batches_are_one_table(
-            rows in prop::collection::vec(
-                (prop::option::of(any::<f64>()), prop::option::of("[a-z,\"é ]{0,6}"), any::<bool>()),
-                0..60,
-            ),
-            cuts in prop::collection::vec(0usize..60, 0..4),
-        ) {
-            let n = rows.len();
-            let f: Vec<Option<f64>> = rows.iter().map(|r| r.0.filter(|x| x.is_finite())).collect();
-            let s: Vec<Option<String>> = rows.iter().map(|r| r.1.clone()).collect();
-            let b: Vec<bool> = rows.iter().map(|r| r.2).collect();
-            let mut df = DataFrame::new(
-                n,
-                vec![Column::new("f".into(), f), Column::new("s".into(), s), Column::new("b".into(), b)],
-            )
-            .unwrap();
-            let mut whole = Vec::new();
-            CsvWriter::new(&mut whole).include_header(true).with_separator(b',').finish(&mut df).unwrap();
-            let mut parts = Vec::new();
-            let mut w = CsvWriter::new(&mut parts)
-                .include_header(true)
-                .with_separator(b',')
-                .batched(df.schema().as_ref())
-                .unwrap();
-            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c < n).collect();
-            cuts.push(n);
-            cuts.sort();
-            let mut at = 0;
-            for c in cuts {
-                if c > at {
-                    w.write_batch(&df.slice(at as i64, c - at)).unwrap();
-                    at = c;
-                }
+        fn floats_are_polars_floats(bits in prop::collection::vec(prop::option::of(any::<u64>()), 1..40)) {
+            let f: Vec<Option<f64>> = bits.iter().map(|b| b.map(f64::from_bits)).collect();
+            let mut df = DataFrame::new(f.len(), vec![Column::new("f".into(), f.clone())]).unwrap();
+            let mut theirs = Vec::new();
+            CsvWriter::new(&mut theirs).include_header(false).with_separator(b',').finish(&mut df).unwrap();
+            let mut ours = Vec::new();
+            for v in &f {
+                put_f64(&mut ours, *v);
+                ours.push(b'\n');
             }
-            w.finish().unwrap();
-            drop(w);
-            prop_assert_eq!(String::from_utf8_lossy(&parts), String::from_utf8_lossy(&whole));
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
         }
+    }
+
+    /// `FPM_CSV` names the columns of `fpm_table`, in its order.
+    #[test]
+    fn fpm_csv_columns_are_the_fpm_table() {
+        use crate::aggregate::events::{column_type, kind_has};
+        use crate::aggregate::run::EVENT_COLUMNS;
+        let cols: Vec<Column> = EVENT_COLUMNS
+            .iter()
+            .filter(|c| kind_has("fpm", c))
+            .map(|c| Column::full_null((*c).into(), 0, &column_type(c)))
+            .collect();
+        let t = crate::aggregate::report::fpm_table(&DataFrame::new(0, cols).unwrap()).unwrap();
+        let names: Vec<&str> = t.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, FPM_CSV.iter().map(|c| c.0).collect::<Vec<_>>());
     }
 
     /// `ERRORS_CSV` names the columns of `errors_table`, in its order.
