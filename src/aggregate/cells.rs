@@ -293,20 +293,42 @@ impl Builder {
         Some(o)
     }
 
-    /// Row `i` of a held frame (its columns `src`, in output order).
+    /// Row `i` of a held frame (its columns `src`, in output order). A null cell is not
+    /// written: it joins its column's run of nulls, written with the next value (a null at a
+    /// time was a third of the copy's instructions).
     pub(super) fn held(&mut self, src: &[Src], i: usize) {
         self.n += 1;
         for (j, s) in src.iter().enumerate() {
-            if matches!(s, Src::Null) {
-                continue;
-            }
-            match (s, self.at_row(j)) {
-                (Src::Str(c), Some(Out::Str(b))) => b.push(c.get(i)),
-                (Src::Int(c), Some(Out::Int(b))) => b.push(c.get(i)),
-                (Src::Float(c), Some(Out::Float(b))) => b.push(c.get(i)),
-                (Src::Bool(c), Some(Out::Bool(b))) => b.push(c.get(i)),
-                (_, Some(o)) => o.nulls(1),
-                (_, None) => {}
+            match s {
+                Src::Null => {}
+                Src::Str(c) => {
+                    if let Some(v) = c.get(i) {
+                        if let Some(Out::Str(b)) = self.at_row(j) {
+                            b.push_value(v);
+                        }
+                    }
+                }
+                Src::Int(c) => {
+                    if let Some(v) = c.get(i) {
+                        if let Some(Out::Int(b)) = self.at_row(j) {
+                            b.push_value(v);
+                        }
+                    }
+                }
+                Src::Float(c) => {
+                    if let Some(v) = c.get(i) {
+                        if let Some(Out::Float(b)) = self.at_row(j) {
+                            b.push_value(v);
+                        }
+                    }
+                }
+                Src::Bool(c) => {
+                    if let Some(v) = c.get(i) {
+                        if let Some(Out::Bool(b)) = self.at_row(j) {
+                            b.push_value(v);
+                        }
+                    }
+                }
             }
         }
     }
