@@ -37,20 +37,20 @@ struct Held {
 
 type FpmRows<'e> = Peekable<Box<dyn Iterator<Item = FpmEvent> + Send + 'e>>;
 
-/// The quiet rows read back, of the kinds asked for.
+/// The quiet rows read back, both kinds.
 struct QuietSide<'e> {
     q: &'e Quiet,
     x: RowCtx<'e>,
-    errs: Option<Peekable<Merged<'e>>>,
-    fpm: Option<FpmRows<'e>>,
+    errs: Peekable<Merged<'e>>,
+    fpm: FpmRows<'e>,
 }
 
 /// The row groups of `events.parquet` (see the module doc).
 pub struct Groups<'e> {
     names: Vec<&'static str>,
     size: usize,
-    /// Errors, FPM events, requests (in the order of their record names), those asked for.
-    held: [Option<Held>; 3],
+    /// Errors, FPM events, requests (in the order of their record names).
+    held: [Held; 3],
     next: [usize; 3],
     quiet: Option<QuietSide<'e>>,
     first: bool,
@@ -68,23 +68,15 @@ enum Next {
 impl<'e> Groups<'e> {
     /// `events.parquet`'s row groups: every kind, every column of the wide table.
     pub fn new(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
-        Self::of(ev, size, wide_columns())
-    }
-
-    /// The rows of every kind (errors, FPM events, requests) with columns `names`.
-    fn of(ev: &'e Events, size: usize, names: Vec<&'static str>) -> PolarsResult<Groups<'e>> {
-        let frames = [&ev.err, &ev.fpm, &ev.req];
-        let mut held = [None, None, None];
-        for (h, d) in held.iter_mut().zip(frames) {
-            *h = Some(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() });
-        }
+        let names = wide_columns();
+        let held = |d: &DataFrame| -> PolarsResult<Held> {
+            Ok(Held { keys: Keys::of(d)?, src: Src::of(d, &names)?, len: d.height() })
+        };
+        let held = [held(&ev.err)?, held(&ev.fpm)?, held(&ev.req)?];
         let quiet = ev.quiet.as_deref().map(|q| {
-            let errs = Some(q.rows.merged(q.rank()).peekable());
-            let fpm = Some({
-                let fpm: Box<dyn Iterator<Item = FpmEvent> + Send + 'e> = Box::new(q.rows.fpm_merged(q.rank()));
-                fpm.peekable()
-            });
-            QuietSide { q, x: q.ctx(), errs, fpm }
+            let errs = q.rows.merged(q.rank()).peekable();
+            let fpm: Box<dyn Iterator<Item = FpmEvent> + Send + 'e> = Box::new(q.rows.fpm_merged(q.rank()));
+            QuietSide { q, x: q.ctx(), errs, fpm: fpm.peekable() }
         });
         Ok(Groups { names, size: size.max(1), held, next: [0; 3], quiet, first: true, done: false })
     }
@@ -102,33 +94,30 @@ impl<'e> Groups<'e> {
         while rows < self.size {
             let (held, next) = (&self.held, &self.next);
             let mut best = (0..3)
-                .filter_map(|k| Some((k, held[k].as_ref().filter(|h| next[k] < h.len)?)))
+                .map(|k| (k, &held[k]))
+                .filter(|(k, h)| next[*k] < h.len)
                 .map(|(k, h)| {
                     let (ts, file, line) = h.keys.get(next[k]);
                     ((ts, file, line, k), Next::Held(k))
                 })
                 .min();
             if let Some(QuietSide { q, errs, fpm, .. }) = &mut self.quiet {
-                let e = errs.as_mut().and_then(|m| m.peek());
-                let e = e.map(|e| ((e.ts, q.file(e.source), e.line as i64, 0), Next::QuietError));
-                let f = fpm.as_mut().and_then(|m| m.peek());
-                let f = f.map(|e| ((e.ts, q.file(e.source), e.line as i64, 1), Next::QuietFpm));
+                let e = errs.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, 0), Next::QuietError));
+                let f = fpm.peek().map(|e| ((e.ts, q.file(e.source), e.line as i64, 1), Next::QuietFpm));
                 best = best.into_iter().chain(e).chain(f).min();
             }
             let Some((_, from)) = best else { break };
             match (from, &mut self.quiet) {
                 (Next::Held(k), _) => {
-                    if let Some(h) = &self.held[k] {
-                        g.held(&h.src, self.next[k]);
-                    }
+                    g.held(&self.held[k].src, self.next[k]);
                     self.next[k] += 1;
                 }
-                (Next::QuietError, Some(QuietSide { x, errs: Some(errs), .. })) => {
+                (Next::QuietError, Some(QuietSide { x, errs, .. })) => {
                     if let Some(e) = errs.next() {
                         push_error(&mut g, x, e, None);
                     }
                 }
-                (Next::QuietFpm, Some(QuietSide { x, fpm: Some(fpm), .. })) => {
+                (Next::QuietFpm, Some(QuietSide { x, fpm, .. })) => {
                     if let Some(e) = fpm.next() {
                         push_fpm(&mut g, x, &e);
                     }
