@@ -389,6 +389,43 @@ mod tests {
         }
     }
 
+    /// `write_fpm` on held rows (a stored run's) writes the bytes polars' writer gives
+    /// `fpm_table` of the same frame: floats of every shape, fields that need quotes, empty
+    /// strings, nulls of every type, rows out of order and tied on time.
+    #[test]
+    fn fpm_csv_is_polars_csv_of_the_fpm_table() {
+        use crate::aggregate::events::Events;
+        let wide = df!(
+            "record" => ["fpm", "fpm", "fpm", "fpm", "error"],
+            "ts_ms" => [3i64, 1, 2, 2, 1],
+            "time" => ["t3", "t1", "t2", "t2", "t1"],
+            "file" => ["a.log", "a.log", "b.log", "a.log", "e.log"],
+            "line" => [3i64, 1, 2, 7, 1],
+            "level" => ["notice", "warning", "notice", "error", "error"],
+            "pool" => [Some("www"), None, Some("a,b"), Some(""), None],
+            "event" => ["child_exited_code", "seems_busy", "child_started", "child_exited_signal", ""],
+            "child_pid" => [Some(12i64), None, Some(3), Some(4_000_000_000), None],
+            "signal" => [None, None, None, Some(9i64), None],
+            "exit_code" => [Some(0i64), None, None, Some(-1), None],
+            "script" => [Some("/x.php"), None, Some("q\"uote"), None, None],
+            "request" => [None, Some("GET /a?b=1,2"), None, None, None],
+            "elapsed_s" => [Some(30.0f64), Some(0.1), None, Some(1e-7), None],
+            "message" => ["m1", "line\nbreak", "plain", "x", "e"],
+            "time_exact" => [Some(true), Some(false), None, Some(true), None],
+            "machine" => ["vm", "vm", "vm", "vm", "vm"],
+        )
+        .unwrap();
+        let ev = Events::from_wide(&wide).unwrap().sort().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fpm.csv");
+        write_fpm(&ev, &path).unwrap();
+        let mut t = crate::aggregate::report::fpm_table(&ev.fpm).unwrap();
+        let mut want = Vec::new();
+        CsvWriter::new(&mut want).include_header(true).with_separator(b',').finish(&mut t).unwrap();
+        assert_eq!(String::from_utf8(std::fs::read(&path).unwrap()).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(t.height(), 4);
+    }
+
     /// `FPM_CSV` names the columns of `fpm_table`, in its order.
     #[test]
     fn fpm_csv_columns_are_the_fpm_table() {
