@@ -295,7 +295,8 @@ impl Builder {
 
     /// Row `i` of a held frame (its columns `src`, in output order). A null cell is not
     /// written: it joins its column's run of nulls, written with the next value (a null at a
-    /// time was a third of the copy's instructions).
+    /// time was a third of the copy's instructions). One arm per type, each reading its cell
+    /// once (`get`), and its builder only for a value.
     pub(super) fn held(&mut self, src: &[Src], i: usize) {
         self.n += 1;
         for (j, s) in src.iter().enumerate() {

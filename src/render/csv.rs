@@ -6,6 +6,8 @@
 //! Invariant: written atomically (temp file + rename).
 
 use super::{io_err, table_err, RenderError};
+use crate::aggregate::events::Events;
+use crate::aggregate::quiet::{Keyed, Quiet, Row};
 use polars::prelude::*;
 use std::path::Path;
 
@@ -217,48 +219,35 @@ fn int_field(buf: &mut Vec<u8>, v: Option<i64>) {
     buf.push(b',');
 }
 
-/// `errors.csv` streamed row by row: the held error rows (from their frame) merged with the
-/// quiet ones read back (`aggregate::quiet::error_rows`), each formatted as polars' writer
-/// formats `errors_table` (`tests::fields_are_polars_fields`, and the golden tests for whole
-/// files), so no
-/// frame is built for the quiet rows and the file's bytes are those of one table of all rows.
-pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
-    use crate::aggregate::quiet::{error_rows, ErrRow};
-    let terr = |e| table_err("errors.csv")(e);
-    let held = held_columns(&ev.err, &ERRORS_CSV).map_err(terr)?;
-    let mut out = Streamed::create(path, &ERRORS_CSV)?;
+/// A kind's table streamed row by row, in the order of `rows`: a held row from columns `cols`
+/// of its frame `d`, a quiet row's time, file and line here and its other fields by `rest`.
+/// Only the rows of one write buffer are in memory.
+fn stream<T: Keyed>(
+    ev: &Events,
+    path: &Path,
+    cols: &[(&str, &str)],
+    d: &DataFrame,
+    rows: impl Iterator<Item = Row<T>>,
+    rest: impl Fn(&mut Vec<u8>, &Quiet, &T),
+) -> Result<(), RenderError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let held = held_columns(d, cols).map_err(table_err(&name))?;
+    let mut out = Streamed::create(path, cols)?;
     let mut stamps = crate::model::time::StampText::default();
     let mut stamp = String::new();
-    for r in error_rows(ev).map_err(terr)? {
+    for r in rows {
         let buf = &mut out.buf;
         match r {
-            ErrRow::Held(i) => put_held(buf, &held, i),
-            ErrRow::Quiet(e) => {
+            Row::Held(i) => put_held(buf, &held, i),
+            Row::Quiet(e) => {
                 let q = ev.quiet.as_deref().expect("quiet rows come from a spill");
-                // A quiet row has no verdict: its cause is its line's, confidence and
-                // evidence are empty.
+                let (ts, src, line) = e.key();
                 stamp.clear();
-                q.push_time(&mut stamps, e.ts, &mut stamp);
+                q.push_time(&mut stamps, ts, &mut stamp);
                 str_field(buf, Some(&stamp));
-                str_field(buf, Some(q.file(e.source)));
-                int_field(buf, Some(e.line as i64));
-                str_field(buf, Some(e.level.as_str()));
-                int_field(buf, Some(e.pid as i64));
-                int_field(buf, e.conn.map(|c| c as i64));
-                str_field(buf, Some(e.signature));
-                int_field(buf, e.errno.map(i64::from));
-                str_field(buf, Some(e.phase.as_str()));
-                str_field(buf, Some(e.class.as_str()));
-                str_field(buf, Some(e.cause.as_str()));
-                for v in [e.client, e.server, e.request, e.upstream, e.host, Some(e.message)] {
-                    str_field(buf, v);
-                }
-                str_field(buf, Some(e.class.as_str()));
-                str_field(buf, Some(yes_no(e.failure)));
-                str_field(buf, None);
-                str_field(buf, None);
-                int_field(buf, Some(e.lines as i64));
-                put_str(buf, Some(q.machine()));
+                str_field(buf, Some(q.file(src)));
+                int_field(buf, Some(line as i64));
+                rest(buf, q, &e);
             }
         }
         out.end_row()?;
@@ -266,47 +255,58 @@ pub fn write_errors(ev: &crate::aggregate::events::Events, path: &Path) -> Resul
     out.finish()
 }
 
+/// `errors.csv` streamed row by row: the held error rows (from their frame) merged with the
+/// quiet ones read back (`aggregate::quiet::error_rows`), each formatted as polars' writer
+/// formats `errors_table` (`tests::fields_are_polars_fields`, and the golden tests for whole
+/// files), so no frame is built for the quiet rows and the file's bytes are those of one
+/// table of all rows.
+pub fn write_errors(ev: &Events, path: &Path) -> Result<(), RenderError> {
+    let rows = crate::aggregate::quiet::error_rows(ev).map_err(table_err("errors.csv"))?;
+    stream(ev, path, &ERRORS_CSV, &ev.err, rows, |buf, q, e| {
+        // A quiet row has no verdict: its cause is its line's, confidence and evidence are
+        // empty.
+        str_field(buf, Some(e.level.as_str()));
+        int_field(buf, Some(e.pid as i64));
+        int_field(buf, e.conn.map(|c| c as i64));
+        str_field(buf, Some(e.signature));
+        int_field(buf, e.errno.map(i64::from));
+        str_field(buf, Some(e.phase.as_str()));
+        str_field(buf, Some(e.class.as_str()));
+        str_field(buf, Some(e.cause.as_str()));
+        for v in [e.client, e.server, e.request, e.upstream, e.host, Some(e.message)] {
+            str_field(buf, v);
+        }
+        str_field(buf, Some(e.class.as_str()));
+        str_field(buf, Some(yes_no(e.failure)));
+        str_field(buf, None);
+        str_field(buf, None);
+        int_field(buf, Some(e.lines as i64));
+        put_str(buf, Some(q.machine()));
+    })
+}
+
 /// `fpm.csv` streamed row by row like `errors.csv`: the held FPM rows merged with the quiet
 /// ones read back (`aggregate::quiet::fpm_rows`), formatted as polars' writer formats
-/// `fpm_table` (the golden tests hold both). Building a frame per batch of the merged rows
-/// and handing it to polars' writer cost 7,200 instructions a row (0.54 G on the noisy 2 GiB
-/// bench corpus, callgrind).
-pub fn write_fpm(ev: &crate::aggregate::events::Events, path: &Path) -> Result<(), RenderError> {
-    use crate::aggregate::quiet::{fpm_rows, Row};
-    let terr = |e| table_err("fpm.csv")(e);
-    let held = held_columns(&ev.fpm, &FPM_CSV).map_err(terr)?;
-    let mut out = Streamed::create(path, &FPM_CSV)?;
-    let mut stamps = crate::model::time::StampText::default();
-    let mut stamp = String::new();
-    for r in fpm_rows(ev).map_err(terr)? {
-        let buf = &mut out.buf;
-        match r {
-            Row::Held(i) => put_held(buf, &held, i),
-            Row::Quiet(e) => {
-                let q = ev.quiet.as_deref().expect("quiet rows come from a spill");
-                stamp.clear();
-                q.push_time(&mut stamps, e.ts, &mut stamp);
-                str_field(buf, Some(&stamp));
-                str_field(buf, Some(q.file(e.source)));
-                int_field(buf, Some(e.line as i64));
-                str_field(buf, Some(e.level.as_str()));
-                str_field(buf, e.pool.as_deref());
-                str_field(buf, Some(e.kind.as_str()));
-                int_field(buf, e.child_pid.map(i64::from));
-                int_field(buf, e.signal.map(i64::from));
-                int_field(buf, e.exit_code.map(i64::from));
-                str_field(buf, e.script.as_deref());
-                str_field(buf, e.request.as_deref());
-                put_f64(buf, e.elapsed_s);
-                buf.push(b',');
-                str_field(buf, Some(&e.message));
-                str_field(buf, Some(yes_no(e.ts_exact)));
-                put_str(buf, Some(q.machine()));
-            }
-        }
-        out.end_row()?;
-    }
-    out.finish()
+/// `fpm_table` (`tests::fpm_csv_is_polars_csv_of_the_fpm_table`, the golden tests). Building
+/// a frame per batch of the merged rows and handing it to polars' writer cost 7,200
+/// instructions a row (0.54 G on the noisy 2 GiB bench corpus, callgrind).
+pub fn write_fpm(ev: &Events, path: &Path) -> Result<(), RenderError> {
+    let rows = crate::aggregate::quiet::fpm_rows(ev).map_err(table_err("fpm.csv"))?;
+    stream(ev, path, &FPM_CSV, &ev.fpm, rows, |buf, q, e| {
+        str_field(buf, Some(e.level.as_str()));
+        str_field(buf, e.pool.as_deref());
+        str_field(buf, Some(e.kind.as_str()));
+        int_field(buf, e.child_pid.map(i64::from));
+        int_field(buf, e.signal.map(i64::from));
+        int_field(buf, e.exit_code.map(i64::from));
+        str_field(buf, e.script.as_deref());
+        str_field(buf, e.request.as_deref());
+        put_f64(buf, e.elapsed_s);
+        buf.push(b',');
+        str_field(buf, Some(&e.message));
+        str_field(buf, Some(yes_no(e.ts_exact)));
+        put_str(buf, Some(q.machine()));
+    })
 }
 
 #[cfg(test)]
@@ -394,7 +394,6 @@ mod tests {
     /// strings, nulls of every type, rows out of order and tied on time.
     #[test]
     fn fpm_csv_is_polars_csv_of_the_fpm_table() {
-        use crate::aggregate::events::Events;
         let wide = df!(
             "record" => ["fpm", "fpm", "fpm", "fpm", "error"],
             "ts_ms" => [3i64, 1, 2, 2, 1],
