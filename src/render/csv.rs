@@ -425,33 +425,25 @@ mod tests {
         assert_eq!(t.height(), 4);
     }
 
-    /// `FPM_CSV` names the columns of `fpm_table`, in its order.
+    /// `ERRORS_CSV` and `FPM_CSV` name the columns of `errors_table` and `fpm_table`, in their
+    /// order.
     #[test]
-    fn fpm_csv_columns_are_the_fpm_table() {
+    fn streamed_columns_are_the_tables() {
         use crate::aggregate::events::{column_type, kind_has};
+        use crate::aggregate::report::{errors_table, fpm_table};
         use crate::aggregate::run::EVENT_COLUMNS;
-        let cols: Vec<Column> = EVENT_COLUMNS
-            .iter()
-            .filter(|c| kind_has("fpm", c))
-            .map(|c| Column::full_null((*c).into(), 0, &column_type(c)))
-            .collect();
-        let t = crate::aggregate::report::fpm_table(&DataFrame::new(0, cols).unwrap()).unwrap();
-        let names: Vec<&str> = t.get_column_names().iter().map(|n| n.as_str()).collect();
-        assert_eq!(names, FPM_CSV.iter().map(|c| c.0).collect::<Vec<_>>());
-    }
-
-    /// `ERRORS_CSV` names the columns of `errors_table`, in its order.
-    #[test]
-    fn errors_csv_columns_are_the_errors_table() {
-        use crate::aggregate::events::{column_type, kind_has};
-        use crate::aggregate::run::EVENT_COLUMNS;
-        let cols: Vec<Column> = EVENT_COLUMNS
-            .iter()
-            .filter(|c| kind_has("error", c))
-            .map(|c| Column::full_null((*c).into(), 0, &column_type(c)))
-            .collect();
-        let t = crate::aggregate::report::errors_table(&DataFrame::new(0, cols).unwrap()).unwrap();
-        let names: Vec<&str> = t.get_column_names().iter().map(|n| n.as_str()).collect();
-        assert_eq!(names, ERRORS_CSV.iter().map(|c| c.0).collect::<Vec<_>>());
+        type Table = fn(&DataFrame) -> PolarsResult<DataFrame>;
+        type Columns = &'static [(&'static str, &'static str)];
+        let tables: [(&str, Table, Columns); 2] = [("error", errors_table, &ERRORS_CSV), ("fpm", fpm_table, &FPM_CSV)];
+        for (kind, table, streamed) in tables {
+            let cols: Vec<Column> = EVENT_COLUMNS
+                .iter()
+                .filter(|c| kind_has(kind, c))
+                .map(|c| Column::full_null((*c).into(), 0, &column_type(c)))
+                .collect();
+            let t = table(&DataFrame::new(0, cols).unwrap()).unwrap();
+            let names: Vec<&str> = t.get_column_names().iter().map(|n| n.as_str()).collect();
+            assert_eq!(names, streamed.iter().map(|c| c.0).collect::<Vec<_>>(), "{kind}");
+        }
     }
 }
