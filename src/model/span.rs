@@ -16,7 +16,7 @@
 use super::time::Ts;
 use std::collections::BTreeMap;
 
-const HOUR_MS: Ts = 3_600_000;
+pub const HOUR_MS: Ts = 3_600_000;
 /// A gap of at most this is never far off, however short the data beside it.
 pub const MIN_GAP_MS: Ts = 24 * HOUR_MS;
 

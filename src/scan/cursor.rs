@@ -10,7 +10,7 @@
 
 use super::{mixed, Partial, ScanCtx};
 use crate::chunk::Lines;
-use crate::model::span::{hour_of, HourCell};
+use crate::model::span::{hour_of, HourCell, HOUR_MS};
 use crate::model::time::{OffsetClock, WallClock, WallFit};
 use crate::model::{Diagnostic, FileStats, LogKind, Origin, Sample, Severity, Ts};
 use crate::parse::access::AccessFormat;
@@ -189,12 +189,15 @@ impl<'c, 'p> Cursor<'c, 'p> {
     /// A stamped record of `lines` physical lines, the first at relative line `line`.
     #[inline]
     pub(super) fn seen(&mut self, ts: Ts, line: u64, lines: u64, kind: RangeKind) {
-        let h = hour_of(ts);
+        // The run's hour holds `ts` when `ts` is within its milliseconds: a range test where
+        // `hour_of`'s division was one a line.
         match &mut self.hour_run {
-            Some((hr, c, _)) if *hr == h => c.add(&HourCell { weight: lines, min: ts, max: ts }),
+            Some((hr, c, _)) if (ts.wrapping_sub(*hr * HOUR_MS) as u64) < HOUR_MS as u64 => {
+                c.add(&HourCell { weight: lines, min: ts, max: ts })
+            }
             _ => {
                 self.flush_hour();
-                self.hour_run = Some((h, HourCell { weight: lines, min: ts, max: ts }, line));
+                self.hour_run = Some((hour_of(ts), HourCell { weight: lines, min: ts, max: ts }, line));
             }
         }
         let r = match kind {

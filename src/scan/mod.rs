@@ -18,6 +18,7 @@ pub mod quiet_fpm;
 mod quiet_rows;
 mod records;
 pub mod series;
+mod slots;
 pub mod traffic;
 
 use crate::classify::Classifier;

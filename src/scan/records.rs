@@ -105,7 +105,13 @@ impl Cursor<'_, '_> {
                 add(t);
                 tr.attempt(peer, s, ts, t);
             }
-            times.into_iter().flatten().for_each(|t| add(parse_secs_ms(t)));
+            // Times past the last peer (a `for_each` over the flattened option was a call a
+            // line for a list that is almost always empty).
+            if let Some(rest) = times.as_mut() {
+                for t in rest {
+                    add(parse_secs_ms(t));
+                }
+            }
         } else {
             urt_total = urt.and_then(access::list_time_total);
         }

@@ -13,9 +13,11 @@
 //! The hot path avoids hashing: the current second's counts and the current minute's
 //! histograms are dense arrays flushed into the time-ordered stores (`series`) when the second
 //! or minute changes (lines of one chunk are in time order, so that is once per second or
-//! minute, not once per line). Hosts and peers are hashed once per line.
+//! minute, not once per line). Hosts and peers are looked up in a small cache of recent keys
+//! first (`slots`), hashed only when it misses.
 
 use super::series::{MinuteHist, PerMinute, PerSec, SecBuf};
+use super::slots::Slots;
 use crate::model::span::{hour_of, HourCell, Profile};
 use rustc_hash::FxHashMap as HashMap;
 
@@ -68,56 +70,6 @@ pub struct HostTotals {
     pub failed: u64,
 }
 
-/// Totals by key (a host, a peer) while a worker counts: the last key's slot is found by one
-/// compare, as consecutive lines mostly share their host and peer; another key by hash (the
-/// two lookups a line took `access_fields` from 1,187 to 1,109 instructions a line, callgrind,
-/// the bench's shop log). Each key is stored once (in `index`; `last` is a
-/// copy of the last one's bytes, one buffer): `$host` comes from the client, and a scanner
-/// sending a new one per request should not cost twice.
-#[derive(Debug, Clone)]
-struct Slots<V> {
-    values: Vec<V>,
-    index: HashMap<Box<[u8]>, u32>,
-    last: Vec<u8>,
-    last_slot: usize,
-}
-
-impl<V> Default for Slots<V> {
-    fn default() -> Self {
-        Slots { values: Vec::new(), index: HashMap::default(), last: Vec::new(), last_slot: usize::MAX }
-    }
-}
-
-impl<V: Default> Slots<V> {
-    #[inline]
-    fn get(&mut self, key: &[u8]) -> &mut V {
-        if self.last_slot == usize::MAX || self.last != key {
-            self.last_slot = match self.index.get(key) {
-                Some(&i) => i as usize,
-                None => {
-                    self.values.push(V::default());
-                    self.index.insert(key.into(), (self.values.len() - 1) as u32);
-                    self.values.len() - 1
-                }
-            };
-            self.last.clear();
-            self.last.extend_from_slice(key);
-        }
-        &mut self.values[self.last_slot]
-    }
-
-    /// Every key and its totals, emptied.
-    fn take(&mut self) -> Vec<(Box<[u8]>, V)> {
-        self.last_slot = usize::MAX;
-        self.last = Vec::new();
-        let mut values: Vec<Option<V>> = std::mem::take(&mut self.values).into_iter().map(Some).collect();
-        std::mem::take(&mut self.index)
-            .into_iter()
-            .filter_map(|(k, i)| Some((k, values.get_mut(i as usize)?.take()?)))
-            .collect()
-    }
-}
-
 fn add_host(hosts: &mut HashMap<Box<[u8]>, HostTotals>, k: Box<[u8]>, v: HostTotals) {
     let h = hosts.entry(k).or_default();
     h.requests += v.requests;
@@ -155,8 +107,10 @@ pub struct Traffic {
     /// The block of seconds being counted (added to `per_sec` as the count leaves it).
     secs: SecBuf,
     /// The current minute's histograms, dense (`metric * NBINS + bin`), and which cells are
-    /// non-zero.
+    /// non-zero; the minute's seconds are `lat_secs` (empty before the first: a range test a
+    /// line where a division was two).
     lat_min: i64,
+    lat_secs: std::ops::Range<i64>,
     lat_cur: Vec<u32>,
     lat_touched: Vec<u16>,
     lat_cur_max: [Option<u32>; 2],
@@ -204,13 +158,8 @@ impl Traffic {
     // its instructions.
     #[inline(always)]
     pub fn latency(&mut self, sec: i64, metric: Metric, ms: u32) {
-        let minute = sec.div_euclid(LAT_BUCKET_S);
-        if minute != self.lat_min || self.lat_cur.is_empty() {
-            self.flush_lat();
-            self.lat_min = minute;
-            if self.lat_cur.is_empty() {
-                self.lat_cur = vec![0; 2 * NBINS];
-            }
+        if !self.lat_secs.contains(&sec) {
+            self.enter_minute(sec);
         }
         let m = metric as usize;
         let i = HistKey::new(metric, bin(ms)).encode() as usize;
@@ -219,6 +168,18 @@ impl Traffic {
         }
         self.lat_cur[i] += 1;
         self.lat_cur_max[m] = Some(self.lat_cur_max[m].map_or(ms, |x| x.max(ms)));
+    }
+
+    /// Make `sec`'s minute the current one (once a minute, out of line).
+    #[cold]
+    #[inline(never)]
+    fn enter_minute(&mut self, sec: i64) {
+        self.flush_lat();
+        self.lat_min = sec.div_euclid(LAT_BUCKET_S);
+        self.lat_secs = self.lat_min * LAT_BUCKET_S..(self.lat_min + 1) * LAT_BUCKET_S;
+        if self.lat_cur.is_empty() {
+            self.lat_cur = vec![0; 2 * NBINS];
+        }
     }
 
     /// Once a minute: out of line, kept out of the inlined `latency`.
