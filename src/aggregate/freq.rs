@@ -104,10 +104,10 @@ fn rules(run: &Run) -> Vec<(regex::Regex, String)> {
         .collect()
 }
 
-/// Scopes a time falls in: `all`, plus the incident whose window holds it (the first in
-/// start order, as `incidents::detect` assigns requests).
-fn scopes_of<'a>(ts: Ts, incidents: &'a [Incident], index: &IncidentIndex) -> impl Iterator<Item = (u64, String)> + 'a {
-    std::iter::once((0, "all".to_string())).chain(index.at(ts).map(|k| (k as u64 + 1, incidents[k].id.clone())))
+/// The ranks of the scopes a time falls in: 0 (`all`), plus k + 1 for the incident k whose
+/// window holds it (the first in start order, as `incidents::detect` assigns requests).
+fn scope_ranks(ts: Ts, index: &IncidentIndex) -> impl Iterator<Item = u64> + '_ {
+    std::iter::once(0).chain(index.at(ts).map(|k| k as u64 + 1))
 }
 
 pub fn tables(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
@@ -400,22 +400,24 @@ fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
         (K::SlowlogTrace, "slowlog_traces"),
     ];
     let index = IncidentIndex::new(c.incidents);
-    // (scope rank, scope, pool, script) -> the KINDS' counts, then every event.
-    let mut groups: HashMap<(u64, String, String, String), [u64; 7]> = HashMap::new();
-    let mut add = |ts: Ts, pool: &str, script: Option<&str>, kind: Option<K>| {
+    let ts = i64s(c.fpm, "ts_ms")?;
+    // Read in place: most FPM rows of a noisy log have no pool (master notices).
+    let sc_of = |n: &str| -> PolarsResult<StringChunked> { Ok(c.fpm.column(n)?.str()?.clone()) };
+    let (pool, script, event) = (sc_of("pool")?, sc_of("script")?, sc_of("event")?);
+    // (scope rank, pool, script) -> the KINDS' counts, then every event. Keys borrowed from
+    // the rows and Fx-hashed (three owned strings and SipHash per row and scope before: the
+    // scope's name follows from its rank, and the groups are sorted before they leave).
+    let mut groups: rustc_hash::FxHashMap<(u64, &str, &str), [u64; 7]> = Default::default();
+    let mut add = |ts: Ts, pool, script: Option<_>, kind: Option<K>| {
         let k = KINDS.iter().position(|x| Some(x.0) == kind);
-        for (r, scope) in scopes_of(ts, c.incidents, &index) {
-            let e = groups.entry((r, scope, pool.to_string(), script.unwrap_or("-").to_string())).or_default();
+        for r in scope_ranks(ts, &index) {
+            let e = groups.entry((r, pool, script.unwrap_or("-"))).or_default();
             if let Some(k) = k {
                 e[k] += 1;
             }
             e[6] += 1;
         }
     };
-    let ts = i64s(c.fpm, "ts_ms")?;
-    // Read in place: most FPM rows of a noisy log have no pool (master notices).
-    let sc_of = |n: &str| -> PolarsResult<StringChunked> { Ok(c.fpm.column(n)?.str()?.clone()) };
-    let (pool, script, event) = (sc_of("pool")?, sc_of("script")?, sc_of("event")?);
     for (i, t) in ts.iter().enumerate() {
         let Some(p) = pool.get(i) else { continue };
         add(t.unwrap_or(0), p, script.get(i), event.get(i).and_then(|e| K::from_str(e).ok()));
@@ -429,12 +431,16 @@ fn by_pool(c: &Ctx) -> PolarsResult<DataFrame> {
     }
     let mut rows: Vec<_> = groups.into_iter().collect();
     rows.sort_by(|(a, x), (b, y)| {
-        (a.0, std::cmp::Reverse(x[6]), &a.2, &a.3).cmp(&(b.0, std::cmp::Reverse(y[6]), &b.2, &b.3))
+        (a.0, std::cmp::Reverse(x[6]), a.1, a.2).cmp(&(b.0, std::cmp::Reverse(y[6]), b.1, b.2))
     });
+    let scope = |r: u64| match r {
+        0 => "all".to_string(),
+        k => c.incidents[k as usize - 1].id.clone(),
+    };
     let mut out = Cols::default();
-    out.str("scope", rows.iter().map(|r| Some(r.0 .1.clone())).collect())
-        .str("pool", rows.iter().map(|r| Some(r.0 .2.clone())).collect())
-        .str("script", rows.iter().map(|r| Some(r.0 .3.clone())).collect());
+    out.str("scope", rows.iter().map(|r| Some(scope(r.0 .0))).collect())
+        .str("pool", rows.iter().map(|r| Some(r.0 .1.to_string())).collect())
+        .str("script", rows.iter().map(|r| Some(r.0 .2.to_string())).collect());
     for (k, (_, name)) in KINDS.iter().enumerate() {
         out.u64(name, rows.iter().map(|r| r.1[k]).collect());
     }
