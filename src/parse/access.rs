@@ -395,9 +395,8 @@ impl AccessFormat {
     #[inline]
     pub fn parse_into<'a>(&self, line: &'a [u8], out: &mut AccessLine<'a>) -> bool {
         out.trailing = false;
-        let mut pos = 0usize;
+        let mut rest = line;
         for step in self.steps.iter() {
-            let rest = &line[pos..];
             let lit = &step.lit;
             let len = match step.until {
                 Until::Here => {
@@ -416,22 +415,23 @@ impl AccessFormat {
                     None => return false,
                 },
             };
-            out.vals[step.var as usize] = Some(&rest[..len]);
             // The literal was matched where the value ends (every branch above checks it).
-            pos += len + lit.len();
+            let (value, after) = rest.split_at_checked(len).unwrap_or((rest, &[]));
+            out.vals[step.var as usize] = Some(value);
+            rest = after.get(lit.len()..).unwrap_or_default();
         }
         if let Some(v) = self.tail {
             // A variable at the end of the format: the rest of the line.
-            out.vals[v as usize] = Some(&line[pos..]);
+            out.vals[v as usize] = Some(rest);
             return true;
         }
-        if pos == line.len() {
+        let Some(&first) = rest.first() else {
             return true;
-        }
+        };
         // Fields appended after the format (formats are often extended at the end, and
         // ingress controllers add their own): ignored, but flagged so format detection
         // prefers a format that fits the whole line.
-        if line[pos] != b' ' {
+        if first != b' ' {
             return false;
         }
         out.trailing = true;
