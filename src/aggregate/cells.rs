@@ -279,7 +279,9 @@ impl Builder {
     }
 
     /// Output column `j`'s builder, with the nulls before this row written: its next value is
-    /// this row's.
+    /// this row's. Inlined (a hint): a build that called it instead added about 0.25 G
+    /// instructions to the 2 GiB run's `events.parquet` (callgrind).
+    #[inline]
     fn at_row(&mut self, j: usize) -> Option<&mut Out> {
         let o = self.out.get_mut(j)?;
         // A cell written twice in a row would make its column one too long, which `finish`

@@ -11,8 +11,8 @@
 //! always the same one. In the bench's shop log two hosts and three peers alternate, so a
 //! one-key cache missed on a third of the lookups and paid the hash and the copy of the key;
 //! and its compare was a `memcmp` call (together 2.3% of a plain-text run's instructions).
-//! Here a lookup compares lengths, then at most four 8-byte words of the one key of that
-//! length, in line.
+//! Here a lookup compares lengths, then each cached key of that length as at most four
+//! 8-byte words, in line.
 
 use rustc_hash::FxHashMap as HashMap;
 
