@@ -93,10 +93,8 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     let mut out = ErrorLine { stamp, level, pid, tid, conn, ..Default::default() };
     // The stream module ends its context with byte counters (`, bytes from/to client:0/0,
     // bytes from/to upstream:0/0`, ngx_stream_proxy_log_error): not part of what follows.
-    if let Some(b) = rfind_at(rest, b", bytes from/to client:", 0) {
-        if rest[b..].iter().all(|c| c.is_ascii_alphanumeric() || b",/: ".contains(c)) {
-            rest = &rest[..b];
-        }
+    if let Some(b) = stream_counters(rest) {
+        rest = &rest[..b];
     }
     let msg_end = match find_context(rest) {
         Some((at, ctx)) => {
@@ -121,12 +119,9 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     out.message = message;
     let mut text = message;
     // ` while <action>`: the last one, and only if it looks like an action (no quotes).
-    if let Some(w) = rfind_at(text, b" while ", 1) {
-        let action = &text[w + 7..];
-        if !action.is_empty() && action.len() <= 64 && !action.contains(&b'"') {
-            out.action = Some(action);
-            text = &text[..w];
-        }
+    if let Some(w) = action_at(text) {
+        out.action = Some(&text[w + 7..]);
+        text = &text[..w];
     }
     // ` (N: text)` at the end of what remains.
     if text.last() == Some(&b')') {
@@ -150,6 +145,28 @@ pub fn parse(entry: &[u8]) -> Option<ErrorLine<'_>> {
     }
     out.text = text;
     Some(out)
+}
+
+/// Where the stream module's byte counters start: the last `, bytes from/to client:` when
+/// only letters, digits and `,/: ` follow it. Searched only within the run of those bytes
+/// at the end (usually none: a context ends with a quote or a dot), which holds the last
+/// occurrence whenever it qualifies; searching the whole entry from its end was about 300
+/// instructions an entry of the noisy bench's error log.
+fn stream_counters(rest: &[u8]) -> Option<usize> {
+    let counter_byte = |c: &u8| c.is_ascii_alphanumeric() || b",/: ".contains(c);
+    let start = rest.iter().rposition(|c| !counter_byte(c)).map_or(0, |p| p + 1);
+    rfind_at(&rest[start..], b", bytes from/to client:", 0).map(|b| start + b)
+}
+
+/// Where ` while <action>` starts: its last occurrence, when the action after it is 1 to 64
+/// bytes with no quote. Searched only within the last 71 bytes, which hold the last
+/// occurrence whenever its action is short enough (the search over the whole message found
+/// the same occurrence and then rejected it).
+fn action_at(text: &[u8]) -> Option<usize> {
+    let from = text.len().saturating_sub(64 + 7);
+    let w = from + rfind_at(&text[from..], b" while ", 1)?;
+    let action = &text[w + 7..];
+    (!action.is_empty() && action.len() <= 64 && !action.contains(&b'"')).then_some(w)
 }
 
 #[derive(Default, Clone, Copy, Debug, PartialEq)]
@@ -305,6 +322,30 @@ fn set_field<'a>(c: &mut Context<'a>, k: usize, v: &'a [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The bounded searches answer what the searches over the whole text answered (the
+        /// last occurrence, then its test), on texts built of the needles, the bytes the
+        /// tests look at and long runs of allowed ones.
+        #[test]
+        fn bounded_searches_are_the_whole_searches(parts in proptest::collection::vec(prop_oneof![
+            Just(&b", bytes from/to client:"[..]), Just(&b", bytes from/to upstream:0/0"[..]),
+            Just(&b" while "[..]), Just(&b"\""[..]), Just(&b"."[..]), Just(&b"12/34"[..]),
+            Just(&b"reading response header from upstream"[..]), Just(&b"x"[..]),
+            Just(&b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..]),
+        ], 0..12)) {
+            let text: Vec<u8> = parts.concat();
+            let whole_counters = rfind_at(&text, b", bytes from/to client:", 0)
+                .filter(|&b| text[b..].iter().all(|c| c.is_ascii_alphanumeric() || b",/: ".contains(c)));
+            prop_assert_eq!(stream_counters(&text), whole_counters);
+            let whole_action = rfind_at(&text, b" while ", 1).filter(|&w| {
+                let a = &text[w + 7..];
+                !a.is_empty() && a.len() <= 64 && !a.contains(&b'"')
+            });
+            prop_assert_eq!(action_at(&text), whole_action);
+        }
+    }
 
     /// Where the first-quote split answers, it is the search's answer: context tails drawn from
     /// the keys in and out of order, values of quotes, commas, spaces, colons and whole keys,
