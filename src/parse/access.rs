@@ -415,10 +415,16 @@ impl AccessFormat {
                     None => return false,
                 },
             };
-            // The literal was matched where the value ends (every branch above checks it).
-            let (value, after) = rest.split_at_checked(len).unwrap_or((rest, &[]));
+            // The literal was matched where the value ends (every branch above checks it), so
+            // neither split fails; if one did, the line would count as malformed, not be cut.
+            let Some((value, after)) = rest.split_at_checked(len) else {
+                return false;
+            };
+            let Some(after) = after.get(lit.len()..) else {
+                return false;
+            };
             out.vals[step.var as usize] = Some(value);
-            rest = after.get(lit.len()..).unwrap_or_default();
+            rest = after;
         }
         if let Some(v) = self.tail {
             // A variable at the end of the format: the rest of the line.
