@@ -8,6 +8,7 @@
 //! polars-parquet's own functions and the options polars' `ParquetWriter` uses, so the bytes
 //! are those polars' `write_batch` writes (`BatchedParquet`).
 
+use super::rle::Dict;
 use super::{io_err, table_err, RenderError};
 use crate::aggregate::events::Events;
 use crate::aggregate::run::counter_batches;
@@ -15,8 +16,7 @@ use crate::aggregate::wide::Groups;
 use crate::scan::traffic::Traffic;
 use polars::io::parquet::write::get_encodings;
 use polars::prelude::*;
-use polars_arrow::array::{Array, ArrayRef, DictionaryArray, PrimitiveArray, Utf8ViewArray};
-use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_arrow::array::{Array, ArrayRef, PrimitiveArray, Utf8ViewArray};
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::parquet::CowBuffer;
@@ -160,7 +160,8 @@ impl BatchedParquet {
                         return Ok(vec![compressed(&mut pages.into_iter().map(Ok))?]);
                     }
                 }
-                let a: &dyn Array = match &few {
+                let whole = few.as_ref().and_then(Dict::array);
+                let a: &dyn Array = match &whole {
                     Some(d) => d,
                     None => a.as_ref(),
                 };
@@ -182,7 +183,7 @@ impl BatchedParquet {
 /// The dictionary array the writer would make of `a` itself, where it is sure to: a string
 /// column of few values (`few_valued`), an integer column of a narrow range
 /// (`rle::int_dictionary`).
-fn dictionary_of(a: &dyn Array) -> Option<DictionaryArray<u32>> {
+fn dictionary_of(a: &dyn Array) -> Option<Dict> {
     let any = a.as_any();
     if let Some(s) = any.downcast_ref::<Utf8ViewArray>() {
         return few_valued(s);
@@ -268,7 +269,7 @@ fn values_cap(rows: usize) -> usize {
 /// own path then decides. (At most 64 values before: the columns of hundreds or thousands of
 /// values, a URI, a request, a message, went through the writer's estimate and cast, 0.65 G
 /// instructions of the noisy 2 GiB corpus.)
-fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
+fn few_valued(a: &Utf8ViewArray) -> Option<Dict> {
     let cap = values_cap(a.len());
     // Each slot the value's number plus one (0: empty).
     let mut slots = vec![0u16; SLOTS];
@@ -307,9 +308,7 @@ fn few_valued(a: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
         keys.push(k);
     }
     let validity = if a.null_count() > 0 { a.validity().cloned() } else { None };
-    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity);
-    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
-    DictionaryArray::try_new(dtype, keys, Utf8ViewArray::from_slice_values(&values).boxed()).ok()
+    Some(Dict::new(keys, validity, Utf8ViewArray::from_slice_values(&values).boxed()))
 }
 
 /// A slot of `few_valued`'s table for string `b`: Fx's hash (the project's hash for its
@@ -385,9 +384,9 @@ mod tests {
     /// polars' own batched writer writes with the same compression: strings of few values
     /// (inline and not, `FEW` of them, one more; 64 and 300 sharing their first and last
     /// bytes; in 6 of 7 rows), of many values (dictionary and plain pages), nulls, an all-null
-    /// column, integers (of few values, with nulls and without; of too many: plain), floats,
-    /// booleans, three row groups (one of at most 128 rows), and a page past the default 1 MiB
-    /// page size.
+    /// column, integers (of few values, with nulls and without, filling their range or not; of
+    /// too many: plain), floats, booleans, three row groups (one of at most 128 rows), and a
+    /// page past the default 1 MiB page size.
     #[test]
     fn batched_parquet_writes_polars_own_bytes() {
         let frame = |k: usize, n: usize| -> DataFrame {
@@ -416,13 +415,16 @@ mod tests {
             let ints: Vec<Option<i64>> = (0..n).map(|i| (i % 5 != 0).then_some((i * k) as i64 - 40)).collect();
             // Integers of a narrow range, dictionary-encoded by the writer: statuses with nulls
             // in runs, in runs long and short; bins without nulls; a range of 60,000 values
-            // in 9,000 rows (few distinct), and distinct values past 0.75 of the rows (plain).
+            // in 9,000 rows (few distinct), distinct values past 0.75 of the rows (plain), and
+            // counts filling their range 3..=7.
             let codes: Vec<Option<i64>> = (0..n)
                 .map(|i| ((i / 40) % 3 != 1).then_some([200, 502, 504, 499][(i / (1 + i % 17) + k) % 4]))
                 .collect();
             let bins: Vec<u32> = (0..n).map(|i| ((i * i + k) % 37) as u32 + if i % 100 < 30 { 0 } else { 7 }).collect();
             let wide: Vec<u64> = (0..n).map(|i| ((i * 7) % 9 * 7_500 + k) as u64).collect();
             let spread: Vec<i32> = (0..n).map(|i| (i * 13 % (n * 9 / 10 + 1)) as i32 - 5).collect();
+            // Every value of a range present, no nulls (a counter column): keys by subtraction.
+            let counts: Vec<u32> = (0..n).map(|i| 3 + ((i * 7 + k) % 11 / 3) as u32 + (i % 5 == 0) as u32).collect();
             let floats: Vec<f64> = (0..n).map(|i| i as f64 / 7.0).collect();
             let flags: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
             DataFrame::new(
@@ -443,6 +445,7 @@ mod tests {
                     Column::new("bins".into(), bins),
                     Column::new("wide".into(), wide),
                     Column::new("spread".into(), spread),
+                    Column::new("counts".into(), counts),
                     Column::new("floats".into(), floats),
                     Column::new("flags".into(), flags),
                 ],
@@ -490,7 +493,7 @@ mod tests {
         assert_eq!(d.values().len(), FEW);
         let values = d.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
         assert_eq!(values.value(0), format!("a fairly long value {}", FEW - 2));
-        assert_eq!(d.keys().null_count(), col(FEW, 3 * FEW).null_count());
+        assert_eq!(d.null_count(), col(FEW, 3 * FEW).null_count());
         assert!(few_valued(&col(FEW + 1, 3 * FEW)).is_none());
         // Any number of values in 128 rows (120, some only where the column is null).
         assert_eq!(values_cap(128), FEW);
