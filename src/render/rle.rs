@@ -249,6 +249,26 @@ fn hybrid<T: Copy + PartialEq + Default>(
     let mut start = 0usize;
     let mut i = 0;
     while i < vals.len() {
+        if repeats < 7 && idx > 0 && idx < MAX_LITERAL {
+            // Inside a literal stretch, until a value makes seven equal ones in a row or the
+            // buffer is full, a value only moves the counters (the original's steps for it, in
+            // a loop of their own: half the instructions a value of a literal stretch).
+            // The buffer holds `vals[start..i]`: `idx` is `i - start` throughout.
+            let end = vals.len().min(start + MAX_LITERAL);
+            while i < end && repeats < 7 {
+                let v = vals[i];
+                if v == prev {
+                    repeats += 1;
+                } else {
+                    lit = i - start;
+                    repeats = 1;
+                    prev = v;
+                }
+                i += 1;
+            }
+            idx = i - start;
+            continue;
+        }
         let v = vals[i];
         if v == prev {
             repeats += 1;
