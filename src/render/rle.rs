@@ -145,8 +145,9 @@ pub(super) trait IntKey: NativeType + Ord {
     const DELTA: usize;
     fn wide(self) -> i128;
     fn from_wide(v: i128) -> Self;
-    /// `self - lo` for `lo <= self` less than 2^32 apart, in the type's own arithmetic (the
-    /// keys' loop; `wide`'s 128-bit subtraction and a clamp were 20 instructions a value).
+    /// `self - lo` for `lo <= self` (at most 65,535 apart here), in the type's own unsigned
+    /// arithmetic (`wide`'s 128-bit subtraction and the clamp before it were most of the
+    /// keys' loop).
     fn above(self, lo: Self) -> usize;
 }
 
@@ -177,9 +178,9 @@ int_key!(i32, u32 => 512, u32, u32 => 512, i64, u64 => 2048, u64, u64 => 2048);
 pub(super) fn int_dictionary<T: IntKey>(a: &PrimitiveArray<T>) -> Option<Dict> {
     let vals = a.values().as_slice();
     let nulls = a.validity().filter(|v| v.unset_bits() > 0);
-    // Without nulls (the counter files, most integer columns of `events.parquet`) each pass is
-    // a plain loop over the values: the range without an `Option` per value, the keys
-    // without a clamp.
+    // Without nulls (every counter column; in `events.parquet` only the columns every kind
+    // fills) each pass is a plain loop over the values: the range without an `Option` per
+    // value, the keys without a clamp.
     let (min, max) = match nulls {
         None => vals.iter().fold((*vals.first()?, *vals.first()?), |(lo, hi), v| (lo.min(*v), hi.max(*v))),
         Some(_) => {
