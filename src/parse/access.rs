@@ -14,7 +14,9 @@
 
 use super::access_json::JsonKeys;
 use super::literal::{find_lit, list_len, Lit};
-pub use super::values::{any_attempt_failed, list_items, list_statuses, list_time_total, parse_secs_ms, parse_u16};
+pub use super::values::{
+    any_attempt_failed, list_items, list_statuses, list_time_total, parse_secs_ms, parse_u16, single,
+};
 
 macro_rules! vars {
     ($($var:ident => $name:literal),+ $(,)?) => {

