@@ -13,7 +13,7 @@
 //! redirect), so a list followed by a space is not cut at its first space.
 
 use super::access_json::JsonKeys;
-use super::literal::{find_lit, list_len, Lit};
+use super::literal::{find_at, list_len, Lit};
 pub use super::values::{
     any_attempt_failed, list_items, list_statuses, list_time_total, parse_secs_ms, parse_u16, single,
 };
@@ -397,37 +397,42 @@ impl AccessFormat {
     #[inline]
     pub fn parse_into<'a>(&self, line: &'a [u8], out: &mut AccessLine<'a>) -> bool {
         out.trailing = false;
-        let mut rest = line;
+        // Where the next value starts: positions in the whole line (a slice of the rest, cut
+        // at every field, cost bounds checks and a pointer and a length each).
+        let mut pos = 0;
         for step in self.steps.iter() {
             let lit = &step.lit;
-            let len = match step.until {
+            let at = match step.until {
                 Until::Here => {
-                    if !lit.starts(rest) {
+                    if !line.get(pos..).is_some_and(|r| lit.starts(r)) {
                         return false;
                     }
-                    0
+                    pos
                 }
-                Until::Stamp if rest.len() >= 26 && lit.starts(&rest[26..]) => 26,
-                Until::List => match list_len(rest, lit).or_else(|| find_lit(rest, lit)) {
-                    Some(n) => n,
-                    None => return false,
+                Until::Stamp if line.get(pos + 26..).is_some_and(|r| lit.starts(r)) => pos + 26,
+                Until::List => match list_len(line.get(pos..).unwrap_or_default(), lit) {
+                    Some(n) => pos + n,
+                    None => match find_at(line, pos, lit) {
+                        Some(a) => a,
+                        None => return false,
+                    },
                 },
-                Until::Stamp | Until::Find => match find_lit(rest, lit) {
-                    Some(n) => n,
+                Until::Stamp | Until::Find => match find_at(line, pos, lit) {
+                    Some(a) => a,
                     None => return false,
                 },
             };
-            // The literal was matched where the value ends (every branch above checks it), so
-            // neither split fails; if one did, the line would count as malformed, not be cut.
-            let Some((value, after)) = rest.split_at_checked(len) else {
-                return false;
-            };
-            let Some(after) = after.get(lit.len()..) else {
+            // The literal was matched at `at` (every branch above checks it), so neither
+            // range fails; if one did, the line would count as malformed, not be cut.
+            let Some(value) = line.get(pos..at) else {
                 return false;
             };
             out.vals[step.var as usize] = Some(value);
-            rest = after;
+            pos = at + lit.len();
         }
+        let Some(rest) = line.get(pos..) else {
+            return false;
+        };
         if let Some(v) = self.tail {
             // A variable at the end of the format: the rest of the line.
             out.vals[v as usize] = Some(rest);

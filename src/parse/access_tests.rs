@@ -1,5 +1,6 @@
 //! Tests of the access-log parser (`access.rs`).
 use super::*;
+use crate::parse::literal::find_lit;
 
 fn s(b: Option<&[u8]>) -> Option<&str> {
     b.map(|b| std::str::from_utf8(b).unwrap())
@@ -162,8 +163,9 @@ fn literal_prefix_test_is_starts_with() {
     }
 }
 
-/// `find_lit` is the first occurrence (a naive search), across its 16-byte blocks, the last
-/// block read overlapping the ones before, and haystacks under one block: haystacks of every
+/// `find_lit` is the first occurrence (a naive search), and `find_at` the first at or after a
+/// position, across their 16-byte blocks, the last block read overlapping the ones before, and
+/// haystacks (or rests) under one block: haystacks of every
 /// length to 80 over a small alphabet with the literal's first byte, the bytes next to it and
 /// bytes 0x00/0x01/0x80/0xff. Mutation-checked: the last block's bits read as offsets from
 /// where the search stopped instead of from the block's start fails it.
@@ -188,8 +190,13 @@ fn find_lit_is_the_first_occurrence() {
                     }
                 })
                 .collect();
+            // And from a position inside the haystack (as `parse_into` searches the rest of a
+            // line): the first occurrence at or after it.
+            let from = (seed >> 40) as usize % (len + 1);
             for l in lits {
                 assert_eq!(find_lit(&h, &Lit::new(l)), naive(&h, l), "{h:?} {l:?}");
+                let want = naive(&h[from..], l).map(|p| p + from);
+                assert_eq!(find_at(&h, from, &Lit::new(l)), want, "{h:?} {l:?} from {from}");
             }
         }
     }

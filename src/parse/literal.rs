@@ -2,7 +2,7 @@
 //! value ends is where the literal after it starts (`access::AccessFormat::parse_into`).
 //!
 //! Input: a literal's bytes (once per format), then the rest of a line. Output: whether the
-//! line starts with the literal (`Lit::starts`), where it first occurs (`find_lit`), or where
+//! line starts with the literal (`Lit::starts`), where it first occurs (`find_at`), or where
 //! an `$upstream_*` list followed by it ends (`list_len`). Invariants: the answers are those of
 //! `starts_with` and a naive search (property tests in `access_tests`); no allocation; no
 //! panic on any bytes.
@@ -26,7 +26,7 @@ pub(crate) struct Lit {
     pub(crate) bytes: Box<[u8]>,
     word: u64,
     mask: u64,
-    /// The first byte in each lane of a vector (`find_lit`'s pattern).
+    /// The first byte in each lane of a vector (`find_at`'s pattern).
     vsplat: u8x16,
 }
 
@@ -46,7 +46,7 @@ impl Lit {
 
     /// The literal opens with a byte that ends a list item and is no separator (`"`, or the
     /// `\` of a JSON-escaped quote): `list_len` would stop at its first occurrence, which is
-    /// where `find_lit` looks (the item-by-item walk was 9% of a plain-text scan, perf).
+    /// where `find_at` looks (the item-by-item walk was 9% of a plain-text scan, perf).
     pub(crate) fn ends_items(&self) -> bool {
         matches!(self.bytes.first(), Some(b'"' | b'\\'))
     }
@@ -83,36 +83,45 @@ impl Lit {
     }
 }
 
-/// Where `lit` first occurs in `h`: its first byte found 16 bytes at a time by a vector
-/// compare (SSE2 on x86-64, through `wide`: no `unsafe` here), then the whole literal compared
-/// in place. A field runs a few to a hundred bytes to its literal: `memchr` paid its call and
-/// vector setup on each long one (a request, a referrer, a user agent: 29% of `parse_into`'s
-/// instructions, callgrind, 100 MB of the bench's shop log), and a word-at-a-time loop over
-/// the first 16 bytes cost 10 instructions a word. Always inlined: a call's saved registers
-/// were a third of the search's instructions. (Masks of every delimiter byte over the whole
-/// line, 64 bytes at a time, computed once per line, were tried and cost more than the searches
-/// they replaced: 80 instructions a block, 1.07 -> 1.17 G on the same 100 MB.)
-#[inline(always)]
+/// Where `lit` first occurs in `h`: `find_at(h, 0, lit)` (the tests' form of the search).
+#[cfg(test)]
 pub(crate) fn find_lit(h: &[u8], lit: &Lit) -> Option<usize> {
-    let first = *lit.bytes.first()?;
-    let mut i = 0;
+    find_at(h, 0, lit)
+}
+
+/// Where `lit` first occurs in `h` at or after `from` (a position in `h`, as is the answer):
+/// its first byte found 16 bytes at a time by a vector compare (SSE2 on x86-64, through
+/// `wide`: no `unsafe` here), then the whole literal compared in place. A field runs a few
+/// to a hundred bytes to its literal: `memchr` paid its call and vector setup on each long one
+/// (a request, a referrer, a user agent: 29% of `parse_into`'s instructions, callgrind, 100 MB
+/// of the bench's shop log), and a word-at-a-time loop over the first 16 bytes cost 10
+/// instructions a word. Always inlined: a call's saved registers were a third of the search's
+/// instructions. Positions in the whole line rather than a slice of its rest: `parse_into`
+/// re-sliced the rest at every field (bounds checks and a pointer and length each). (Masks of
+/// every delimiter byte over the whole line, 64 bytes at a time, computed once per line, were
+/// tried and cost more than the searches they replaced: 80 instructions a block, 1.07 -> 1.17
+/// G on the same 100 MB.)
+#[inline(always)]
+pub(crate) fn find_at(h: &[u8], from: usize, lit: &Lit) -> Option<usize> {
+    let mut i = from;
     while let Some(c) = h.get(i..i + 16) {
         if let Some(at) = lit.first_start(h, i, lit.hits(c)) {
             return Some(at);
         }
         i += 16;
     }
-    if i == h.len() {
+    if i >= h.len() {
         return None;
     }
-    if h.len() >= 16 {
+    if h.len() - from >= 16 {
         // The last bytes: the last 16 of `h`, without those already searched (which hold no
         // start of the literal: only to spare their compares again).
         let base = h.len() - 16;
         return lit.first_start(h, base, lit.hits(&h[base..]) & (u32::MAX << (i - base)));
     }
-    // A haystack under 16 bytes (the end of a line).
-    (0..h.len()).find(|&at| h[at] == first && lit.starts(&h[at..]))
+    // Under 16 bytes from `from` (the end of a line).
+    let first = *lit.bytes.first()?;
+    (from..h.len()).find(|&at| h[at] == first && lit.starts(&h[at..]))
 }
 
 /// Length of an `$upstream_*` list at the start of `s` that is followed by `lit`:
