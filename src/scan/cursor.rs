@@ -104,6 +104,9 @@ impl<'c, 'p> Cursor<'c, 'p> {
 
     pub fn new(ctx: &'c ScanCtx<'c>, part: &'p mut Partial, src: u32, chunk: u32) -> Self {
         let s = &ctx.sources[src as usize];
+        let (quiet, quiet_fpm) = part.quiet_bufs.take().unwrap_or_else(|| {
+            (super::quiet::Buf::new(super::quiet::Kind::Error), super::quiet::Buf::new(super::quiet::Kind::Fpm))
+        });
         Cursor {
             ctx,
             part,
@@ -125,8 +128,8 @@ impl<'c, 'p> Cursor<'c, 'p> {
             json: Vec::new(),
             php_zone: None,
             mixed: (s.kind == LogKind::Mixed).then(|| Box::new(mixed::State::new(s, ctx.formats))),
-            quiet: super::quiet::Buf::new(super::quiet::Kind::Error),
-            quiet_fpm: super::quiet::Buf::new(super::quiet::Kind::Fpm),
+            quiet,
+            quiet_fpm,
         }
     }
 
@@ -139,6 +142,9 @@ impl<'c, 'p> Cursor<'c, 'p> {
         let st = &mut self.part.stats[self.src as usize];
         st.add(&self.stats);
         self.part.chunk_lines.push((self.src, self.chunk, self.line));
+        // Emptied by `flush_quiet` (when rows cannot be written they are held instead).
+        let bufs = (std::mem::take(&mut self.quiet), std::mem::take(&mut self.quiet_fpm));
+        self.part.quiet_bufs = Some(bufs);
     }
 
     /// Write this task's quiet rows out as runs (one per kind) (those that cannot be written join the

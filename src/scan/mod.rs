@@ -71,6 +71,9 @@ pub struct Partial {
     /// The held rows' long texts, shared within this fold (dropped at the merge: no row is
     /// made after it).
     pub(super) intern: crate::model::texts::Interner,
+    /// The quiet-row buffers (error-log, FPM) of this worker's last task, emptied, for its
+    /// next: a buffer per task was a run's worth of fresh memory faulted in per task.
+    pub(super) quiet_bufs: Option<(quiet::Buf, quiet::Buf)>,
 }
 
 impl Partial {
@@ -358,6 +361,9 @@ fn exact<T, E>(lists: Vec<Vec<T>>, mut f: impl FnMut(T) -> E) -> Vec<E> {
 }
 
 fn finish(mut parts: Vec<Partial>, mut diags: Vec<Diagnostic>, ctx: &ScanCtx) -> ScanOutput {
+    for p in &mut parts {
+        p.quiet_bufs = None;
+    }
     let errors = parts.iter_mut().map(|p| std::mem::take(&mut p.errors)).collect();
     let fpm = parts.iter_mut().map(|p| std::mem::take(&mut p.fpm)).collect();
     let requests = parts.iter_mut().map(|p| std::mem::take(&mut p.requests)).collect();
