@@ -223,7 +223,7 @@ impl Sink {
         out
     }
 
-    fn append<'b>(&self, st: &mut State, rows: impl Iterator<Item = &'b [u8]>) -> Result<(), String> {
+    fn append<'b>(&self, st: &mut State, mut rows: impl Iterator<Item = &'b [u8]>) -> Result<(), String> {
         if st.file.is_none() {
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -239,7 +239,7 @@ impl Sink {
             st.file = Some((path, std::io::BufWriter::with_capacity(1 << 20, f)));
         }
         let (path, w) = st.file.as_mut().expect("opened above");
-        rows.map(|r| w.write_all(r)).collect::<std::io::Result<()>>().map_err(|e| format!("{}: {e}", path.display()))
+        rows.try_for_each(|r| w.write_all(r)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// After the scan: the rows written, read back (`None` if there are none), and a
