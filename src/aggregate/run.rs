@@ -16,7 +16,7 @@ use crate::scan::layout::{col, HistKey, Metric, NBINS};
 use crate::scan::series::{MinuteHist, Row};
 use crate::scan::traffic::{HostTotals, PeerTotals, Traffic};
 use polars::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use crate::model::meta::{InputMeta, RunMeta, SkippedFile, ZoneMeta};
@@ -178,6 +178,16 @@ fn u64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<u64>> {
 fn i64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
     Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.iter().collect())
 }
+/// A count column as u32 cells: as it is when stored as u32 (what `counter_batches` writes),
+/// else read as u64 and clamped (a cast to u32 would make larger values null).
+fn u32_cells(df: &DataFrame, c: &str) -> PolarsResult<UInt32Chunked> {
+    let col = df.column(c)?;
+    if col.dtype() == &DataType::UInt32 {
+        return Ok(col.u32()?.clone());
+    }
+    let wide = col.cast(&DataType::UInt64)?;
+    Ok(wide.u64()?.iter().map(|v| Some(v.unwrap_or(0).min(u32::MAX as u64) as u32)).collect())
+}
 fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<String>> {
     Ok(df.column(c)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }
@@ -301,35 +311,41 @@ pub fn counter_batches<E>(
     Ok(())
 }
 
-/// Rebuild counters from their tables (a stored run).
-pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traffic> {
-    let get =
-        |n: &str| f.get(n).ok_or_else(|| PolarsError::ComputeError(format!("counters/{n}.parquet missing").into()));
+/// Rebuild counters from their tables (a stored run), each table read when it is needed
+/// (`table(name)`) and dropped before the next, its columns read where they are: holding the
+/// six frames at once, and copying the two large ones column by column into vectors (16 bytes
+/// a cell as optional integers), was 100 MB of a 2 GiB run's load, most of `compare`'s peak.
+pub fn traffic_from_tables(table: impl Fn(&str) -> PolarsResult<DataFrame>) -> PolarsResult<Traffic> {
     let mut t = Traffic::default();
-    let s = get("seconds")?;
-    let secs = i64s(s, "sec")?;
-    let cols: Vec<Vec<u64>> = col::NAMES.iter().map(|n| u64s(s, n)).collect::<PolarsResult<_>>()?;
-    for (i, sec) in secs.iter().enumerate() {
-        let mut row = [0u32; col::N];
-        for (k, c) in cols.iter().enumerate() {
-            row[k] = c[i].min(u32::MAX as u64) as u32;
+    {
+        let s = table("seconds")?;
+        let secs = s.column("sec")?.cast(&DataType::Int64)?;
+        let cols: Vec<UInt32Chunked> = col::NAMES.iter().map(|n| u32_cells(&s, n)).collect::<PolarsResult<_>>()?;
+        let mut cells: Vec<_> = cols.iter().map(|c| c.iter()).collect();
+        for sec in secs.i64()?.iter() {
+            let mut row = [0u32; col::N];
+            for (k, c) in cells.iter_mut().enumerate() {
+                row[k] = c.next().flatten().unwrap_or(0);
+            }
+            t.per_sec.add(sec.unwrap_or(0), &row);
         }
-        t.per_sec.add(sec.unwrap_or(0), &row);
     }
     // Latency rows come sorted by (minute, metric, bin) from `counter_frames`, but a file
     // written by something else may not be: collect per minute, then sort each.
     let mut minutes: BTreeMap<i64, MinuteHist> = BTreeMap::new();
-    let l = get("latency")?;
-    for ((m, k), (bin, n)) in
-        i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(i64s(l, "bin")?.into_iter().zip(u64s(l, "count")?))
     {
-        let metric = if k.unwrap_or(0) <= 0 { Metric::RequestTime } else { Metric::UpstreamResponseTime };
-        let key = HistKey::new(metric, bin.unwrap_or(0).clamp(0, u16::MAX as i64) as u16);
-        let h = minutes.entry(m.unwrap_or(0)).or_default();
-        h.bins.push((key.encode(), n.min(u32::MAX as u64) as u32));
+        let l = table("latency")?;
+        let (m, k) = (l.column("minute")?.cast(&DataType::Int64)?, l.column("metric")?.cast(&DataType::Int64)?);
+        let (bin, n) = (l.column("bin")?.cast(&DataType::Int64)?, u32_cells(&l, "count")?);
+        for ((m, k), (bin, n)) in m.i64()?.iter().zip(k.i64()?.iter()).zip(bin.i64()?.iter().zip(n.iter())) {
+            let metric = if k.unwrap_or(0) <= 0 { Metric::RequestTime } else { Metric::UpstreamResponseTime };
+            let key = HistKey::new(metric, bin.unwrap_or(0).clamp(0, u16::MAX as i64) as u16);
+            let h = minutes.entry(m.unwrap_or(0)).or_default();
+            h.bins.push((key.encode(), n.unwrap_or(0)));
+        }
     }
-    let l = get("latency_max")?;
-    for ((m, k), v) in i64s(l, "minute")?.into_iter().zip(i64s(l, "metric")?).zip(u64s(l, "max_ms")?) {
+    let l = table("latency_max")?;
+    for ((m, k), v) in i64s(&l, "minute")?.into_iter().zip(i64s(&l, "metric")?).zip(u64s(&l, "max_ms")?) {
         let h = minutes.entry(m.unwrap_or(0)).or_default();
         let k = k.unwrap_or(0).clamp(0, 1) as usize;
         h.max[k] = h.max[k].max(v.min(u32::MAX as u64) as u32);
@@ -346,16 +362,16 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
         });
         t.lat.add(m, h);
     }
-    let h = get("vhosts")?;
-    for ((name, r), fl) in strs(h, "vhost")?.into_iter().zip(u64s(h, "requests")?).zip(u64s(h, "failed")?) {
+    let h = table("vhosts")?;
+    for ((name, r), fl) in strs(&h, "vhost")?.into_iter().zip(u64s(&h, "requests")?).zip(u64s(&h, "failed")?) {
         let e = t.hosts.entry(name.into_bytes().into_boxed_slice()).or_default();
         e.requests += r;
         e.failed += fl;
     }
-    let p = get("peers")?;
-    let names = strs(p, "peer")?;
-    let (att, fl) = (u64s(p, "attempts")?, u64s(p, "failed")?);
-    let (fo, lo, ff) = (i64s(p, "first_ok_ms")?, i64s(p, "last_ok_ms")?, i64s(p, "first_failed_ms")?);
+    let p = table("peers")?;
+    let names = strs(&p, "peer")?;
+    let (att, fl) = (u64s(&p, "attempts")?, u64s(&p, "failed")?);
+    let (fo, lo, ff) = (i64s(&p, "first_ok_ms")?, i64s(&p, "last_ok_ms")?, i64s(&p, "first_failed_ms")?);
     for (i, name) in names.into_iter().enumerate() {
         let mut one = Traffic::default();
         one.peers.insert(
@@ -371,8 +387,8 @@ pub fn traffic_from_frames(f: &HashMap<String, DataFrame>) -> PolarsResult<Traff
         );
         t.merge(one);
     }
-    let pl = get("peer_latency")?;
-    for ((name, b), n) in strs(pl, "peer")?.into_iter().zip(i64s(pl, "bin")?).zip(u64s(pl, "count")?) {
+    let pl = table("peer_latency")?;
+    for ((name, b), n) in strs(&pl, "peer")?.into_iter().zip(i64s(&pl, "bin")?).zip(u64s(&pl, "count")?) {
         if let Some(p) = t.peers.get_mut(name.as_bytes()) {
             p.hist.add(b.unwrap_or(0).clamp(0, NBINS as i64 - 1) as u16, n);
         }
@@ -427,5 +443,18 @@ mod tests {
             assert_eq!(heights, want, "{n} seconds");
             assert_eq!(secs, (0..n as i64).map(|s| 1_700_000_000 + s * 3).collect::<Vec<_>>());
         }
+    }
+
+    /// Count cells stored as u32 are read as they are; wider ones (a table not written by
+    /// `counter_batches`) are clamped to u32, and a null reads as 0.
+    #[test]
+    fn u32_cells_reads_u32_and_clamps_wider() {
+        let df =
+            df!("a" => [Some(7u32), None, Some(u32::MAX)], "b" => [Some(5u64), None, Some(u64::from(u32::MAX) + 9)])
+                .unwrap();
+        let a: Vec<Option<u32>> = u32_cells(&df, "a").unwrap().iter().collect();
+        assert_eq!(a, vec![Some(7), None, Some(u32::MAX)]);
+        let b: Vec<Option<u32>> = u32_cells(&df, "b").unwrap().iter().collect();
+        assert_eq!(b, vec![Some(5), Some(0), Some(u32::MAX)]);
     }
 }

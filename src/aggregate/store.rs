@@ -8,14 +8,13 @@
 //! times: min/max), so a merged run equals one run over all inputs.
 
 use super::events::Events;
-use super::run::{read_parquet, traffic_from_frames, Run, RunMeta};
+use super::run::{read_parquet, traffic_from_tables, Run, RunMeta};
 use crate::model::event::FpmKind;
 use crate::model::meta::SCHEMA_VERSION;
 use crate::model::span::Profile;
 use crate::model::Ts;
 use crate::scan::traffic::LAT_BUCKET_S;
 use polars::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +127,7 @@ fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
         .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
     let tab = |e: PolarsError| StoreError::Table { path: d.clone(), source: e };
     let path = dir.join("events.parquet");
+    let t = std::time::Instant::now();
     let (mut wide, unloaded) = match rows {
         Rows::All => (read_parquet(&path).map_err(tab)?, Profile::default()),
         Rows::Compared => compared_rows(&path).map_err(tab)?,
@@ -137,13 +137,14 @@ fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
             wide.drop_in_place(c).map_err(tab)?;
         }
     }
+    crate::timings::timing("load: event rows", t);
     let events = Events::from_wide(&wide).map_err(tab)?;
     drop(wide);
-    let mut frames = HashMap::new();
-    for n in ["seconds", "latency", "latency_max", "vhosts", "peers", "peer_latency"] {
-        frames.insert(n.to_string(), read_parquet(&dir.join("counters").join(format!("{n}.parquet"))).map_err(tab)?);
-    }
-    let traffic = traffic_from_frames(&frames).map_err(tab)?;
+    crate::timings::timing("load: events", t);
+    let t = std::time::Instant::now();
+    let traffic =
+        traffic_from_tables(|n| read_parquet(&dir.join("counters").join(format!("{n}.parquet")))).map_err(tab)?;
+    crate::timings::timing("load: counters", t);
     if events.height() == 0 && traffic.per_sec.is_empty() && unloaded.is_empty() {
         return Err(StoreError::Empty(d));
     }
