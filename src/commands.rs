@@ -109,9 +109,8 @@ pub fn run_history(a: HistoryArgs) -> Result<i32, Error> {
 }
 
 pub fn run_merge(a: MergeArgs) -> Result<i32, Error> {
-    let runs: Vec<Run> = a.runs.iter().map(|p| store::load(p)).collect::<Result<_, _>>()?;
     let name = default_name(&a.out.to_string_lossy());
-    let run = store::merge(runs, &name)?;
+    let run = store::load_merged(&a.runs, &name)?;
     let rep = report::build(&run).map_err(table_err)?;
     render::write_run(&run, &rep, &a.out)?;
     if !a.quiet {

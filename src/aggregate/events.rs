@@ -20,16 +20,20 @@ use crate::model::Ts;
 use polars::prelude::*;
 
 /// What a row needs besides its record: the zone its times are written in, the file names
-/// (by source number) and the machine.
+/// and machines (by source number: a merged run's sources come from several machines).
 pub(super) struct RowCtx<'a> {
     pub zone: &'a crate::model::Zone,
     pub files: Vec<&'a str>,
-    pub machine: &'a str,
+    pub machines: Vec<&'a str>,
 }
 
 impl<'a> RowCtx<'a> {
     fn file(&self, s: u32) -> Option<&'a str> {
         self.files.get(s as usize).copied()
+    }
+
+    fn machine(&self, s: u32) -> &'a str {
+        self.machines.get(s as usize).copied().unwrap_or("")
     }
 }
 
@@ -74,6 +78,19 @@ pub fn kind_has(rec: &str, c: &str) -> bool {
         _ => [REQUEST_ONLY, ERROR_ONLY, &[]],
     };
     !others.iter().any(|o| o.contains(&c))
+}
+
+/// A stored run's columns of its own incidents: a merged or windowed run finds its own.
+const RUN_ONLY: [&str; 2] = ["incident", "contributing"];
+
+/// A stored run's wide rows without `RUN_ONLY`'s columns.
+pub(super) fn drop_run_only(wide: &mut DataFrame) -> PolarsResult<()> {
+    for c in RUN_ONLY {
+        if wide.column(c).is_ok() {
+            wide.drop_in_place(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// The events of a run, one frame per record kind, each sorted by (ts_ms, file, line).
@@ -162,7 +179,11 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
     let mut verdicts = std::mem::take(&mut a.corr.lines);
     verdicts.resize_with(errors.len(), || None);
     let a = &*a;
-    let x = RowCtx { zone: &a.zone.zone, files: a.sources.iter().map(|s| s.display.as_str()).collect(), machine };
+    let x = RowCtx {
+        zone: &a.zone.zone,
+        files: a.sources.iter().map(|s| s.display.as_str()).collect(),
+        machines: vec![machine; a.sources.len()],
+    };
     let key = |ts: Ts, src: u32, line: u64| (ts, x.file(src), line);
     // The peer named by the nginx line a request's verdict rests on (access logs in
     // `combined` carry no upstream fields), copied out so that the error-log rows can be
@@ -246,7 +267,7 @@ fn origin_ref_cols<'a, C: Cells<'a>>(c: &mut C, o: Option<OriginRef<'a>>) {
 fn common<'a, C: Cells<'a>>(c: &mut C, x: &RowCtx<'a>, rec: &'static str, ts: Ts, src: u32, line: u64) {
     c.row();
     s!(c, "record", Some(rec));
-    s!(c, "machine", Some(x.machine));
+    s!(c, "machine", Some(x.machine(src)));
     i!(c, "ts_ms", Some(ts));
     c.time(const { super::cells::pos(super::cells::STR_COLS, "time") }, ts, x.zone);
     s!(c, "file", x.file(src));
@@ -258,6 +279,15 @@ pub(super) fn error_frame(x: &RowCtx, rows: &[ErrorRef]) -> PolarsResult<DataFra
     let mut c = Builder::new(&kind_columns("error"), rows.len());
     for e in rows {
         push_error(&mut c, x, *e, None);
+    }
+    c.finish()
+}
+
+/// The frame of FPM rows, in the given order.
+pub(super) fn fpm_frame(x: &RowCtx, rows: &[FpmEvent]) -> PolarsResult<DataFrame> {
+    let mut c = Builder::new(&kind_columns("fpm"), rows.len());
+    for e in rows {
+        push_fpm(&mut c, x, e);
     }
     c.finish()
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod freq;
 pub mod quiet;
 pub mod report;
+pub mod restore;
 pub mod run;
 mod spill;
 pub mod store;

@@ -35,19 +35,27 @@ pub struct Quiet {
     /// Per source: the place of its file name in name order (the tables' tie-break).
     rank: Vec<u32>,
     zone: Zone,
-    machine: String,
+    /// Per source: its machine (one for a fresh analysis, one per run for `merge`).
+    machines: Vec<String>,
 }
 
 impl Quiet {
     pub fn new(rows: QuietRows, a: &Analysis, machine: &str) -> Quiet {
         let files: Vec<String> = a.sources.iter().map(|s| s.display.clone()).collect();
+        let machines = vec![machine.to_string(); files.len()];
+        Quiet::with_sources(rows, files, machines, a.zone.zone.clone())
+    }
+
+    /// Quiet rows of sources named `files`, from `machines` (per source), their times
+    /// written in `zone` (`restore`: a merge's stored rows).
+    pub fn with_sources(rows: QuietRows, files: Vec<String>, machines: Vec<String>, zone: Zone) -> Quiet {
         let mut by_name: Vec<usize> = (0..files.len()).collect();
         by_name.sort_by(|&x, &y| (&files[x], x).cmp(&(&files[y], y)));
         let mut rank = vec![0u32; files.len()];
         for (r, &i) in by_name.iter().enumerate() {
             rank[i] = r as u32;
         }
-        Quiet { rows, files, rank, zone: a.zone.zone.clone(), machine: machine.to_string() }
+        Quiet { rows, files, rank, zone, machines }
     }
 
     pub fn file(&self, src: u32) -> &str {
@@ -60,8 +68,9 @@ impl Quiet {
         stamps.push(ts, &self.zone, out)
     }
 
-    pub fn machine(&self) -> &str {
-        &self.machine
+    /// The machine of source `src`.
+    pub fn machine(&self, src: u32) -> &str {
+        self.machines.get(src as usize).map_or("", String::as_str)
     }
 
     /// Per source: its place in file-name order (`QuietRows::merged`).
@@ -70,7 +79,11 @@ impl Quiet {
     }
 
     pub(super) fn ctx(&self) -> RowCtx<'_> {
-        RowCtx { zone: &self.zone, files: self.files.iter().map(String::as_str).collect(), machine: &self.machine }
+        RowCtx {
+            zone: &self.zone,
+            files: self.files.iter().map(String::as_str).collect(),
+            machines: self.machines.iter().map(String::as_str).collect(),
+        }
     }
 
     /// The frame of error rows `rows` (in that order), with the held frame's columns.

@@ -7,7 +7,8 @@
 //! what to do; merged events keep their `machine`; merged counters are sums (first/last
 //! times: min/max), so a merged run equals one run over all inputs.
 
-use super::events::Events;
+use super::events::{drop_run_only, Events};
+use super::restore::Restore;
 use super::run::{read_parquet, traffic_from_tables, Run, RunMeta};
 use crate::model::event::FpmKind;
 use crate::model::meta::SCHEMA_VERSION;
@@ -32,8 +33,6 @@ pub enum StoreError {
     #[error("nothing to merge: give at least one run directory")]
     NoRuns,
 }
-
-const RUN_ONLY: [&str; 2] = ["incident", "contributing"];
 
 /// What `history` needs of a run: its `summary.json` only (a few kilobytes; loading the
 /// events and counters of each run took seconds and hundreds of MB).
@@ -103,13 +102,56 @@ pub fn load_for_compare(dir: &Path) -> Result<Run, StoreError> {
     load_rows(dir, Rows::Compared)
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Rows {
+enum Rows<'r> {
     All,
     Compared,
+    /// The rows a fresh analysis holds; the others go to the merge's quiet rows.
+    Merged(&'r mut Restore),
 }
 
-fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
+/// The runs `dirs` merged into one (`merge`), loaded one after the other: each run's rows that
+/// a fresh analysis keeps out of memory are written back out of it as they are read
+/// (`restore`), so the merge holds what one analysis of all the inputs would.
+pub fn load_merged(dirs: &[std::path::PathBuf], name: &str) -> Result<Run, StoreError> {
+    let mut restore: Option<Restore> = None;
+    let mut runs = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let d = dir.display().to_string();
+        let r = match &mut restore {
+            Some(r) => r,
+            None => {
+                let zone = read_meta(dir)?.zone();
+                restore.insert(Restore::new(zone).map_err(|why| StoreError::NotARun { path: d, why })?)
+            }
+        };
+        runs.push(load_rows(dir, Rows::Merged(r))?);
+    }
+    let mut run = merge(runs, name)?;
+    if let Some(r) = restore {
+        let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
+        let back = r.finish().map_err(tab)?;
+        if back.err.height() + back.fpm.height() > 0 {
+            let ev = &mut run.events;
+            ev.err.vstack_mut(&back.err).map_err(tab)?;
+            ev.fpm.vstack_mut(&back.fpm).map_err(tab)?;
+            run.events = ev.sort().map_err(tab)?;
+        }
+        if let Some(w) = back.warning {
+            run.meta.diagnostics.push(crate::model::Diagnostic {
+                severity: crate::model::Severity::Warning,
+                file: name.to_string(),
+                line: None,
+                offset: None,
+                message: w,
+            });
+        }
+        run.events.quiet = back.quiet.map(std::sync::Arc::new);
+    }
+    Ok(run)
+}
+
+/// A run directory's `summary.json`, its schema version checked.
+fn read_meta(dir: &Path) -> Result<RunMeta, StoreError> {
     let d = dir.display().to_string();
     if !dir.is_dir() {
         return Err(StoreError::Missing(d));
@@ -123,29 +165,36 @@ fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
     if found != SCHEMA_VERSION as u64 {
         return Err(StoreError::Schema { path: d, found, want: SCHEMA_VERSION });
     }
-    let meta: RunMeta = serde_json::from_value(v)
-        .map_err(|e| StoreError::NotARun { path: d.clone(), why: format!("summary.json: {e}") })?;
+    serde_json::from_value(v).map_err(|e| StoreError::NotARun { path: d, why: format!("summary.json: {e}") })
+}
+
+fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
+    let meta = read_meta(dir)?;
+    let d = dir.display().to_string();
     let tab = |e: PolarsError| StoreError::Table { path: d.clone(), source: e };
     let path = dir.join("events.parquet");
     let t = std::time::Instant::now();
-    let (mut wide, unloaded) = match rows {
-        Rows::All => (read_parquet(&path).map_err(tab)?, Profile::default()),
-        Rows::Compared => compared_rows(&path).map_err(tab)?,
-    };
-    for c in RUN_ONLY {
-        if wide.column(c).is_ok() {
-            wide.drop_in_place(c).map_err(tab)?;
+    let (events, unloaded, restored) = match rows {
+        Rows::Merged(r) => {
+            let (ev, n) = r.rows(&path, &meta).map_err(tab)?;
+            (ev, Profile::default(), n)
         }
-    }
-    crate::timings::timing("load: event rows", t);
-    let events = Events::from_wide(&wide).map_err(tab)?;
-    drop(wide);
+        rows => {
+            let (mut wide, unloaded) = match rows {
+                Rows::Compared => compared_rows(&path).map_err(tab)?,
+                _ => (read_parquet(&path).map_err(tab)?, Profile::default()),
+            };
+            drop_run_only(&mut wide).map_err(tab)?;
+            crate::timings::timing("load: event rows", t);
+            (Events::from_wide(&wide).map_err(tab)?, unloaded, 0)
+        }
+    };
     crate::timings::timing("load: events", t);
     let t = std::time::Instant::now();
     let traffic =
         traffic_from_tables(|n| read_parquet(&dir.join("counters").join(format!("{n}.parquet")))).map_err(tab)?;
     crate::timings::timing("load: counters", t);
-    if events.height() == 0 && traffic.per_sec.is_empty() && unloaded.is_empty() {
+    if events.height() == 0 && traffic.per_sec.is_empty() && unloaded.is_empty() && restored == 0 {
         return Err(StoreError::Empty(d));
     }
     Ok(Run { meta, events, traffic, unloaded })

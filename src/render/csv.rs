@@ -281,7 +281,7 @@ pub fn write_errors(ev: &Events, path: &Path) -> Result<(), RenderError> {
         str_field(buf, None);
         str_field(buf, None);
         int_field(buf, Some(e.lines as i64));
-        put_str(buf, Some(q.machine()));
+        put_str(buf, Some(q.machine(e.source)));
     })
 }
 
@@ -305,7 +305,7 @@ pub fn write_fpm(ev: &Events, path: &Path) -> Result<(), RenderError> {
         buf.push(b',');
         str_field(buf, Some(&e.message));
         str_field(buf, Some(yes_no(e.ts_exact)));
-        put_str(buf, Some(q.machine()));
+        put_str(buf, Some(q.machine(e.source)));
     })
 }
 

@@ -77,6 +77,11 @@ impl Buf {
         self.index.is_empty()
     }
 
+    /// Bytes of encoded rows held.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Full enough to be written out.
     pub fn full(&self) -> bool {
         self.bytes.len() >= RUN_BYTES

@@ -103,3 +103,53 @@ fn an_unwritable_temp_dir_keeps_the_rows_in_memory_with_the_same_reports() {
         }
     }
 }
+
+/// `merge` holds what `analyze` holds: the quiet rows of the runs it reads go back out of
+/// memory as they are read (`aggregate::restore`), so a merge of the noisy week's one run
+/// holds its failures and joinable lines only, and writes every file of the run byte for byte
+/// (its name kept); with no writable temporary directory it holds them all, says so, and
+/// writes the same files but for that warning.
+#[test]
+fn merge_keeps_the_quiet_rows_out_of_memory_and_writes_the_run_again() {
+    use upcause::aggregate::store;
+    let w = default_week();
+    let lean = store::load_merged(std::slice::from_ref(&w.out), "m").unwrap();
+    let full = store::load(&w.out).unwrap();
+    let q = lean.events.quiet.as_ref().expect("quiet rows on a noisy error log");
+    let (err, fpm) = (lean.events.err.height() as u64, lean.events.fpm.height() as u64);
+    assert!(q.rows.rows > 2 * err, "{} quiet rows, {err} held", q.rows.rows);
+    assert_eq!(q.rows.rows + err, full.events.err.height() as u64, "every error row, held or not");
+    assert!(q.rows.fpm_rows > 0);
+    assert_eq!(q.rows.fpm_rows + fpm, full.events.fpm.height() as u64, "every FPM row, held or not");
+    assert_eq!(lean.events.req.height(), full.events.req.height());
+    assert_eq!(lean.range(), full.range());
+
+    // Merged into a directory of the run's own name, the run comes out again.
+    let sum = read_json(&w.out.join("summary.json"));
+    let name = sum["name"].as_str().unwrap();
+    let merged = |tmpdir: &str, dir: &str| {
+        let out = tmp(dir).join(name);
+        let o = Command::new(bin())
+            .env("TMPDIR", tmpdir)
+            .args(["merge", w.out.to_str().unwrap(), "-q", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let spilled = merged(&std::env::temp_dir().to_string_lossy(), "merge-quiet");
+    let (a, b) = (outputs(&w.out), outputs(&spilled));
+    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
+    for ((n, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "merge of one run: {n} differs from the run's");
+    }
+    let held = merged("/nonexistent/upcause-tmp", "merge-quiet-no-tmpdir");
+    let diags = read_json(&held.join("summary.json"))["diagnostics"].to_string();
+    assert!(diags.contains("held in memory instead"), "{diags}");
+    for ((n, x), (_, y)) in a.iter().zip(&outputs(&held)) {
+        if !matches!(n.as_str(), "summary.json" | "report.html") {
+            assert!(x == y, "merge with the rows held: {n} differs from the run's");
+        }
+    }
+}
