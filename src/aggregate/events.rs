@@ -150,6 +150,13 @@ impl Events {
         self.map(|d| d.sort(["ts_ms", "file", "line"], SortMultipleOptions::default().with_maintain_order(true)))
     }
 
+    /// `sort`, each large kind gathered a batch at a time into the temporary file of held
+    /// rows (`spill::sorted`): `merge`'s held rows, whose sorted copy is not held beside them.
+    pub fn sort_stacked(&self) -> PolarsResult<Events> {
+        use super::spill::sorted;
+        Ok(Events { req: sorted(&self.req)?, err: sorted(&self.err)?, fpm: sorted(&self.fpm)?, quiet: None })
+    }
+
     /// Every event's stamp, quiet rows included, hour by hour (see `model::span`).
     pub fn profile(&self) -> crate::model::span::Profile {
         let mut p = self.quiet.as_ref().map(|q| q.rows.profile.clone()).unwrap_or_default();

@@ -16,6 +16,7 @@
 
 use super::events::{drop_run_only, error_frame, fpm_frame, kind_has, Events, RowCtx};
 use super::quiet::Quiet;
+use super::spill::{compact, Stacked};
 use crate::model::event::{is_quiet, ErrorRef, OriginRef};
 use crate::model::meta::RunMeta;
 use crate::model::time::StampText;
@@ -239,7 +240,17 @@ impl Restore {
         };
         let mut reader = ParquetReader::new(open()?);
         let md = reader.get_metadata()?.clone();
-        let mut held: Option<Events> = None;
+        // How many rows of each kind the file has: what each kind's held frame can grow to
+        // (its place in the temporary file, `spill::Stacked`).
+        let mut counts = [0usize; 3];
+        let records = ParquetReader::new(open()?).with_columns(Some(vec!["record".into()])).finish()?;
+        for r in records.column("record")?.str()?.iter().flatten() {
+            if let Some(k) = KINDS.iter().position(|x| *x == r) {
+                counts[k] += 1;
+            }
+        }
+        drop(records);
+        let mut stacks: [Option<Stacked>; 3] = Default::default();
         let mut out = 0u64;
         let mut stamps = StampText::default();
         let mut text = String::new();
@@ -284,29 +295,24 @@ impl Restore {
             }
             // Each kind with its own columns only (a wide row is 57 cells, most of them null
             // for any one kind), as `Events::from_wide` splits them.
-            let [req, err, fpm] = std::array::from_fn(|k| -> PolarsResult<DataFrame> {
+            for (k, stack) in stacks.iter_mut().enumerate() {
                 let cols = d.get_column_names().into_iter().filter(|n| kind_has(KINDS[k], n.as_str())).cloned();
-                compact(d.select(cols)?.filter(&BooleanChunked::from_slice("".into(), &keep[k]))?)
-            });
-            let kept = Events { req: req?, err: err?, fpm: fpm?, quiet: None };
-            match &mut held {
-                Some(h) => h.vstack(&kept)?,
-                None => held = Some(kept),
+                let kept = compact(d.select(cols)?.filter(&BooleanChunked::from_slice("".into(), &keep[k]))?)?;
+                if kept.height() > 0 {
+                    stack.get_or_insert_with(|| Stacked::new(counts[k], &kept)).push(kept)?;
+                }
             }
         }
-        let held = match held {
-            Some(mut h) => {
-                for d in [&mut h.req, &mut h.err, &mut h.fpm] {
-                    d.rechunk_mut();
-                }
-                h
-            }
-            // No row group: the file's schema, no rows.
-            None => {
-                let mut d = reader.finish()?;
-                drop_run_only(&mut d)?;
-                Events::from_wide(&d)?
-            }
+        // The file's kinds (those without a row: the file's columns, no rows).
+        let mut empty = reader.with_slice(Some((0, 0))).finish()?;
+        drop_run_only(&mut empty)?;
+        let empty = Events::from_wide(&empty.clear())?;
+        let [req, err, fpm] = stacks.map(|s| s.map(Stacked::finish).transpose().map(Option::flatten));
+        let held = Events {
+            req: req?.unwrap_or(empty.req),
+            err: err?.unwrap_or(empty.err),
+            fpm: fpm?.unwrap_or(empty.fpm),
+            quiet: None,
         };
         Ok((held, out))
     }
@@ -366,27 +372,6 @@ impl Restore {
         let quiet = rows.map(|r| Quiet::with_sources(r, self.files, self.machines, self.zone));
         Ok(Restored { quiet, err, fpm, warning })
     }
-}
-
-/// `d` with its strings copied out of the row group's buffers: a filtered string column
-/// still points into the buffers of every row it was filtered from (the row group's messages),
-/// and the held rows would keep them all.
-fn compact(d: DataFrame) -> PolarsResult<DataFrame> {
-    let cols = d
-        .columns()
-        .iter()
-        .map(|c| -> PolarsResult<Column> {
-            Ok(match c.dtype() {
-                DataType::String => {
-                    let mut ca: StringChunked = c.str()?.iter().collect();
-                    ca.rename(c.name().clone());
-                    ca.into_column()
-                }
-                _ => c.clone(),
-            })
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(d.height(), cols)
 }
 
 /// An optional stored integer as the row's type: `Some(None)` for null, `None` when it does

@@ -97,6 +97,105 @@ impl Batched {
     }
 }
 
+/// A frame stacked from frames of at most `rows` rows in all, its bulk in the temporary file
+/// as `Batched` keeps a built frame's: `merge`'s held rows, which come as frames (a stored
+/// run's rows, a sorted gather of them). Frames whose columns are not the wide table's, of
+/// its types (`column_type`), are stacked in memory.
+pub(super) struct Stacked {
+    spill: Option<Spill>,
+    mem: Option<DataFrame>,
+}
+
+impl Stacked {
+    /// A stack for at most `rows` rows with the columns of `like`.
+    pub(super) fn new(rows: usize, like: &DataFrame) -> Stacked {
+        Stacked::in_dir(rows, like, &std::env::temp_dir())
+    }
+
+    /// `new` with the file's directory given.
+    fn in_dir(rows: usize, like: &DataFrame, dir: &std::path::Path) -> Stacked {
+        let names: Option<Vec<&'static str>> = like
+            .columns()
+            .iter()
+            .map(|c| {
+                let name = super::run::EVENT_COLUMNS.iter().find(|n| **n == c.name().as_str())?;
+                (c.dtype() == &column_type(name)).then_some(*name)
+            })
+            .collect();
+        let spill = names.filter(|_| rows > SPILL_ROWS).and_then(|n| Spill::new(&n, rows, dir).ok());
+        Stacked { spill, mem: None }
+    }
+
+    /// Append `df` (the columns of the frame given to `new`). Its strings are written with
+    /// every buffer they point into: give frames whose strings are their own (`compact`).
+    pub(super) fn push(&mut self, df: DataFrame) -> PolarsResult<()> {
+        match (&mut self.spill, &mut self.mem) {
+            (Some(s), _) => s.write(&df),
+            (None, Some(m)) => m.vstack_mut_owned(df).map(|_| ()),
+            (None, None) => {
+                self.mem = Some(df);
+                Ok(())
+            }
+        }
+    }
+
+    /// The frame of every row pushed (`None` if none was).
+    pub(super) fn finish(self) -> PolarsResult<Option<DataFrame>> {
+        match (self.spill, self.mem) {
+            (Some(s), _) if s.done > 0 => s.finish().map(Some),
+            (_, Some(mut m)) => {
+                m.rechunk_mut();
+                Ok(Some(m))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `d` with its strings copied out of the buffers they share: a filtered or gathered string
+/// column still points into the buffers of every row it came from (a row group's messages),
+/// and a held or spilled frame would keep them all.
+pub(super) fn compact(d: DataFrame) -> PolarsResult<DataFrame> {
+    let cols = d
+        .columns()
+        .iter()
+        .map(|c| -> PolarsResult<Column> {
+            Ok(match c.dtype() {
+                DataType::String => {
+                    let mut ca: StringChunked = c.str()?.iter().collect();
+                    ca.rename(c.name().clone());
+                    ca.into_column()
+                }
+                _ => c.clone(),
+            })
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(d.height(), cols)
+}
+
+/// `d` in (ts_ms, file, line) order, ties in their order (`Events::sort`), gathered `BATCH`
+/// rows at a time into a `Stacked` frame: the sorted copy of a large frame is not held in
+/// memory beside it.
+pub(super) fn sorted(d: &DataFrame) -> PolarsResult<DataFrame> {
+    sorted_in(d, &std::env::temp_dir())
+}
+
+/// `sorted` with the file's directory given.
+fn sorted_in(d: &DataFrame, dir: &std::path::Path) -> PolarsResult<DataFrame> {
+    let by = ["ts_ms", "file", "line"];
+    let opts = SortMultipleOptions::default().with_maintain_order(true);
+    if d.height() <= SPILL_ROWS {
+        return d.sort(by, opts);
+    }
+    let order = d.select(by)?.with_row_index("row".into(), None)?.sort(by, opts)?;
+    let order = order.column("row")?.idx()?.clone();
+    let mut out = Stacked::in_dir(d.height(), d, dir);
+    for at in (0..d.height()).step_by(BATCH) {
+        out.push(compact(d.take(&order.slice(at as i64, BATCH))?)?)?;
+    }
+    Ok(out.finish()?.unwrap_or_else(|| d.clear()))
+}
+
 /// Where a column's data is in the file.
 enum Col {
     /// Views at `views` (16 bytes a row), then each string buffer where it was written.
@@ -231,7 +330,8 @@ impl Spill {
 
     /// The frame, its arrays read from the mapped file (unlinked here).
     fn finish(mut self) -> PolarsResult<DataFrame> {
-        polars_ensure!(self.done == self.rows, ComputeError: "held rows: {} written of {}", self.done, self.rows);
+        // `Batched` writes the rows it announced; `Stacked` at most as many.
+        polars_ensure!(self.done <= self.rows, ComputeError: "held rows: {} written of {}", self.done, self.rows);
         // A file of fewer bytes than written would make the arrays below fail their checks.
         self.file.set_len(align(self.end)).map_err(io_err(&self.path))?;
         let display = self.path.display().to_string();
@@ -244,7 +344,7 @@ impl Spill {
             map.mapped().is_some_and(|m| m.len() as u64 >= self.end),
             ComputeError: "cannot read back {display}: shorter than written"
         );
-        let n = self.rows;
+        let n = self.done;
         let cols = (std::mem::take(&mut self.cols).into_iter().zip(&self.names))
             .map(|(col, name)| {
                 let name = PlSmallStr::from(*name);
@@ -399,5 +499,51 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("upcause-held-{}-", std::process::id())))
             .count();
         assert_eq!(left, 0);
+    }
+
+    /// Frames stacked into the file (fewer rows than announced), and sorted a batch at a time:
+    /// the frames an in-memory stack and sort give; a frame whose columns are not of the wide
+    /// table's types is stacked in memory.
+    #[test]
+    fn stacked_and_sorted_frames_equal_the_in_memory_ones() {
+        use crate::aggregate::cells::{Cells, INT_COLS, STR_COLS};
+        let names: Vec<&'static str> = vec!["ts_ms", "file", "line", "message"];
+        let k = |list: &[&str], c: &str| list.iter().position(|x| *x == c).unwrap();
+        let rows = SPILL_ROWS + 3_000;
+        let mut b = Batched::with_sizes(&names, rows, rows, usize::MAX, &std::env::temp_dir());
+        for i in 0..rows {
+            let c = b.cells();
+            c.row();
+            // Out of order, with ties of (time, file, line) that the order of the rows breaks.
+            c.i(k(INT_COLS, "ts_ms"), Some(((i * 7919) % 5000) as i64));
+            c.s(k(STR_COLS, "file"), Some(if i % 3 == 0 { "b.log" } else { "a.log" }));
+            c.i(k(INT_COLS, "line"), Some((i % 17) as i64));
+            c.s(k(STR_COLS, "message"), Some(format!("a message long enough to live out of line, row {i}")));
+            b.row_done().unwrap();
+        }
+        let d = b.finish().unwrap();
+        // A directory of its own: `spilled_frames_equal_the_in_memory_build` counts the files
+        // left in the shared one.
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Stacked::in_dir(rows + 500, &d, dir.path());
+        assert!(st.spill.is_some());
+        for at in (0..rows).step_by(5_000) {
+            st.push(compact(d.slice(at as i64, 5_000)).unwrap()).unwrap();
+        }
+        let stacked = st.finish().unwrap().unwrap();
+        assert!(stacked.first_col_n_chunks() == 1 && stacked.equals_missing(&d));
+        let opts = SortMultipleOptions::default().with_maintain_order(true);
+        let want = d.sort(["ts_ms", "file", "line"], opts).unwrap();
+        assert!(sorted_in(&d, dir.path()).unwrap().equals_missing(&want));
+        assert!(sorted_in(&stacked, dir.path()).unwrap().equals_missing(&want));
+        // A column of another type than the wide table's: in memory.
+        let other = d.clone().lazy().with_column(col("line").cast(DataType::Int32)).collect().unwrap();
+        let mut st = Stacked::in_dir(rows, &other, dir.path());
+        assert!(st.spill.is_none());
+        st.push(other.slice(0, 10)).unwrap();
+        st.push(other.slice(10, 20)).unwrap();
+        assert!(st.finish().unwrap().unwrap().equals_missing(&other.slice(0, 30)));
+        assert!(Stacked::in_dir(rows, &d, dir.path()).finish().unwrap().is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
     }
 }

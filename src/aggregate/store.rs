@@ -134,7 +134,7 @@ pub fn load_merged(dirs: &[std::path::PathBuf], name: &str) -> Result<Run, Store
             let ev = &mut run.events;
             ev.err.vstack_mut(&back.err).map_err(tab)?;
             ev.fpm.vstack_mut(&back.fpm).map_err(tab)?;
-            run.events = ev.sort().map_err(tab)?;
+            run.events = ev.sort_stacked().map_err(tab)?;
         }
         if let Some(w) = back.warning {
             run.meta.diagnostics.push(crate::model::Diagnostic {
@@ -302,6 +302,6 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
         }
     }
     meta.machines.sort();
-    let events = events.sort().map_err(tab)?;
+    let events = events.sort_stacked().map_err(tab)?;
     Ok(Run { meta, events, traffic, unloaded })
 }

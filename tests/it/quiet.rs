@@ -153,3 +153,38 @@ fn merge_keeps_the_quiet_rows_out_of_memory_and_writes_the_run_again() {
         }
     }
 }
+
+/// The merge that keeps quiet rows out of memory (`store::load_merged`) writes the files of
+/// the merge that holds every row (`store::load` of each run, then `store::merge`), for a run
+/// whose zone is not the merged run's: its rows' time texts would not read back in the merged
+/// zone, so they are held, and only the first run's quiet rows leave memory.
+#[test]
+fn merge_out_of_memory_writes_what_the_held_merge_writes() {
+    use upcause::aggregate::run::Run;
+    use upcause::aggregate::{report, store};
+    let w = default_week();
+    let other = tmp("merge-zone-other");
+    let conf = real().join("mixed/nginx.conf");
+    let r = analyze(&[real().to_str().unwrap(), "--nginx-conf", conf.to_str().unwrap(), "--tz", "+05:30"], &other);
+    assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
+    let dirs = [w.out.clone(), other.clone()];
+    let lean = store::load_merged(&dirs, "m").unwrap();
+    let full = store::merge(dirs.iter().map(|d| store::load(d).unwrap()).collect(), "m").unwrap();
+    let week_quiet = store::load_merged(std::slice::from_ref(&w.out), "w").unwrap().events.quiet.unwrap().rows.rows;
+    let q = lean.events.quiet.as_ref().expect("the week's quiet rows");
+    assert_eq!(q.rows.rows, week_quiet, "only the week's rows left memory");
+    let other_rows = store::load(&other).unwrap().events.err.height();
+    assert!(other_rows > 0);
+    assert_eq!(lean.events.err.height() + q.rows.rows as usize, full.events.err.height());
+    let write = |run: &Run, name: &str| {
+        let out = tmp(name);
+        let rep = report::build(run).unwrap();
+        upcause::render::write_run(run, &rep, &out).unwrap();
+        outputs(&out)
+    };
+    let (a, b) = (write(&lean, "merge-lean"), write(&full, "merge-held"));
+    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
+    for ((n, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{n}: the merge out of memory differs from the held merge");
+    }
+}
