@@ -157,6 +157,21 @@ impl Events {
         Ok(Events { req: sorted(&self.req)?, err: sorted(&self.err)?, fpm: sorted(&self.fpm)?, quiet: None })
     }
 
+    /// The same frames, each large kind moved into the temporary file of held rows
+    /// (`spill::Stacked`), its strings copied out of the buffers they shared with the rows
+    /// left out.
+    pub fn stacked(self) -> PolarsResult<Events> {
+        let stack = |d: DataFrame| -> PolarsResult<DataFrame> {
+            let mut st = super::spill::Stacked::new(d.height(), &d);
+            if !st.spills() {
+                return Ok(d);
+            }
+            st.push(super::spill::compact(d)?)?;
+            Ok(st.finish()?.expect("one frame pushed"))
+        };
+        Ok(Events { req: stack(self.req)?, err: stack(self.err)?, fpm: stack(self.fpm)?, quiet: self.quiet })
+    }
+
     /// Every event's stamp, quiet rows included, hour by hour (see `model::span`).
     pub fn profile(&self) -> crate::model::span::Profile {
         let mut p = self.quiet.as_ref().map(|q| q.rows.profile.clone()).unwrap_or_default();

@@ -126,6 +126,11 @@ impl Stacked {
         Stacked { spill, mem: None }
     }
 
+    /// Whether the rows go to the file (else they are stacked in memory).
+    pub(super) fn spills(&self) -> bool {
+        self.spill.is_some()
+    }
+
     /// Append `df` (the columns of the frame given to `new`). Its strings are written with
     /// every buffer they point into: give frames whose strings are their own (`compact`).
     pub(super) fn push(&mut self, df: DataFrame) -> PolarsResult<()> {

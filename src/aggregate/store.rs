@@ -180,13 +180,18 @@ fn load_rows(dir: &Path, rows: Rows) -> Result<Run, StoreError> {
             (ev, Profile::default(), n)
         }
         rows => {
+            let compared = matches!(rows, Rows::Compared);
             let (mut wide, unloaded) = match rows {
                 Rows::Compared => compared_rows(&path).map_err(tab)?,
                 _ => (read_parquet(&path).map_err(tab)?, Profile::default()),
             };
             drop_run_only(&mut wide).map_err(tab)?;
             crate::timings::timing("load: event rows", t);
-            (Events::from_wide(&wide).map_err(tab)?, unloaded, 0)
+            let events = Events::from_wide(&wide).map_err(tab)?;
+            drop(wide);
+            // `compare` holds its two runs' rows to the end: in the temporary file of held rows.
+            let events = if compared { events.stacked().map_err(tab)? } else { events };
+            (events, unloaded, 0)
         }
     };
     crate::timings::timing("load: events", t);
