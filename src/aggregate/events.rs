@@ -166,8 +166,9 @@ impl Events {
             if !st.spills() {
                 return Ok(d);
             }
+            let empty = d.clear();
             st.push(super::spill::compact(d)?)?;
-            Ok(st.finish()?.expect("one frame pushed"))
+            Ok(st.finish()?.unwrap_or(empty))
         };
         Ok(Events { req: stack(self.req)?, err: stack(self.err)?, fpm: stack(self.fpm)?, quiet: self.quiet })
     }

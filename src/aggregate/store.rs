@@ -5,7 +5,9 @@
 //! counters/*.parquet). Output: `Run`s. Invariants: a directory of another schema version,
 //! a missing directory and an empty run are refused with a message naming the directory and
 //! what to do; merged events keep their `machine`; merged counters are sums (first/last
-//! times: min/max), so a merged run equals one run over all inputs.
+//! times: min/max), so a merged run equals one run over all inputs. What `merge` and `compare`
+//! hold is what an analysis holds: the rows no verdict or table reads go back into quiet rows
+//! as they are read (`restore`), the others into the temporary file of held rows (`spill`).
 
 use super::events::{drop_run_only, Events};
 use super::restore::Restore;
