@@ -309,6 +309,8 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
         }
     }
     meta.machines.sort();
+    let t = std::time::Instant::now();
     let events = events.sort_stacked().map_err(tab)?;
+    crate::timings::timing("merge: sort", t);
     Ok(Run { meta, events, traffic, unloaded })
 }
