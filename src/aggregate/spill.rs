@@ -10,8 +10,8 @@
 //! map: file-backed pages (the kernel can drop them and read them back), not anonymous
 //! memory. Validity bitmaps and boolean columns (a bit per row) stay in memory.
 //! Invariants: the frame holds the same values as the in-memory build (tests); the file is
-//! scratch space, not an output (unlinked once mapped, like the quiet rows' file of
-//! `scan::quiet`); a temporary file that cannot be created leaves the frame in memory (the
+//! scratch space, not an output (unlinked as soon as it is created, like the quiet rows' file
+//! of `scan::quiet`: a run killed half-way leaves nothing behind); a temporary file that cannot be created leaves the frame in memory (the
 //! rows are all there either way); a write that fails is an error naming the file.
 
 use super::cells::{column_type, in_column_type, Builder};
@@ -247,6 +247,9 @@ impl Spill {
         // Readable by this user only: the rows are log lines (client addresses, URLs).
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
+        // Unlinked at once: the handle writes it and maps it, and a run that is killed leaves
+        // nothing behind.
+        let _ = std::fs::remove_file(&path);
         let mut end = 0;
         let cols = names
             .iter()
@@ -333,17 +336,14 @@ impl Spill {
         Ok(())
     }
 
-    /// The frame, its arrays read from the mapped file (unlinked here).
+    /// The frame, its arrays read from the mapped file.
     fn finish(mut self) -> PolarsResult<DataFrame> {
         // `Batched` writes the rows it announced; `Stacked` at most as many.
         polars_ensure!(self.done <= self.rows, ComputeError: "held rows: {} written of {}", self.done, self.rows);
         // A file of fewer bytes than written would make the arrays below fail their checks.
         self.file.set_len(align(self.end)).map_err(io_err(&self.path))?;
         let display = self.path.display().to_string();
-        let mapped = Haystack::map_path(&self.path, &display);
-        // Unlinked at once: the mapping keeps the bytes readable, and nothing is left behind.
-        let _ = std::fs::remove_file(&self.path);
-        self.path = PathBuf::new();
+        let mapped = Haystack::map_file(&self.file, &display);
         let map = Arc::new(mapped.map_err(|e| polars_err!(ComputeError: "cannot read back {display}: {e}"))?);
         polars_ensure!(
             map.mapped().is_some_and(|m| m.len() as u64 >= self.end),
@@ -386,16 +386,6 @@ impl Spill {
             })
             .collect::<PolarsResult<Vec<_>>>()?;
         DataFrame::new(n, cols)
-    }
-}
-
-impl Drop for Spill {
-    /// A spill given up before `finish` (a failed write, an error building a row) leaves no
-    /// file behind either.
-    fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -495,7 +485,8 @@ mod tests {
         // A spill given up half-way (an error elsewhere drops it) removes its file too.
         let mut dropped = Batched::with_sizes(&names, 301, 7, 0, &tmp);
         build(&mut dropped, 20);
-        assert!(dropped.spill.as_ref().is_some_and(|s| s.done == 14 && s.path.exists()));
+        // Unlinked from the start: a run killed half-way leaves nothing either.
+        assert!(dropped.spill.as_ref().is_some_and(|s| s.done == 14 && !s.path.exists()));
         drop(dropped);
         // Nothing is left behind in the directory.
         let left = std::fs::read_dir(&tmp)

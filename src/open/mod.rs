@@ -65,11 +65,17 @@ impl Haystack {
     /// compressed files are never appended to).
     pub fn map_path(path: &Path, display: &str) -> Result<Haystack, OpenError> {
         let file = File::open(path).map_err(|e| OpenError::Open { path: display.into(), source: e })?;
+        Haystack::map_file(&file, display)
+    }
+
+    /// Map an open file (the run's own temporary files, unlinked when created: only their
+    /// open handle reaches them).
+    pub fn map_file(file: &File, display: &str) -> Result<Haystack, OpenError> {
         let len = file.metadata().map_err(|e| OpenError::Read { path: display.into(), source: e })?.len();
         if len == 0 {
             return Ok(Haystack::Empty);
         }
-        mmap::map(&file).map(Haystack::Mapped).map_err(|e| OpenError::Read { path: display.into(), source: e })
+        mmap::map(file).map(Haystack::Mapped).map_err(|e| OpenError::Read { path: display.into(), source: e })
     }
 
     pub fn len(&self) -> u64 {

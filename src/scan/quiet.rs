@@ -11,8 +11,9 @@
 //!
 //! Invariants: each scan task (a plain-file chunk, a compressed file) encodes its quiet rows
 //! into a buffer and appends it, sorted, as one run (or several of `RUN_BYTES`) to one
-//! temporary file; after the scan the file is mapped and unlinked, so the rows cost no
-//! anonymous memory and leave nothing behind. Runs land in the file in whatever order the
+//! temporary file, unlinked as soon as it is created (even a killed run leaves nothing
+//! behind); after the scan it is mapped through its handle, so the rows cost no anonymous
+//! memory. Runs land in the file in whatever order the
 //! threads finish, but every reader orders by the full key (time, file, line), so what it
 //! yields is the same whatever the thread count. A run that cannot be written stays in memory
 //! as ordinary rows (with a warning): nothing is lost. A decoded row equals the row encoded
@@ -238,11 +239,15 @@ impl Sink {
             // Readable by this user only: the rows are log lines (client addresses, URLs).
             use std::os::unix::fs::OpenOptionsExt;
             let f = std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
+            // Unlinked at once: the handle writes it and maps it, and a run that is killed
+            // (Ctrl-C, a closed pipe) leaves nothing behind.
+            let _ = std::fs::remove_file(&path);
             st.file = Some((path, std::io::BufWriter::with_capacity(1 << 20, f)));
         }
         let (path, w) = st.file.as_mut().expect("opened above");
@@ -262,11 +267,11 @@ impl Sink {
             )
         });
         let Some((path, w)) = st.file else { return (None, warn) };
-        let mapped = w.into_inner().map_err(|e| e.error().to_string()).and_then(|_| {
-            crate::open::Haystack::map_path(&path, &path.display().to_string()).map_err(|e| e.to_string())
-        });
-        // Unlinked at once: the mapping keeps the bytes readable, and nothing is left behind.
-        let _ = std::fs::remove_file(&path);
+        // The file was unlinked when created: mapped through its handle.
+        let mapped = w
+            .into_inner()
+            .map_err(|e| e.error().to_string())
+            .and_then(|f| crate::open::Haystack::map_file(&f, &path.display().to_string()).map_err(|e| e.to_string()));
         match mapped {
             Ok(map) => {
                 let runs = st
@@ -364,11 +369,15 @@ mod tests {
             }
             assert!(sink.flush(&mut buf, src, chunk).is_empty());
         }
-        // One file, readable by this user only.
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
-        assert_eq!(files.len(), 1);
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+        // One file, unlinked from the start (a run killed now would leave nothing behind),
+        // readable by this user only.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "unlinked when created");
+        {
+            let st = sink.state.lock().unwrap();
+            let (_, w) = st.file.as_ref().expect("the runs were written");
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(w.get_ref().metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        }
         let base = |src: u32, chunk: u32| if (src, chunk) == (0, 1) { 1000 } else { 0 };
         let (q, warn) = sink.finish(base);
         assert!(warn.is_none());
