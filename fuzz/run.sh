@@ -6,6 +6,9 @@
 # (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP=1 lets the stable toolchain take its flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The chunk target's wrapped seeds go to a temporary directory, removed on the way out.
+wrapped=""
+trap '[ -z "$wrapped" ] || rm -rf "$wrapped"' EXIT
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
