@@ -104,7 +104,23 @@ pub struct Events {
     /// A fresh analysis's other error-log rows, out of memory (`quiet`): `errors.csv` and
     /// `events.parquet` merge them in (`quiet::error_rows`, `wide::Groups`).
     pub quiet: Option<std::sync::Arc<super::quiet::Quiet>>,
+    /// Per held row, the place of its run among the merged ones (`merge`): rows tied on
+    /// (time, file, line) across runs (the same file name on two machines) come in run order,
+    /// held or quiet. Empty for one run (every row run 0).
+    pub runs: HeldRuns,
 }
+
+/// Per kind, per held row (in the frame's order), its run's place; empty when all are 0.
+#[derive(Clone, Default)]
+pub struct HeldRuns {
+    pub req: Vec<u32>,
+    pub err: Vec<u32>,
+    pub fpm: Vec<u32>,
+}
+
+/// The column a merge's rows carry their run's place in while they are stacked and sorted
+/// (`Events::with_runs`, `Events::sort_stacked`); never written.
+pub(super) const RUN_COLUMN: &str = "__run";
 
 impl Events {
     /// Split a wide table (a stored `events.parquet`) by kind, keeping each kind's columns.
@@ -118,7 +134,13 @@ impl Events {
                 .collect();
             df.clone().lazy().filter(col("record").eq(lit(rec))).select(keep).collect()
         };
-        Ok(Events { req: part("request")?, err: part("error")?, fpm: part("fpm")?, quiet: None })
+        Ok(Events {
+            req: part("request")?,
+            err: part("error")?,
+            fpm: part("fpm")?,
+            quiet: None,
+            runs: HeldRuns::default(),
+        })
     }
 
     /// Rows held in memory.
@@ -126,9 +148,15 @@ impl Events {
         self.req.height() + self.err.height() + self.fpm.height()
     }
 
-    /// The held rows mapped by `f`; the quiet rows are left out.
+    /// The held rows mapped by `f`; the quiet rows and the runs' places are left out.
     fn map(&self, f: impl Fn(&DataFrame) -> PolarsResult<DataFrame>) -> PolarsResult<Events> {
-        Ok(Events { req: f(&self.req)?, err: f(&self.err)?, fpm: f(&self.fpm)?, quiet: None })
+        Ok(Events {
+            req: f(&self.req)?,
+            err: f(&self.err)?,
+            fpm: f(&self.fpm)?,
+            quiet: None,
+            runs: HeldRuns::default(),
+        })
     }
 
     /// Rows with `from <= ts_ms < to` (the held rows: compare's tables read no quiet row).
@@ -150,11 +178,38 @@ impl Events {
         self.map(|d| d.sort(["ts_ms", "file", "line"], SortMultipleOptions::default().with_maintain_order(true)))
     }
 
+    /// Each kind with its rows' run places as a column (`RUN_COLUMN`): every row `run`, or
+    /// the places of `runs` when it has them (rows stacked from several runs).
+    pub fn with_runs(&self, run: u32) -> PolarsResult<Events> {
+        let add = |d: &DataFrame, have: &[u32]| -> PolarsResult<DataFrame> {
+            let v = if have.len() == d.height() { have.to_vec() } else { vec![run; d.height()] };
+            let mut d = d.clone();
+            d.with_column(Column::new(RUN_COLUMN.into(), v))?;
+            Ok(d)
+        };
+        Ok(Events {
+            req: add(&self.req, &self.runs.req)?,
+            err: add(&self.err, &self.runs.err)?,
+            fpm: add(&self.fpm, &self.runs.fpm)?,
+            quiet: None,
+            runs: HeldRuns::default(),
+        })
+    }
+
     /// `sort`, each large kind gathered a batch at a time into the temporary file of held
     /// rows (`spill::sorted`): `merge`'s held rows, whose sorted copy is not held beside them.
+    /// A kind's `RUN_COLUMN` (`with_runs`) breaks ties after the line and moves into `runs`.
     pub fn sort_stacked(&self) -> PolarsResult<Events> {
         use super::spill::sorted;
-        Ok(Events { req: sorted(&self.req)?, err: sorted(&self.err)?, fpm: sorted(&self.fpm)?, quiet: None })
+        let one = |d: &DataFrame| -> PolarsResult<(DataFrame, Vec<u32>)> {
+            let (mut d, runs) = sorted(d, RUN_COLUMN)?;
+            if d.column(RUN_COLUMN).is_ok() {
+                d.drop_in_place(RUN_COLUMN)?;
+            }
+            Ok((d, runs))
+        };
+        let ((req, r), (err, e), (fpm, f)) = (one(&self.req)?, one(&self.err)?, one(&self.fpm)?);
+        Ok(Events { req, err, fpm, quiet: None, runs: HeldRuns { req: r, err: e, fpm: f } })
     }
 
     /// The same frames, each large kind moved into the temporary file of held rows
@@ -170,7 +225,13 @@ impl Events {
             st.push(super::spill::compact(d)?)?;
             Ok(st.finish()?.unwrap_or(empty))
         };
-        Ok(Events { req: stack(self.req)?, err: stack(self.err)?, fpm: stack(self.fpm)?, quiet: self.quiet })
+        Ok(Events {
+            req: stack(self.req)?,
+            err: stack(self.err)?,
+            fpm: stack(self.fpm)?,
+            quiet: self.quiet,
+            runs: self.runs,
+        })
     }
 
     /// Every event's stamp, quiet rows included, hour by hour (see `model::span`).
@@ -248,7 +309,7 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         c.finish()
     };
     let (req, (fpm, err)) = rayon::join(requests, || rayon::join(fpm, errors));
-    Ok(Events { req: req?, err: err?, fpm: fpm?, quiet })
+    Ok(Events { req: req?, err: err?, fpm: fpm?, quiet, runs: HeldRuns::default() })
 }
 
 /// The positions of `rows` in the order of `key` (stable).

@@ -32,30 +32,44 @@ pub const QUOTE_AFTER_MS: Ts = 5_000;
 pub struct Quiet {
     pub rows: QuietRows,
     files: Vec<String>,
-    /// Per source: the place of its file name in name order (the tables' tie-break).
+    /// Per source: the place of its file name in name order (the tables' tie-break); sources
+    /// of the same name (a merge's runs) share it.
     rank: Vec<u32>,
     zone: Zone,
     /// Per source: its machine (one for a fresh analysis, one per run for `merge`).
     machines: Vec<String>,
+    /// Per source: its run's place among the merged ones (`merge`; empty: all 0).
+    runs: Vec<u32>,
 }
 
 impl Quiet {
     pub fn new(rows: QuietRows, a: &Analysis, machine: &str) -> Quiet {
         let files: Vec<String> = a.sources.iter().map(|s| s.display.clone()).collect();
         let machines = vec![machine.to_string(); files.len()];
-        Quiet::with_sources(rows, files, machines, a.zone.zone.clone())
+        Quiet::with_sources(rows, files, machines, Vec::new(), a.zone.zone.clone())
     }
 
-    /// Quiet rows of sources named `files`, from `machines` (per source), their times
-    /// written in `zone` (`restore`: a merge's stored rows).
-    pub fn with_sources(rows: QuietRows, files: Vec<String>, machines: Vec<String>, zone: Zone) -> Quiet {
+    /// Quiet rows of sources named `files`, from `machines` and runs `runs` (their places
+    /// among the merged runs; per source), their times written in `zone` (`restore`: a
+    /// merge's stored rows).
+    pub fn with_sources(
+        rows: QuietRows,
+        files: Vec<String>,
+        machines: Vec<String>,
+        runs: Vec<u32>,
+        zone: Zone,
+    ) -> Quiet {
         let mut by_name: Vec<usize> = (0..files.len()).collect();
         by_name.sort_by(|&x, &y| (&files[x], x).cmp(&(&files[y], y)));
         let mut rank = vec![0u32; files.len()];
-        for (r, &i) in by_name.iter().enumerate() {
-            rank[i] = r as u32;
+        let mut r = 0u32;
+        for (k, &i) in by_name.iter().enumerate() {
+            if k > 0 && files[i] != files[by_name[k - 1]] {
+                r += 1;
+            }
+            rank[i] = r;
         }
-        Quiet { rows, files, rank, zone, machines }
+        Quiet { rows, files, rank, zone, machines, runs }
     }
 
     pub fn file(&self, src: u32) -> &str {
@@ -71,6 +85,11 @@ impl Quiet {
     /// The machine of source `src`.
     pub fn machine(&self, src: u32) -> &str {
         self.machines.get(src as usize).map_or("", String::as_str)
+    }
+
+    /// The place of source `src`'s run among the merged ones.
+    pub fn run(&self, src: u32) -> u32 {
+        self.runs.get(src as usize).copied().unwrap_or(0)
     }
 
     /// Per source: its place in file-name order (`QuietRows::merged`).
@@ -91,27 +110,34 @@ impl Quiet {
         error_frame(&self.ctx(), rows)
     }
 
-    fn key<'q>(&'q self, h: &Head) -> (Ts, &'q str, i64) {
-        (h.ts, self.file(h.src), h.line as i64)
+    fn key<'q>(&'q self, h: &Head) -> Key<'q> {
+        (h.ts, self.file(h.src), h.line as i64, self.run(h.src))
     }
 }
 
-/// The sort key columns of a frame: (ts_ms, file, line).
+/// A row's place in a kind's order: (time, file, line, run place). The run place orders
+/// rows tied on the rest across merged runs (see `Events::runs`).
+pub(super) type Key<'a> = (Ts, &'a str, i64, u32);
+
+/// The sort key columns of a frame: (ts_ms, file, line), and its rows' run places.
 pub(super) struct Keys {
     ts: Vec<i64>,
     file: StringChunked,
     line: Vec<i64>,
+    run: Vec<u32>,
 }
 
 impl Keys {
-    pub(super) fn of(d: &DataFrame) -> PolarsResult<Keys> {
+    /// The keys of `d`, whose rows' run places are `runs` (empty: all 0).
+    pub(super) fn of(d: &DataFrame, runs: &[u32]) -> PolarsResult<Keys> {
         let ints = |c: &str| -> PolarsResult<Vec<i64>> {
             Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
         };
-        Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")? })
+        let run = if runs.len() == d.height() { runs.to_vec() } else { Vec::new() };
+        Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")?, run })
     }
-    pub(super) fn get(&self, i: usize) -> (Ts, &str, i64) {
-        (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i])
+    pub(super) fn get(&self, i: usize) -> Key<'_> {
+        (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i], self.run.get(i).copied().unwrap_or(0))
     }
 }
 
@@ -153,14 +179,14 @@ pub struct Rows<'e, T, I: Iterator<Item = T>> {
 
 pub fn error_rows(ev: &Events) -> PolarsResult<Rows<'_, ErrorRef<'_>, Merged<'_>>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
-    Ok(Rows { keys: Keys::of(&ev.err)?, pos: 0, quiet })
+    Ok(Rows { keys: Keys::of(&ev.err, &ev.runs.err)?, pos: 0, quiet })
 }
 
 /// Every FPM row in (time, file, line) order (`fpm.csv`): the held frame's rows merged with
 /// the quiet ones read back.
 pub fn fpm_rows(ev: &Events) -> PolarsResult<Rows<'_, FpmEvent, impl Iterator<Item = FpmEvent> + '_>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(&q.rank).peekable()));
-    Ok(Rows { keys: Keys::of(&ev.fpm)?, pos: 0, quiet })
+    Ok(Rows { keys: Keys::of(&ev.fpm, &ev.runs.fpm)?, pos: 0, quiet })
 }
 
 impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {
@@ -171,7 +197,7 @@ impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {
         let take_held = match (&mut self.quiet, held) {
             (Some((q, merged)), Some(a)) => merged.peek().is_none_or(|e| {
                 let (ts, src, line) = e.key();
-                a <= (ts, q.file(src), line as i64)
+                a <= (ts, q.file(src), line as i64, q.run(src))
             }),
             (_, h) => h.is_some(),
         };
@@ -198,7 +224,7 @@ pub struct Digest {
 /// The digest of `ev`'s error rows; `windows` are the quote windows of each cause.
 pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsResult<Digest> {
     let err = &ev.err;
-    let keys = Keys::of(err)?;
+    let keys = Keys::of(err, &ev.runs.err)?;
     // Held rows: the first `SAMPLES` of each cause and the counts (one pass, borrowed).
     let mut held: BTreeMap<String, (Vec<usize>, usize)> = BTreeMap::new();
     if let Ok(c) = err.column("cause").and_then(|c| c.str().cloned()) {
@@ -229,10 +255,10 @@ pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsRes
         return Ok(Digest { samples, sample_rows, quotes: err.clear() });
     };
     // Quiet rows, by their heads: counts, the first `SAMPLES` of each cause, and the first
-    // `QUOTES` of each (cause, window), each set ordered by (time, file rank, line).
-    type Set = BTreeSet<(Ts, u32, u64, Head)>;
+    // `QUOTES` of each (cause, window), each set ordered by (time, file rank, line, source).
+    type Set = BTreeSet<(Ts, u32, u64, u32, Head)>;
     let keep = |s: &mut Set, h: &Head, n: usize| {
-        s.insert((h.ts, q.rank.get(h.src as usize).copied().unwrap_or(u32::MAX), h.line, *h));
+        s.insert((h.ts, q.rank.get(h.src as usize).copied().unwrap_or(u32::MAX), h.line, h.src, *h));
         if s.len() > n {
             s.pop_last();
         }
@@ -263,7 +289,7 @@ pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsRes
     for (c, (set, n)) in first {
         let e = causes.entry(c.to_string()).or_default();
         e.1 += n;
-        e.0.extend(set.iter().map(|x| Pick::Quiet(x.3)));
+        e.0.extend(set.iter().map(|x| Pick::Quiet(x.4)));
     }
     let mut idx: Vec<IdxSize> = Vec::new();
     let mut rows: Vec<ErrorRef> = Vec::new();
@@ -299,9 +325,9 @@ pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsRes
         .into_iter()
         .map(|(c, at, n)| (c, (at.iter().map(|&(h, i)| if h { i } else { nh + i }).collect(), n)))
         .collect();
-    let mut quotes: Vec<(Ts, u32, u64, Head)> = quoted.into_values().flatten().collect();
+    let mut quotes: Vec<(Ts, u32, u64, u32, Head)> = quoted.into_values().flatten().collect();
     quotes.sort();
     quotes.dedup();
-    let rows: Vec<ErrorRef> = quotes.iter().filter_map(|x| q.rows.get(x.3.at)).collect();
+    let rows: Vec<ErrorRef> = quotes.iter().filter_map(|x| q.rows.get(x.4.at)).collect();
     Ok(Digest { samples, sample_rows, quotes: q.frame(&rows)? })
 }

@@ -14,7 +14,7 @@
 //! encoded rows not yet written (`PENDING`). Rows that cannot be written (no temporary
 //! directory) come back as held rows with a warning, as in the scan.
 
-use super::events::{drop_run_only, error_frame, fpm_frame, kind_has, Events, RowCtx};
+use super::events::{drop_run_only, error_frame, fpm_frame, kind_has, Events, HeldRuns, RowCtx, RUN_COLUMN};
 use super::quiet::Quiet;
 use super::spill::{compact, Stacked};
 use crate::model::event::{is_quiet, ErrorRef, OriginRef};
@@ -44,6 +44,10 @@ pub struct Restore {
     zone: Zone,
     files: Vec<String>,
     machines: Vec<String>,
+    /// Per source: its run's place (the runs read before it).
+    runs: Vec<u32>,
+    /// Runs read.
+    read: u32,
     /// Per source (of all runs, in run order): its unwritten error and FPM rows.
     bufs: Vec<Option<(Buf, Buf)>>,
     pending: usize,
@@ -217,6 +221,8 @@ impl Restore {
             zone,
             files: Vec::new(),
             machines: Vec::new(),
+            runs: Vec::new(),
+            read: 0,
             bufs: Vec::new(),
             pending: 0,
             back_err: Vec::new(),
@@ -229,6 +235,9 @@ impl Restore {
     /// those of the runs read before it.
     pub fn rows(&mut self, path: &Path, meta: &RunMeta) -> PolarsResult<(Events, u64)> {
         let base = self.files.len() as u32;
+        let place = self.read;
+        self.read += 1;
+        self.runs.extend(meta.inputs.iter().map(|_| place));
         self.files.extend(meta.inputs.iter().map(|i| i.path.clone()));
         self.machines.extend(meta.inputs.iter().map(|i| i.machine.clone()));
         self.bufs.resize_with(self.files.len(), || None);
@@ -313,6 +322,7 @@ impl Restore {
             err: err?.unwrap_or(empty.err),
             fpm: fpm?.unwrap_or(empty.fpm),
             quiet: None,
+            runs: HeldRuns::default(),
         };
         Ok((held, out))
     }
@@ -355,7 +365,8 @@ impl Restore {
     }
 
     /// The quiet rows of every run, the error and FPM rows that could not be written (as
-    /// frames of their kinds' columns, to hold), and a warning if some could not.
+    /// frames of their kinds' columns and their runs' places, `RUN_COLUMN`, to hold), and a
+    /// warning if some could not.
     pub fn finish(mut self) -> PolarsResult<Restored> {
         self.flush();
         // Lines are the files' own (each run starts at line 0 of its source).
@@ -366,10 +377,14 @@ impl Restore {
             machines: self.machines.iter().map(String::as_str).collect(),
         };
         let views: Vec<ErrorRef> = self.back_err.iter().map(ErrorEvent::view).collect();
-        let err = error_frame(&x, &views)?;
-        let fpm = fpm_frame(&x, &self.back_fpm)?;
+        let place = |src: u32| self.runs.get(src as usize).copied().unwrap_or(0);
+        let mut err = error_frame(&x, &views)?;
+        err.with_column(Column::new(RUN_COLUMN.into(), views.iter().map(|e| place(e.source)).collect::<Vec<u32>>()))?;
+        let mut fpm = fpm_frame(&x, &self.back_fpm)?;
+        let fpm_runs: Vec<u32> = self.back_fpm.iter().map(|e| place(e.source)).collect();
+        fpm.with_column(Column::new(RUN_COLUMN.into(), fpm_runs))?;
         drop(x);
-        let quiet = rows.map(|r| Quiet::with_sources(r, self.files, self.machines, self.zone));
+        let quiet = rows.map(|r| Quiet::with_sources(r, self.files, self.machines, self.runs, self.zone));
         Ok(Restored { quiet, err, fpm, warning })
     }
 }

@@ -178,27 +178,43 @@ pub(super) fn compact(d: DataFrame) -> PolarsResult<DataFrame> {
     DataFrame::new(d.height(), cols)
 }
 
-/// `d` in (ts_ms, file, line) order, ties in their order (`Events::sort`), gathered `BATCH`
-/// rows at a time into a `Stacked` frame: the sorted copy of a large frame is not held in
-/// memory beside it.
-pub(super) fn sorted(d: &DataFrame) -> PolarsResult<DataFrame> {
-    sorted_in(d, &std::env::temp_dir())
+/// `d` in (ts_ms, file, line) order, then by its column `run` if it has one (a merge's run
+/// places), ties in their order (`Events::sort`), gathered `BATCH` rows at a time into a
+/// `Stacked` frame: the sorted copy of a large frame is not held in memory beside it. The
+/// run places come out in the sorted order (empty without the column); a large frame's
+/// sorted copy leaves the column out.
+pub(super) fn sorted(d: &DataFrame, run: &str) -> PolarsResult<(DataFrame, Vec<u32>)> {
+    sorted_in(d, run, &std::env::temp_dir())
 }
 
 /// `sorted` with the file's directory given.
-fn sorted_in(d: &DataFrame, dir: &std::path::Path) -> PolarsResult<DataFrame> {
-    let by = ["ts_ms", "file", "line"];
+fn sorted_in(d: &DataFrame, run: &str, dir: &std::path::Path) -> PolarsResult<(DataFrame, Vec<u32>)> {
+    let has_run = d.column(run).is_ok();
+    let mut by = vec!["ts_ms", "file", "line"];
+    if has_run {
+        by.push(run);
+    }
+    let runs = |s: &DataFrame| -> PolarsResult<Vec<u32>> {
+        if !has_run {
+            return Ok(Vec::new());
+        }
+        Ok(s.column(run)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
     let opts = SortMultipleOptions::default().with_maintain_order(true);
     if d.height() <= SPILL_ROWS {
-        return d.sort(by, opts);
+        let s = d.sort(by, opts)?;
+        let r = runs(&s)?;
+        return Ok((s, r));
     }
-    let order = d.select(by)?.with_row_index("row".into(), None)?.sort(by, opts)?;
+    let order = d.select(by.iter().copied())?.with_row_index("row".into(), None)?.sort(by, opts)?;
+    let r = runs(&order)?;
     let order = order.column("row")?.idx()?.clone();
-    let mut out = Stacked::in_dir(d.height(), d, dir);
+    let d = if has_run { d.drop(run)? } else { d.clone() };
+    let mut out = Stacked::in_dir(d.height(), &d, dir);
     for at in (0..d.height()).step_by(BATCH) {
         out.push(compact(d.take(&order.slice(at as i64, BATCH))?)?)?;
     }
-    Ok(out.finish()?.unwrap_or_else(|| d.clear()))
+    Ok((out.finish()?.unwrap_or_else(|| d.clear()), r))
 }
 
 /// Where a column's data is in the file.
@@ -512,8 +528,10 @@ mod tests {
             c.row();
             // Out of order, with ties of (time, file, line) that the order of the rows breaks.
             c.i(k(INT_COLS, "ts_ms"), Some(((i * 7919) % 5000) as i64));
-            c.s(k(STR_COLS, "file"), Some(if i % 3 == 0 { "b.log" } else { "a.log" }));
-            c.i(k(INT_COLS, "line"), Some((i % 17) as i64));
+            // Rows 5,000 apart tie.
+            let j = i % 5000;
+            c.s(k(STR_COLS, "file"), Some(if j % 3 == 0 { "b.log" } else { "a.log" }));
+            c.i(k(INT_COLS, "line"), Some((j % 17) as i64));
             c.s(k(STR_COLS, "message"), Some(format!("a message long enough to live out of line, row {i}")));
             b.row_done().unwrap();
         }
@@ -529,9 +547,21 @@ mod tests {
         let stacked = st.finish().unwrap().unwrap();
         assert!(stacked.first_col_n_chunks() == 1 && stacked.equals_missing(&d));
         let opts = SortMultipleOptions::default().with_maintain_order(true);
-        let want = d.sort(["ts_ms", "file", "line"], opts).unwrap();
-        assert!(sorted_in(&d, dir.path()).unwrap().equals_missing(&want));
-        assert!(sorted_in(&stacked, dir.path()).unwrap().equals_missing(&want));
+        let want = d.sort(["ts_ms", "file", "line"], opts.clone()).unwrap();
+        let (got, runs) = sorted_in(&d, "run", dir.path()).unwrap();
+        assert!(got.equals_missing(&want) && runs.is_empty());
+        assert!(sorted_in(&stacked, "run", dir.path()).unwrap().0.equals_missing(&want));
+        // With run places (as a merge's stacked rows have): they break ties after the line,
+        // come out in the sorted order, and the column is not in the sorted frame.
+        let place: Vec<u32> = (0..rows as u32).map(|i| (i * 31) % 3).collect();
+        let mut with = d.clone();
+        with.with_column(Column::new("run".into(), place)).unwrap();
+        let want = with.sort(["ts_ms", "file", "line", "run"], opts).unwrap();
+        let (got, runs) = sorted_in(&with, "run", dir.path()).unwrap();
+        assert!(got.equals_missing(&want.drop("run").unwrap()));
+        let want_runs: Vec<u32> = want.column("run").unwrap().u32().unwrap().into_no_null_iter().collect();
+        assert_eq!(runs, want_runs);
+        assert!(runs.windows(2).any(|w| w[0] > w[1]), "the places are not merely sorted");
         // A column of another type than the wide table's: in memory.
         let other = d.clone().lazy().with_column(col("line").cast(DataType::Int32)).collect().unwrap();
         let mut st = Stacked::in_dir(rows, &other, dir.path());

@@ -133,7 +133,9 @@ pub fn load_merged(dirs: &[std::path::PathBuf], name: &str) -> Result<Run, Store
         let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
         let back = r.finish().map_err(tab)?;
         if back.err.height() + back.fpm.height() > 0 {
-            let ev = &mut run.events;
+            // With their runs' places: the held rows keep theirs (`with_runs`), the rows
+            // given back carry their sources' (`Restore::finish`).
+            let mut ev = run.events.with_runs(0).map_err(tab)?;
             ev.err.vstack_mut(&back.err).map_err(tab)?;
             ev.fpm.vstack_mut(&back.fpm).map_err(tab)?;
             run.events = ev.sort_stacked().map_err(tab)?;
@@ -284,12 +286,14 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     let first = it.next().ok_or(StoreError::NoRuns)?;
     let mut meta = first.meta.clone();
     meta.name = name.to_string();
-    let mut events = first.events;
+    let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
+    // Each row with its run's place: rows tied on (time, file, line) across runs keep the
+    // runs' order, held or quiet (`Events::runs`).
+    let mut events = first.events.with_runs(0).map_err(tab)?;
     let mut traffic = first.traffic;
     let mut unloaded = first.unloaded;
-    let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
-    for r in it {
-        events.vstack(&r.events).map_err(tab)?;
+    for (k, r) in it.enumerate() {
+        events.vstack(&r.events.with_runs(k as u32 + 1).map_err(tab)?).map_err(tab)?;
         traffic.merge(r.traffic);
         unloaded.merge(&r.unloaded);
         for m in r.meta.machines {

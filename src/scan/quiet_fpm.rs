@@ -133,7 +133,7 @@ fn decode(b: &[u8], pos: usize, src: u32) -> Option<(FpmEvent, usize)> {
 }
 
 impl QuietRows {
-    /// Every FPM row in (time, `rank[source]`, line) order, decoded one at a time.
+    /// Every FPM row in (time, `rank[source]`, line, source) order, decoded one at a time.
     pub fn fpm_merged<'q>(&'q self, rank: &'q [u32]) -> impl Iterator<Item = FpmEvent> + 'q {
         let mut order = Order::new(self, Kind::Fpm, rank);
         std::iter::from_fn(move || {

@@ -187,8 +187,8 @@ impl QuietRows {
         Some(e)
     }
 
-    /// Every error-log row in (time, `rank[source]`, line) order: a k-way merge of the
-    /// sorted runs.
+    /// Every error-log row in (time, `rank[source]`, line, source) order: a k-way merge of
+    /// the sorted runs.
     pub fn merged<'q>(&'q self, rank: &'q [u32]) -> Merged<'q> {
         Merged { order: Order::new(self, Kind::Error, rank) }
     }
@@ -206,14 +206,18 @@ impl QuietRows {
     }
 }
 
-/// The k-way merge of one kind's sorted runs by (time, file rank, line): yields where each
-/// row is, in order.
+/// A run's next row in the merge: (time, file rank, line, source, run).
+type HeapKey = (Ts, u32, u64, u32, usize);
+
+/// The k-way merge of one kind's sorted runs by (time, file rank, line, source): yields where
+/// each row is, in order. Sources of the same file name (a merge's runs from several
+/// machines) share a rank, so their tied rows come in source order, which is the runs' order.
 pub(super) struct Order<'q> {
     pub(super) q: &'q QuietRows,
     rank: &'q [u32],
     pos: Vec<usize>,
-    /// Smallest next row of each run: (time, file rank, line, run).
-    heap: BinaryHeap<std::cmp::Reverse<(Ts, u32, u64, usize)>>,
+    /// Smallest next row of each run.
+    heap: BinaryHeap<std::cmp::Reverse<HeapKey>>,
 }
 
 impl<'q> Order<'q> {
@@ -229,7 +233,7 @@ impl<'q> Order<'q> {
         let r = &self.q.runs[k];
         if let Some(((ts, line), _)) = decode_key(self.q.bytes(r), self.pos[k]) {
             let rank = self.rank.get(r.src as usize).copied().unwrap_or(u32::MAX);
-            self.heap.push(std::cmp::Reverse((ts, rank, line + r.base, k)));
+            self.heap.push(std::cmp::Reverse((ts, rank, line + r.base, r.src, k)));
         }
     }
 
