@@ -104,23 +104,26 @@ pub struct Events {
     /// A fresh analysis's other error-log rows, out of memory (`quiet`): `errors.csv` and
     /// `events.parquet` merge them in (`quiet::error_rows`, `wide::Groups`).
     pub quiet: Option<std::sync::Arc<super::quiet::Quiet>>,
-    /// Per held row, the place of its run among the merged ones (`merge`): rows tied on
-    /// (time, file, line) across runs (the same file name on two machines) come in run order,
-    /// held or quiet. Empty for one run (every row run 0).
-    pub runs: HeldRuns,
+    /// Per held row, its place (`Places`): rows tied on (time, file, line), which only a
+    /// merge has (the same file name on two machines), come in the order of their places,
+    /// held or quiet. Empty for a fresh analysis (every place 0).
+    pub places: Places,
 }
 
-/// Per kind, per held row (in the frame's order), its run's place; empty when all are 0.
+/// Per kind, per held row (in the frame's order), its place: the number of its source among
+/// a merge's sources (which follow the runs' order, then each run's inputs: a quiet row's
+/// place is its source number), or the run's number where the merged runs were loaded
+/// whole (`store::load`). Empty when every place is 0.
 #[derive(Clone, Default)]
-pub struct HeldRuns {
+pub struct Places {
     pub req: Vec<u32>,
     pub err: Vec<u32>,
     pub fpm: Vec<u32>,
 }
 
-/// The column a merge's rows carry their run's place in while they are stacked and sorted
-/// (`Events::with_runs`, `Events::sort_stacked`); never written.
-pub(super) const RUN_COLUMN: &str = "__run";
+/// The column a merge's rows carry their places in while they are stacked and sorted
+/// (`Events::with_places`, `Events::sort_stacked`); never written.
+pub(super) const PLACE_COLUMN: &str = "__place";
 
 impl Events {
     /// Split a wide table (a stored `events.parquet`) by kind, keeping each kind's columns.
@@ -139,7 +142,7 @@ impl Events {
             err: part("error")?,
             fpm: part("fpm")?,
             quiet: None,
-            runs: HeldRuns::default(),
+            places: Places::default(),
         })
     }
 
@@ -148,14 +151,14 @@ impl Events {
         self.req.height() + self.err.height() + self.fpm.height()
     }
 
-    /// The held rows mapped by `f`; the quiet rows and the runs' places are left out.
+    /// The held rows mapped by `f`; the quiet rows and the places are left out.
     fn map(&self, f: impl Fn(&DataFrame) -> PolarsResult<DataFrame>) -> PolarsResult<Events> {
         Ok(Events {
             req: f(&self.req)?,
             err: f(&self.err)?,
             fpm: f(&self.fpm)?,
             quiet: None,
-            runs: HeldRuns::default(),
+            places: Places::default(),
         })
     }
 
@@ -178,38 +181,39 @@ impl Events {
         self.map(|d| d.sort(["ts_ms", "file", "line"], SortMultipleOptions::default().with_maintain_order(true)))
     }
 
-    /// Each kind with its rows' run places as a column (`RUN_COLUMN`): every row `run`, or
-    /// the places of `runs` when it has them (rows stacked from several runs).
-    pub fn with_runs(&self, run: u32) -> PolarsResult<Events> {
+    /// Each kind with its rows' places as a column (`PLACE_COLUMN`): those of `places` when
+    /// it has them, else `place` for every row.
+    pub fn with_places(&self, place: u32) -> PolarsResult<Events> {
         let add = |d: &DataFrame, have: &[u32]| -> PolarsResult<DataFrame> {
-            let v = if have.len() == d.height() { have.to_vec() } else { vec![run; d.height()] };
+            let v = if have.len() == d.height() { have.to_vec() } else { vec![place; d.height()] };
             let mut d = d.clone();
-            d.with_column(Column::new(RUN_COLUMN.into(), v))?;
+            d.with_column(Column::new(PLACE_COLUMN.into(), v))?;
             Ok(d)
         };
         Ok(Events {
-            req: add(&self.req, &self.runs.req)?,
-            err: add(&self.err, &self.runs.err)?,
-            fpm: add(&self.fpm, &self.runs.fpm)?,
+            req: add(&self.req, &self.places.req)?,
+            err: add(&self.err, &self.places.err)?,
+            fpm: add(&self.fpm, &self.places.fpm)?,
             quiet: None,
-            runs: HeldRuns::default(),
+            places: Places::default(),
         })
     }
 
     /// `sort`, each large kind gathered a batch at a time into the temporary file of held
     /// rows (`spill::sorted`): `merge`'s held rows, whose sorted copy is not held beside them.
-    /// A kind's `RUN_COLUMN` (`with_runs`) breaks ties after the line and moves into `runs`.
+    /// A kind's `PLACE_COLUMN` (`with_places`) breaks ties after the line and moves into
+    /// `places`.
     pub fn sort_stacked(&self) -> PolarsResult<Events> {
         use super::spill::sorted;
         let one = |d: &DataFrame| -> PolarsResult<(DataFrame, Vec<u32>)> {
-            let (mut d, runs) = sorted(d, RUN_COLUMN)?;
-            if d.column(RUN_COLUMN).is_ok() {
-                d.drop_in_place(RUN_COLUMN)?;
+            let (mut d, places) = sorted(d, PLACE_COLUMN)?;
+            if d.column(PLACE_COLUMN).is_ok() {
+                d.drop_in_place(PLACE_COLUMN)?;
             }
-            Ok((d, runs))
+            Ok((d, places))
         };
         let ((req, r), (err, e), (fpm, f)) = (one(&self.req)?, one(&self.err)?, one(&self.fpm)?);
-        Ok(Events { req, err, fpm, quiet: None, runs: HeldRuns { req: r, err: e, fpm: f } })
+        Ok(Events { req, err, fpm, quiet: None, places: Places { req: r, err: e, fpm: f } })
     }
 
     /// The same frames, each large kind moved into the temporary file of held rows
@@ -230,7 +234,7 @@ impl Events {
             err: stack(self.err)?,
             fpm: stack(self.fpm)?,
             quiet: self.quiet,
-            runs: self.runs,
+            places: self.places,
         })
     }
 
@@ -309,7 +313,7 @@ pub fn events_frames(a: &mut Analysis, machine: &str) -> PolarsResult<Events> {
         c.finish()
     };
     let (req, (fpm, err)) = rayon::join(requests, || rayon::join(fpm, errors));
-    Ok(Events { req: req?, err: err?, fpm: fpm?, quiet, runs: HeldRuns::default() })
+    Ok(Events { req: req?, err: err?, fpm: fpm?, quiet, places: Places::default() })
 }
 
 /// The positions of `rows` in the order of `key` (stable).

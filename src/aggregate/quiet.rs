@@ -38,27 +38,19 @@ pub struct Quiet {
     zone: Zone,
     /// Per source: its machine (one for a fresh analysis, one per run for `merge`).
     machines: Vec<String>,
-    /// Per source: its run's place among the merged ones (`merge`; empty: all 0).
-    runs: Vec<u32>,
 }
 
 impl Quiet {
     pub fn new(rows: QuietRows, a: &Analysis, machine: &str) -> Quiet {
         let files: Vec<String> = a.sources.iter().map(|s| s.display.clone()).collect();
         let machines = vec![machine.to_string(); files.len()];
-        Quiet::with_sources(rows, files, machines, Vec::new(), a.zone.zone.clone())
+        Quiet::with_sources(rows, files, machines, a.zone.zone.clone())
     }
 
-    /// Quiet rows of sources named `files`, from `machines` and runs `runs` (their places
-    /// among the merged runs; per source), their times written in `zone` (`restore`: a
-    /// merge's stored rows).
-    pub fn with_sources(
-        rows: QuietRows,
-        files: Vec<String>,
-        machines: Vec<String>,
-        runs: Vec<u32>,
-        zone: Zone,
-    ) -> Quiet {
+    /// Quiet rows of sources named `files`, from `machines` (per source), their times
+    /// written in `zone` (`restore`: a merge's stored rows; a row's place, `Events::places`,
+    /// is its source number).
+    pub fn with_sources(rows: QuietRows, files: Vec<String>, machines: Vec<String>, zone: Zone) -> Quiet {
         let mut by_name: Vec<usize> = (0..files.len()).collect();
         by_name.sort_by(|&x, &y| (&files[x], x).cmp(&(&files[y], y)));
         let mut rank = vec![0u32; files.len()];
@@ -69,7 +61,7 @@ impl Quiet {
             }
             rank[i] = r;
         }
-        Quiet { rows, files, rank, zone, machines, runs }
+        Quiet { rows, files, rank, zone, machines }
     }
 
     pub fn file(&self, src: u32) -> &str {
@@ -85,11 +77,6 @@ impl Quiet {
     /// The machine of source `src`.
     pub fn machine(&self, src: u32) -> &str {
         self.machines.get(src as usize).map_or("", String::as_str)
-    }
-
-    /// The place of source `src`'s run among the merged ones.
-    pub fn run(&self, src: u32) -> u32 {
-        self.runs.get(src as usize).copied().unwrap_or(0)
     }
 
     /// Per source: its place in file-name order (`QuietRows::merged`).
@@ -111,33 +98,33 @@ impl Quiet {
     }
 
     fn key<'q>(&'q self, h: &Head) -> Key<'q> {
-        (h.ts, self.file(h.src), h.line as i64, self.run(h.src))
+        (h.ts, self.file(h.src), h.line as i64, h.src)
     }
 }
 
-/// A row's place in a kind's order: (time, file, line, run place). The run place orders
-/// rows tied on the rest across merged runs (see `Events::runs`).
+/// A row's key in a kind's order: (time, file, line, place). The place orders rows tied on
+/// the rest, which only a merge has (see `Events::places`).
 pub(super) type Key<'a> = (Ts, &'a str, i64, u32);
 
-/// The sort key columns of a frame: (ts_ms, file, line), and its rows' run places.
+/// The sort key columns of a frame: (ts_ms, file, line), and its rows' places.
 pub(super) struct Keys {
     ts: Vec<i64>,
     file: StringChunked,
     line: Vec<i64>,
-    run: Vec<u32>,
+    place: Vec<u32>,
 }
 
 impl Keys {
-    /// The keys of `d`, whose rows' run places are `runs` (empty: all 0).
-    pub(super) fn of(d: &DataFrame, runs: &[u32]) -> PolarsResult<Keys> {
+    /// The keys of `d`, whose rows' places are `places` (empty: all 0).
+    pub(super) fn of(d: &DataFrame, places: &[u32]) -> PolarsResult<Keys> {
         let ints = |c: &str| -> PolarsResult<Vec<i64>> {
             Ok(d.column(c)?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
         };
-        let run = if runs.len() == d.height() { runs.to_vec() } else { Vec::new() };
-        Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")?, run })
+        let place = if places.len() == d.height() { places.to_vec() } else { Vec::new() };
+        Ok(Keys { ts: ints("ts_ms")?, file: d.column("file")?.str()?.clone(), line: ints("line")?, place })
     }
     pub(super) fn get(&self, i: usize) -> Key<'_> {
-        (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i], self.run.get(i).copied().unwrap_or(0))
+        (self.ts[i], self.file.get(i).unwrap_or(""), self.line[i], self.place.get(i).copied().unwrap_or(0))
     }
 }
 
@@ -179,14 +166,14 @@ pub struct Rows<'e, T, I: Iterator<Item = T>> {
 
 pub fn error_rows(ev: &Events) -> PolarsResult<Rows<'_, ErrorRef<'_>, Merged<'_>>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.merged(&q.rank).peekable()));
-    Ok(Rows { keys: Keys::of(&ev.err, &ev.runs.err)?, pos: 0, quiet })
+    Ok(Rows { keys: Keys::of(&ev.err, &ev.places.err)?, pos: 0, quiet })
 }
 
 /// Every FPM row in (time, file, line) order (`fpm.csv`): the held frame's rows merged with
 /// the quiet ones read back.
 pub fn fpm_rows(ev: &Events) -> PolarsResult<Rows<'_, FpmEvent, impl Iterator<Item = FpmEvent> + '_>> {
     let quiet = ev.quiet.as_deref().map(|q| (q, q.rows.fpm_merged(&q.rank).peekable()));
-    Ok(Rows { keys: Keys::of(&ev.fpm, &ev.runs.fpm)?, pos: 0, quiet })
+    Ok(Rows { keys: Keys::of(&ev.fpm, &ev.places.fpm)?, pos: 0, quiet })
 }
 
 impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {
@@ -197,7 +184,7 @@ impl<T: Keyed, I: Iterator<Item = T>> Iterator for Rows<'_, T, I> {
         let take_held = match (&mut self.quiet, held) {
             (Some((q, merged)), Some(a)) => merged.peek().is_none_or(|e| {
                 let (ts, src, line) = e.key();
-                a <= (ts, q.file(src), line as i64, q.run(src))
+                a <= (ts, q.file(src), line as i64, src)
             }),
             (_, h) => h.is_some(),
         };
@@ -224,7 +211,7 @@ pub struct Digest {
 /// The digest of `ev`'s error rows; `windows` are the quote windows of each cause.
 pub fn digest(ev: &Events, windows: &BTreeMap<&str, Vec<(Ts, Ts)>>) -> PolarsResult<Digest> {
     let err = &ev.err;
-    let keys = Keys::of(err, &ev.runs.err)?;
+    let keys = Keys::of(err, &ev.places.err)?;
     // Held rows: the first `SAMPLES` of each cause and the counts (one pass, borrowed).
     let mut held: BTreeMap<String, (Vec<usize>, usize)> = BTreeMap::new();
     if let Ok(c) = err.column("cause").and_then(|c| c.str().cloned()) {

@@ -254,7 +254,7 @@ pub fn detect(run: &Run) -> PolarsResult<Detected> {
     let range = run.range();
     let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
     crate::timings::timing("report tables: incidents", t);
-    let events = Events { req, err, fpm, quiet: run.events.quiet.clone(), runs: run.events.runs.clone() };
+    let events = Events { req, err, fpm, quiet: run.events.quiet.clone(), places: run.events.places.clone() };
     Ok(Detected { zone, range, bucket_ms, incidents, background, events })
 }
 

@@ -14,7 +14,7 @@
 //! encoded rows not yet written (`PENDING`). Rows that cannot be written (no temporary
 //! directory) come back as held rows with a warning, as in the scan.
 
-use super::events::{drop_run_only, error_frame, fpm_frame, kind_has, Events, HeldRuns, RowCtx, RUN_COLUMN};
+use super::events::{drop_run_only, error_frame, fpm_frame, kind_has, Events, Places, RowCtx, PLACE_COLUMN};
 use super::quiet::Quiet;
 use super::spill::{compact, Stacked};
 use crate::model::event::{is_quiet, ErrorRef, OriginRef};
@@ -44,10 +44,6 @@ pub struct Restore {
     zone: Zone,
     files: Vec<String>,
     machines: Vec<String>,
-    /// Per source: its run's place (the runs read before it).
-    runs: Vec<u32>,
-    /// Runs read.
-    read: u32,
     /// Per source (of all runs, in run order): its unwritten error and FPM rows.
     bufs: Vec<Option<(Buf, Buf)>>,
     pending: usize,
@@ -221,8 +217,6 @@ impl Restore {
             zone,
             files: Vec::new(),
             machines: Vec::new(),
-            runs: Vec::new(),
-            read: 0,
             bufs: Vec::new(),
             pending: 0,
             back_err: Vec::new(),
@@ -231,18 +225,25 @@ impl Restore {
     }
 
     /// The rows of one run's `events.parquet` (`path`) that stay in memory, each kind in (time,
-    /// file, line) order as stored, and how many went out of it. The run's sources follow
-    /// those of the runs read before it.
+    /// file, line) order as stored with their places (`Events::places`: their sources'
+    /// numbers), and how many went out of it. The run's sources follow those of the runs read
+    /// before it.
     pub fn rows(&mut self, path: &Path, meta: &RunMeta) -> PolarsResult<(Events, u64)> {
         let base = self.files.len() as u32;
-        let place = self.read;
-        self.read += 1;
-        self.runs.extend(meta.inputs.iter().map(|_| place));
         self.files.extend(meta.inputs.iter().map(|i| i.path.clone()));
         self.machines.extend(meta.inputs.iter().map(|i| i.machine.clone()));
         self.bufs.resize_with(self.files.len(), || None);
-        let src_of: HashMap<&str, u32> =
-            meta.inputs.iter().enumerate().map(|(k, i)| (i.path.as_str(), base + k as u32)).collect();
+        // A source by its file and machine (a merged run lists one path once per machine: the
+        // same log path on every host of a fleet), and whether no other input has both (two
+        // would be one log merged twice, or two runs of one machine: their rows tied on
+        // (time, file, line) can only keep their stored order if they are all held).
+        let mut src_of: HashMap<(&str, &str), (u32, bool)> = HashMap::default();
+        for (k, i) in meta.inputs.iter().enumerate() {
+            src_of
+                .entry((i.path.as_str(), i.machine.as_str()))
+                .and_modify(|e| e.1 = false)
+                .or_insert((base + k as u32, true));
+        }
         let open = || {
             std::fs::File::open(path)
                 .map_err(|e| PolarsError::ComputeError(format!("cannot read {}: {e}", path.display()).into()))
@@ -260,6 +261,7 @@ impl Restore {
         }
         drop(records);
         let mut stacks: [Option<Stacked>; 3] = Default::default();
+        let mut places: [Vec<u32>; 3] = Default::default();
         let mut out = 0u64;
         let mut stamps = StampText::default();
         let mut text = String::new();
@@ -282,10 +284,12 @@ impl Restore {
             // Per kind (requests, errors, FPM), which rows stay.
             let mut keep: [Vec<bool>; 3] = std::array::from_fn(|_| Vec::with_capacity(d.height()));
             for i in 0..d.height() {
-                let src = c.file.get(i).and_then(|f| src_of.get(f)).copied();
+                let src = c.file.get(i).zip(c.machine.get(i)).and_then(|k| src_of.get(&k)).copied();
                 let rec = c.record.get(i);
                 let gone = match (src, rec) {
-                    (Some(s), Some(r @ ("error" | "fpm"))) if self.same_place(&c, i, s, &mut stamps, &mut text) => {
+                    (Some((s, true)), Some(r @ ("error" | "fpm")))
+                        if self.same_place(&c, i, s, &mut stamps, &mut text) =>
+                    {
                         if r == "error" {
                             self.push_error(&c, i, s)
                         } else {
@@ -295,7 +299,11 @@ impl Restore {
                     _ => false,
                 };
                 for (k, name) in KINDS.iter().enumerate() {
-                    keep[k].push(!gone && rec == Some(*name));
+                    let kept = !gone && rec == Some(*name);
+                    keep[k].push(kept);
+                    if kept {
+                        places[k].push(src.map_or(base, |s| s.0));
+                    }
                 }
                 out += gone as u64;
             }
@@ -322,7 +330,11 @@ impl Restore {
             err: err?.unwrap_or(empty.err),
             fpm: fpm?.unwrap_or(empty.fpm),
             quiet: None,
-            runs: HeldRuns::default(),
+            places: Places {
+                req: std::mem::take(&mut places[0]),
+                err: std::mem::take(&mut places[1]),
+                fpm: std::mem::take(&mut places[2]),
+            },
         };
         Ok((held, out))
     }
@@ -365,8 +377,8 @@ impl Restore {
     }
 
     /// The quiet rows of every run, the error and FPM rows that could not be written (as
-    /// frames of their kinds' columns and their runs' places, `RUN_COLUMN`, to hold), and a
-    /// warning if some could not.
+    /// frames of their kinds' columns and their places, `PLACE_COLUMN`: their sources'
+    /// numbers, to hold), and a warning if some could not.
     pub fn finish(mut self) -> PolarsResult<Restored> {
         self.flush();
         // Lines are the files' own (each run starts at line 0 of its source).
@@ -377,14 +389,15 @@ impl Restore {
             machines: self.machines.iter().map(String::as_str).collect(),
         };
         let views: Vec<ErrorRef> = self.back_err.iter().map(ErrorEvent::view).collect();
-        let place = |src: u32| self.runs.get(src as usize).copied().unwrap_or(0);
         let mut err = error_frame(&x, &views)?;
-        err.with_column(Column::new(RUN_COLUMN.into(), views.iter().map(|e| place(e.source)).collect::<Vec<u32>>()))?;
+        err.with_column(Column::new(PLACE_COLUMN.into(), views.iter().map(|e| e.source).collect::<Vec<u32>>()))?;
         let mut fpm = fpm_frame(&x, &self.back_fpm)?;
-        let fpm_runs: Vec<u32> = self.back_fpm.iter().map(|e| place(e.source)).collect();
-        fpm.with_column(Column::new(RUN_COLUMN.into(), fpm_runs))?;
+        fpm.with_column(Column::new(
+            PLACE_COLUMN.into(),
+            self.back_fpm.iter().map(|e| e.source).collect::<Vec<u32>>(),
+        ))?;
         drop(x);
-        let quiet = rows.map(|r| Quiet::with_sources(r, self.files, self.machines, self.runs, self.zone));
+        let quiet = rows.map(|r| Quiet::with_sources(r, self.files, self.machines, self.zone));
         Ok(Restored { quiet, err, fpm, warning })
     }
 }

@@ -178,38 +178,38 @@ pub(super) fn compact(d: DataFrame) -> PolarsResult<DataFrame> {
     DataFrame::new(d.height(), cols)
 }
 
-/// `d` in (ts_ms, file, line) order, then by its column `run` if it has one (a merge's run
-/// places), ties in their order (`Events::sort`), gathered `BATCH` rows at a time into a
-/// `Stacked` frame: the sorted copy of a large frame is not held in memory beside it. The
-/// run places come out in the sorted order (empty without the column); a large frame's
+/// `d` in (ts_ms, file, line) order, then by its column `place` if it has one (a merge's
+/// `Events::places`), ties in their order (`Events::sort`), gathered `BATCH` rows at a time
+/// into a `Stacked` frame: the sorted copy of a large frame is not held in memory beside it.
+/// The places come out in the sorted order (empty without the column); a large frame's
 /// sorted copy leaves the column out.
-pub(super) fn sorted(d: &DataFrame, run: &str) -> PolarsResult<(DataFrame, Vec<u32>)> {
-    sorted_in(d, run, &std::env::temp_dir())
+pub(super) fn sorted(d: &DataFrame, place: &str) -> PolarsResult<(DataFrame, Vec<u32>)> {
+    sorted_in(d, place, &std::env::temp_dir())
 }
 
 /// `sorted` with the file's directory given.
-fn sorted_in(d: &DataFrame, run: &str, dir: &std::path::Path) -> PolarsResult<(DataFrame, Vec<u32>)> {
-    let has_run = d.column(run).is_ok();
+fn sorted_in(d: &DataFrame, place: &str, dir: &std::path::Path) -> PolarsResult<(DataFrame, Vec<u32>)> {
+    let has_place = d.column(place).is_ok();
     let mut by = vec!["ts_ms", "file", "line"];
-    if has_run {
-        by.push(run);
+    if has_place {
+        by.push(place);
     }
-    let runs = |s: &DataFrame| -> PolarsResult<Vec<u32>> {
-        if !has_run {
+    let places = |s: &DataFrame| -> PolarsResult<Vec<u32>> {
+        if !has_place {
             return Ok(Vec::new());
         }
-        Ok(s.column(run)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect())
+        Ok(s.column(place)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
     let opts = SortMultipleOptions::default().with_maintain_order(true);
     if d.height() <= SPILL_ROWS {
         let s = d.sort(by, opts)?;
-        let r = runs(&s)?;
+        let r = places(&s)?;
         return Ok((s, r));
     }
     let order = d.select(by.iter().copied())?.with_row_index("row".into(), None)?.sort(by, opts)?;
-    let r = runs(&order)?;
+    let r = places(&order)?;
     let order = order.column("row")?.idx()?.clone();
-    let d = if has_run { d.drop(run)? } else { d.clone() };
+    let d = if has_place { d.drop(place)? } else { d.clone() };
     let mut out = Stacked::in_dir(d.height(), &d, dir);
     for at in (0..d.height()).step_by(BATCH) {
         out.push(compact(d.take(&order.slice(at as i64, BATCH))?)?)?;
@@ -551,7 +551,7 @@ mod tests {
         let (got, runs) = sorted_in(&d, "run", dir.path()).unwrap();
         assert!(got.equals_missing(&want) && runs.is_empty());
         assert!(sorted_in(&stacked, "run", dir.path()).unwrap().0.equals_missing(&want));
-        // With run places (as a merge's stacked rows have): they break ties after the line,
+        // With places (as a merge's stacked rows have): they break ties after the line,
         // come out in the sorted order, and the column is not in the sorted frame.
         let place: Vec<u32> = (0..rows as u32).map(|i| (i * 31) % 3).collect();
         let mut with = d.clone();

@@ -133,9 +133,9 @@ pub fn load_merged(dirs: &[std::path::PathBuf], name: &str) -> Result<Run, Store
         let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
         let back = r.finish().map_err(tab)?;
         if back.err.height() + back.fpm.height() > 0 {
-            // With their runs' places: the held rows keep theirs (`with_runs`), the rows
-            // given back carry their sources' (`Restore::finish`).
-            let mut ev = run.events.with_runs(0).map_err(tab)?;
+            // With their places: the held rows keep theirs (`with_places`), the rows given
+            // back carry their sources' (`Restore::finish`).
+            let mut ev = run.events.with_places(0).map_err(tab)?;
             ev.err.vstack_mut(&back.err).map_err(tab)?;
             ev.fpm.vstack_mut(&back.fpm).map_err(tab)?;
             run.events = ev.sort_stacked().map_err(tab)?;
@@ -287,13 +287,14 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     let mut meta = first.meta.clone();
     meta.name = name.to_string();
     let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
-    // Each row with its run's place: rows tied on (time, file, line) across runs keep the
-    // runs' order, held or quiet (`Events::runs`).
-    let mut events = first.events.with_runs(0).map_err(tab)?;
+    // Each row with its place: rows tied on (time, file, line) across runs keep the runs'
+    // order, held or quiet (`Events::places`: `restore` gives its rows their sources'
+    // numbers; runs loaded whole get the run's).
+    let mut events = first.events.with_places(0).map_err(tab)?;
     let mut traffic = first.traffic;
     let mut unloaded = first.unloaded;
     for (k, r) in it.enumerate() {
-        events.vstack(&r.events.with_runs(k as u32 + 1).map_err(tab)?).map_err(tab)?;
+        events.vstack(&r.events.with_places(k as u32 + 1).map_err(tab)?).map_err(tab)?;
         traffic.merge(r.traffic);
         unloaded.merge(&r.unloaded);
         for m in r.meta.machines {

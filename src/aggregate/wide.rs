@@ -5,7 +5,7 @@
 //! Input: `Events`. Output: frames with every column of `wide_columns`, at most `size` rows
 //! each. Invariants: the groups, one after the other, are the one sorted wide table (each
 //! kind's order is kept; equal (time, file, line) go "error" < "fpm" < "request", the order of
-//! the record names, then in run order for a merge's runs, `Events::runs`); a kind's cells are the ones its frame holds or its row function
+//! the record names, then a merge's rows by their places, `Events::places`); a kind's cells are the ones its frame holds or its row function
 //! (`events::push_error`, `push_fpm`) writes, every other cell null; only one group's rows
 //! are built at a time. Building the group in its final order spares what stacking per-kind
 //! frames and gathering them into order cost: the quiet rows' frames and a gather of every
@@ -72,7 +72,7 @@ impl<'e> Groups<'e> {
         let held = |d: &DataFrame, runs: &[u32]| -> PolarsResult<Held> {
             Ok(Held { keys: Keys::of(d, runs)?, src: Src::of(d, &names)?, len: d.height() })
         };
-        let r = &ev.runs;
+        let r = &ev.places;
         let held = [held(&ev.err, &r.err)?, held(&ev.fpm, &r.fpm)?, held(&ev.req, &r.req)?];
         let quiet = ev.quiet.as_deref().map(|q| {
             let errs = q.rows.merged(q.rank()).peekable();
@@ -91,19 +91,19 @@ impl<'e> Groups<'e> {
         let mut g = Builder::new(&self.names, self.size);
         let mut rows = 0;
         // The kind's number is its record name's rank, which breaks ties of (time, file, line):
-        // quiet rows are errors (0) and FPM events (1); then the run's place (`Events::runs`).
+        // quiet rows are errors (0) and FPM events (1); then the row's place (`Events::places`).
         while rows < self.size {
             let (held, next) = (&self.held, &self.next);
             let mut best = (0..3)
                 .map(|k| (k, &held[k]))
                 .filter(|(k, h)| next[*k] < h.len)
                 .map(|(k, h)| {
-                    let (ts, file, line, run) = h.keys.get(next[k]);
-                    ((ts, file, line, k, run), Next::Held(k))
+                    let (ts, file, line, place) = h.keys.get(next[k]);
+                    ((ts, file, line, k, place), Next::Held(k))
                 })
                 .min();
             if let Some(QuietSide { q, errs, fpm, .. }) = &mut self.quiet {
-                let key = |ts, src, line: u64, k| (ts, q.file(src), line as i64, k, q.run(src));
+                let key = |ts, src, line: u64, k| (ts, q.file(src), line as i64, k, src);
                 let e = errs.peek().map(|e| (key(e.ts, e.source, e.line, 0), Next::QuietError));
                 let f = fpm.peek().map(|e| (key(e.ts, e.source, e.line, 1), Next::QuietFpm));
                 best = best.into_iter().chain(e).chain(f).min();

@@ -7,6 +7,7 @@
 use crate::common::*;
 use crate::determinism::outputs;
 use crate::week::{default_week, fmt_arg};
+use std::path::PathBuf;
 use std::process::Command;
 use upcause::cli::AnalyzeArgs;
 use upcause::config::Config;
@@ -189,16 +190,11 @@ fn merge_out_of_memory_writes_what_the_held_merge_writes() {
     }
 }
 
-/// Two runs of logs with the same file name (the same path on two machines, or one path
-/// analysed twice), their lines tied on (time, file, line) across the runs: a probe for a
-/// file (quiet) or an upstream failure (held) in either. The merge out of memory writes the
-/// tied rows in run order, held or quiet, as the merge that holds every row does (it put the
-/// held row first, and a run's quiet rows of a second before the other's).
-#[test]
-fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
-    use upcause::aggregate::run::Run;
-    use upcause::aggregate::{report, store};
-    let logs = tmp("merge-tie-logs");
+/// Two runs of one `error.log` path (two hosts of a fleet, or one host analysed twice), three
+/// lines in the same second, each a probe for a file (quiet) in one run and an upstream
+/// timeout (held) in the other; with `--host web0` / `web1`, or both runs of this machine.
+fn tied_runs(name: &str, hosts: bool) -> Vec<PathBuf> {
+    let logs = tmp(&format!("{name}-logs"));
     let probe = r#"open() "/var/www/html/wp-login.php" failed (2: No such file or directory), client: 203.0.113.9, server: shop.example, request: "GET /wp-login.php HTTP/1.1", host: "shop.example""#;
     let timeout = r#"upstream timed out (110: Connection timed out) while reading response header from upstream, client: 198.51.100.7, server: shop.example, request: "GET /checkout HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "shop.example""#;
     let line = |conn: usize, msg: &str| format!("2026/11/22 04:14:46 [error] 4242#4242: *{conn} {msg}\n");
@@ -206,29 +202,60 @@ fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
     for (k, msgs) in [[probe, timeout, probe], [timeout, probe, probe]].into_iter().enumerate() {
         let text: String = msgs.iter().enumerate().map(|(c, m)| line(10 * k + c, m)).collect();
         std::fs::write(logs.join("error.log"), text).unwrap();
-        let out = tmp(&format!("merge-tie-run{k}"));
-        let r = analyze(&[logs.to_str().unwrap(), "--tz", "+00:00"], &out);
+        let out = tmp(&format!("{name}-run{k}"));
+        let host = format!("web{k}");
+        let mut args = vec![logs.to_str().unwrap(), "--tz", "+00:00"];
+        if hosts {
+            args.extend(["--host", host.as_str()]);
+        }
+        let r = analyze(&args, &out);
         assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
         runs.push(out);
     }
-    let lean = store::load_merged(&runs, "m").unwrap();
-    let q = lean.events.quiet.as_ref().expect("the probes left memory");
-    assert_eq!(q.rows.rows, 4, "the probes are quiet");
-    let full = store::merge(runs.iter().map(|d| store::load(d).unwrap()).collect(), "m").unwrap();
+    runs
+}
+
+/// `merge` out of memory of `dirs` and the merge holding every row write the same files;
+/// the first's run directory, and its quiet rows.
+fn merge_both_ways(dirs: &[PathBuf], name: &str) -> (PathBuf, u64) {
+    use upcause::aggregate::run::Run;
+    use upcause::aggregate::{report, store};
+    let lean = store::load_merged(dirs, "m").unwrap();
+    let quiet = lean.events.quiet.as_ref().map_or(0, |q| q.rows.rows);
+    let full = store::merge(dirs.iter().map(|d| store::load(d).unwrap()).collect(), "m").unwrap();
     let write = |run: &Run, name: &str| {
         let out = tmp(name);
         let rep = report::build(run).unwrap();
         upcause::render::write_run(run, &rep, &out).unwrap();
         out
     };
-    let (a, b) = (write(&lean, "merge-tie-lean"), write(&full, "merge-tie-held"));
-    // (line, connection): each line's two rows, the first run's before the second's.
-    let rows = read_csv(&a.join("errors.csv"));
-    let order: Vec<(&str, &str)> = rows.iter().map(|r| (r["line"].as_str(), r["conn"].as_str())).collect();
-    assert_eq!(order, [("1", "0"), ("1", "10"), ("2", "1"), ("2", "11"), ("3", "2"), ("3", "12")]);
-    let (a, b) = (outputs(&a), outputs(&b));
-    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
-    for ((n, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x == y, "{n}: the merge out of memory differs from the held merge");
+    let (a, b) = (write(&lean, &format!("{name}-lean")), write(&full, &format!("{name}-held")));
+    let (x, y) = (outputs(&a), outputs(&b));
+    assert_eq!(x.iter().map(|x| &x.0).collect::<Vec<_>>(), y.iter().map(|x| &x.0).collect::<Vec<_>>());
+    for ((n, x), (_, y)) in x.iter().zip(&y) {
+        assert!(x == y, "{name}: {n}: the merge out of memory differs from the held merge");
+    }
+    (a, quiet)
+}
+
+/// Rows tied on (time, file, line) across merged runs come in run order, held or quiet, as
+/// in the merge that holds every row (the last build put the held row first, and a run's
+/// quiet rows of a second before the other's); merged again with one of its inputs (a
+/// fleet's merges merged), the merged run's rows keep their order too: out of memory when
+/// each (file, machine) is one input, held when two inputs share both.
+#[test]
+fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
+    for hosts in [true, false] {
+        let name = if hosts { "merge-tie-hosts" } else { "merge-tie" };
+        let runs = tied_runs(name, hosts);
+        let (merged, quiet) = merge_both_ways(&runs, name);
+        assert_eq!(quiet, 4, "the probes are quiet");
+        // (line, connection): each line's two rows, the first run's before the second's.
+        let rows = read_csv(&merged.join("errors.csv"));
+        let order: Vec<(&str, &str)> = rows.iter().map(|r| (r["line"].as_str(), r["conn"].as_str())).collect();
+        assert_eq!(order, [("1", "0"), ("1", "10"), ("2", "1"), ("2", "11"), ("3", "2"), ("3", "12")]);
+        let (_, quiet) = merge_both_ways(&[merged, runs[0].clone()], &format!("{name}-again"));
+        // The merged run's probes leave memory only where each names its machine.
+        assert_eq!(quiet, if hosts { 6 } else { 2 });
     }
 }
