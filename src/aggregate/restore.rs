@@ -234,9 +234,7 @@ impl Restore {
         self.machines.extend(meta.inputs.iter().map(|i| i.machine.clone()));
         self.bufs.resize_with(self.files.len(), || None);
         // A source by its file and machine (a merged run lists one path once per machine: the
-        // same log path on every host of a fleet), and whether no other input has both (two
-        // would be one log merged twice, or two runs of one machine: their rows tied on
-        // (time, file, line) can only keep their stored order if they are all held).
+        // same log path on every host of a fleet), and whether no other input has both.
         let mut src_of: HashMap<(&str, &str), (u32, bool)> = HashMap::default();
         for (k, i) in meta.inputs.iter().enumerate() {
             src_of
@@ -244,6 +242,17 @@ impl Restore {
                 .and_modify(|e| e.1 = false)
                 .or_insert((base + k as u32, true));
         }
+        // Paths two inputs share with their machine (one log merged twice, or two runs of one
+        // machine merged): which of them a row came from is unknown, so their rows tied on
+        // (time, file, line) keep their stored order only if every row of the path is held,
+        // with one place (the run's first source number, which orders it among the runs).
+        let shared: std::collections::HashSet<&str> = src_of.iter().filter(|(_, v)| !v.1).map(|(k, _)| k.0).collect();
+        let find = |f: &str, m: &str| -> Option<(u32, bool)> {
+            if !shared.is_empty() && shared.contains(f) {
+                return Some((base, false));
+            }
+            src_of.get(&(f, m)).copied()
+        };
         let open = || {
             std::fs::File::open(path)
                 .map_err(|e| PolarsError::ComputeError(format!("cannot read {}: {e}", path.display()).into()))
@@ -284,7 +293,7 @@ impl Restore {
             // Per kind (requests, errors, FPM), which rows stay.
             let mut keep: [Vec<bool>; 3] = std::array::from_fn(|_| Vec::with_capacity(d.height()));
             for i in 0..d.height() {
-                let src = c.file.get(i).zip(c.machine.get(i)).and_then(|k| src_of.get(&k)).copied();
+                let src = c.file.get(i).zip(c.machine.get(i)).and_then(|(f, m)| find(f, m));
                 let rec = c.record.get(i);
                 let gone = match (src, rec) {
                     (Some((s, true)), Some(r @ ("error" | "fpm")))

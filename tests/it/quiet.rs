@@ -190,29 +190,29 @@ fn merge_out_of_memory_writes_what_the_held_merge_writes() {
     }
 }
 
-/// Two runs of one `error.log` path (two hosts of a fleet, or one host analysed twice), three
-/// lines in the same second, each a probe for a file (quiet) in one run and an upstream
-/// timeout (held) in the other; with `--host web0` / `web1`, or both runs of this machine.
-fn tied_runs(name: &str, hosts: bool) -> Vec<PathBuf> {
+/// Runs of one `error.log` path (hosts of a fleet, or one host analysed more than once),
+/// three lines in the same second, each a probe for a file (quiet, `true`) or an upstream
+/// timeout (held); each run with `--host` its host, if given.
+fn tied_runs(name: &str, runs: &[([bool; 3], Option<&str>)]) -> Vec<PathBuf> {
     let logs = tmp(&format!("{name}-logs"));
     let probe = r#"open() "/var/www/html/wp-login.php" failed (2: No such file or directory), client: 203.0.113.9, server: shop.example, request: "GET /wp-login.php HTTP/1.1", host: "shop.example""#;
     let timeout = r#"upstream timed out (110: Connection timed out) while reading response header from upstream, client: 198.51.100.7, server: shop.example, request: "GET /checkout HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "shop.example""#;
     let line = |conn: usize, msg: &str| format!("2026/11/22 04:14:46 [error] 4242#4242: *{conn} {msg}\n");
-    let mut runs = Vec::new();
-    for (k, msgs) in [[probe, timeout, probe], [timeout, probe, probe]].into_iter().enumerate() {
-        let text: String = msgs.iter().enumerate().map(|(c, m)| line(10 * k + c, m)).collect();
+    let mut out = Vec::new();
+    for (k, (probes, host)) in runs.iter().enumerate() {
+        let text: String =
+            probes.iter().enumerate().map(|(c, p)| line(10 * k + c, if *p { probe } else { timeout })).collect();
         std::fs::write(logs.join("error.log"), text).unwrap();
-        let out = tmp(&format!("{name}-run{k}"));
-        let host = format!("web{k}");
+        let dir = tmp(&format!("{name}-run{k}"));
         let mut args = vec![logs.to_str().unwrap(), "--tz", "+00:00"];
-        if hosts {
-            args.extend(["--host", host.as_str()]);
+        if let Some(h) = host {
+            args.extend(["--host", h]);
         }
-        let r = analyze(&args, &out);
+        let r = analyze(&args, &dir);
         assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
-        runs.push(out);
+        out.push(dir);
     }
-    runs
+    out
 }
 
 /// `merge` out of memory of `dirs` and the merge holding every row write the same files;
@@ -245,17 +245,29 @@ fn merge_both_ways(dirs: &[PathBuf], name: &str) -> (PathBuf, u64) {
 /// each (file, machine) is one input, held when two inputs share both.
 #[test]
 fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
-    for hosts in [true, false] {
-        let name = if hosts { "merge-tie-hosts" } else { "merge-tie" };
-        let runs = tied_runs(name, hosts);
+    let (p, t) = (true, false);
+    type Spec = Vec<([bool; 3], Option<&'static str>)>;
+    let cases: [(&str, Spec, u64); 3] = [
+        ("merge-tie-hosts", vec![([p, t, p], Some("web0")), ([t, p, p], Some("web1"))], 6),
+        ("merge-tie", vec![([p, t, p], None), ([t, p, p], None)], 2),
+        // This machine, another, this machine again: the first and third share (file,
+        // machine), so the merged run's rows of that file are held in their stored order.
+        ("merge-tie-three", vec![([p, t, p], None), ([t, p, p], Some("web1")), ([p, p, t], None)], 2),
+    ];
+    for (name, spec, quiet_again) in cases {
+        let runs = tied_runs(name, &spec);
         let (merged, quiet) = merge_both_ways(&runs, name);
-        assert_eq!(quiet, 4, "the probes are quiet");
-        // (line, connection): each line's two rows, the first run's before the second's.
+        let probes = spec.iter().flat_map(|s| s.0).filter(|p| *p).count() as u64;
+        assert_eq!(quiet, probes, "{name}: the probes are quiet");
+        // (line, connection): each line's rows, in run order.
         let rows = read_csv(&merged.join("errors.csv"));
-        let order: Vec<(&str, &str)> = rows.iter().map(|r| (r["line"].as_str(), r["conn"].as_str())).collect();
-        assert_eq!(order, [("1", "0"), ("1", "10"), ("2", "1"), ("2", "11"), ("3", "2"), ("3", "12")]);
+        let order: Vec<(String, String)> = rows.iter().map(|r| (r["line"].clone(), r["conn"].clone())).collect();
+        let want: Vec<(String, String)> = (0..3)
+            .flat_map(|l| (0..spec.len()).map(move |k| ((l + 1).to_string(), (10 * k + l).to_string())))
+            .collect();
+        assert_eq!(order, want, "{name}");
         let (_, quiet) = merge_both_ways(&[merged, runs[0].clone()], &format!("{name}-again"));
         // The merged run's probes leave memory only where each names its machine.
-        assert_eq!(quiet, if hosts { 6 } else { 2 });
+        assert_eq!(quiet, quiet_again, "{name}: merged again");
     }
 }
