@@ -5,11 +5,12 @@
 //! Input: `Events`. Output: frames with every column of `wide_columns`, at most `size` rows
 //! each. Invariants: the groups, one after the other, are the one sorted wide table (each
 //! kind's order is kept; equal (time, file, line) go "error" < "fpm" < "request", the order of
-//! the record names, then a merge's rows by their places, `Events::places`); a kind's cells are the ones its frame holds or its row function
-//! (`events::push_error`, `push_fpm`) writes, every other cell null; only one group's rows
-//! are built at a time. Building the group in its final order spares what stacking per-kind
-//! frames and gathering them into order cost: the quiet rows' frames and a gather of every
-//! column (together half of the file's work).
+//! the record names, then a merge's rows by their places, `Events::places`); a kind's cells
+//! are the ones its frame holds or its row function (`events::push_error`, `push_fpm`)
+//! writes, every other cell null; only one group's rows are built at a time. Building the
+//! group in its final order spares what stacking per-kind frames and gathering them into
+//! order cost: the quiet rows' frames and a gather of every column (together half of the
+//! file's work).
 
 use super::cells::{Builder, Src};
 use super::events::{push_error, push_fpm, Events, RowCtx};
@@ -69,8 +70,8 @@ impl<'e> Groups<'e> {
     /// `events.parquet`'s row groups: every kind, every column of the wide table.
     pub fn new(ev: &'e Events, size: usize) -> PolarsResult<Groups<'e>> {
         let names = wide_columns();
-        let held = |d: &DataFrame, runs: &[u32]| -> PolarsResult<Held> {
-            Ok(Held { keys: Keys::of(d, runs)?, src: Src::of(d, &names)?, len: d.height() })
+        let held = |d: &DataFrame, places: &[u32]| -> PolarsResult<Held> {
+            Ok(Held { keys: Keys::of(d, places)?, src: Src::of(d, &names)?, len: d.height() })
         };
         let r = &ev.places;
         let held = [held(&ev.err, &r.err)?, held(&ev.fpm, &r.fpm)?, held(&ev.req, &r.req)?];
