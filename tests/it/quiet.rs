@@ -9,6 +9,7 @@ use crate::determinism::outputs;
 use crate::week::{default_week, fmt_arg};
 use std::path::PathBuf;
 use std::process::Command;
+use upcause::aggregate::run::Run;
 use upcause::cli::AnalyzeArgs;
 use upcause::config::Config;
 
@@ -161,33 +162,21 @@ fn merge_keeps_the_quiet_rows_out_of_memory_and_writes_the_run_again() {
 /// zone, so they are held, and only the first run's quiet rows leave memory.
 #[test]
 fn merge_out_of_memory_writes_what_the_held_merge_writes() {
-    use upcause::aggregate::run::Run;
-    use upcause::aggregate::{report, store};
+    use upcause::aggregate::store;
     let w = default_week();
     let other = tmp("merge-zone-other");
     let conf = real().join("mixed/nginx.conf");
     let r = analyze(&[real().to_str().unwrap(), "--nginx-conf", conf.to_str().unwrap(), "--tz", "+05:30"], &other);
     assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
     let dirs = [w.out.clone(), other.clone()];
-    let lean = store::load_merged(&dirs, "m").unwrap();
-    let full = store::merge(dirs.iter().map(|d| store::load(d).unwrap()).collect(), "m").unwrap();
+    // The files of both merges are equal (`merge_both_ways`).
+    let (lean, full, _) = merge_both_ways(&dirs, "merge");
     let week_quiet = store::load_merged(std::slice::from_ref(&w.out), "w").unwrap().events.quiet.unwrap().rows.rows;
     let q = lean.events.quiet.as_ref().expect("the week's quiet rows");
     assert_eq!(q.rows.rows, week_quiet, "only the week's rows left memory");
     let other_rows = store::load(&other).unwrap().events.err.height();
     assert!(other_rows > 0);
     assert_eq!(lean.events.err.height() + q.rows.rows as usize, full.events.err.height());
-    let write = |run: &Run, name: &str| {
-        let out = tmp(name);
-        let rep = report::build(run).unwrap();
-        upcause::render::write_run(run, &rep, &out).unwrap();
-        outputs(&out)
-    };
-    let (a, b) = (write(&lean, "merge-lean"), write(&full, "merge-held"));
-    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
-    for ((n, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x == y, "{n}: the merge out of memory differs from the held merge");
-    }
 }
 
 /// Runs of one `error.log` path (hosts of a fleet, or one host analysed more than once),
@@ -215,13 +204,11 @@ fn tied_runs(name: &str, runs: &[([bool; 3], Option<&str>)]) -> Vec<PathBuf> {
     out
 }
 
-/// `merge` out of memory of `dirs` and the merge holding every row write the same files;
-/// the first's run directory, and its quiet rows.
-fn merge_both_ways(dirs: &[PathBuf], name: &str) -> (PathBuf, u64) {
-    use upcause::aggregate::run::Run;
+/// `merge` out of memory of `dirs` and the merge holding every row write the same files
+/// (asserted): both runs, and the first's run directory.
+fn merge_both_ways(dirs: &[PathBuf], name: &str) -> (Run, Run, PathBuf) {
     use upcause::aggregate::{report, store};
     let lean = store::load_merged(dirs, "m").unwrap();
-    let quiet = lean.events.quiet.as_ref().map_or(0, |q| q.rows.rows);
     let full = store::merge(dirs.iter().map(|d| store::load(d).unwrap()).collect(), "m").unwrap();
     let write = |run: &Run, name: &str| {
         let out = tmp(name);
@@ -235,7 +222,12 @@ fn merge_both_ways(dirs: &[PathBuf], name: &str) -> (PathBuf, u64) {
     for ((n, x), (_, y)) in x.iter().zip(&y) {
         assert!(x == y, "{name}: {n}: the merge out of memory differs from the held merge");
     }
-    (a, quiet)
+    (lean, full, a)
+}
+
+/// The quiet rows of a merge.
+fn quiet_rows(run: &Run) -> u64 {
+    run.events.quiet.as_ref().map_or(0, |q| q.rows.rows)
 }
 
 /// Rows tied on (time, file, line) across merged runs come in run order, held or quiet, as
@@ -256,9 +248,9 @@ fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
     ];
     for (name, spec, quiet_again) in cases {
         let runs = tied_runs(name, &spec);
-        let (merged, quiet) = merge_both_ways(&runs, name);
+        let (lean, _, merged) = merge_both_ways(&runs, name);
         let probes = spec.iter().flat_map(|s| s.0).filter(|p| *p).count() as u64;
-        assert_eq!(quiet, probes, "{name}: the probes are quiet");
+        assert_eq!(quiet_rows(&lean), probes, "{name}: the probes are quiet");
         // (line, connection): each line's rows, in run order.
         let rows = read_csv(&merged.join("errors.csv"));
         let order: Vec<(String, String)> = rows.iter().map(|r| (r["line"].clone(), r["conn"].clone())).collect();
@@ -266,8 +258,8 @@ fn merge_keeps_the_run_order_of_rows_tied_across_runs() {
             .flat_map(|l| (0..spec.len()).map(move |k| ((l + 1).to_string(), (10 * k + l).to_string())))
             .collect();
         assert_eq!(order, want, "{name}");
-        let (_, quiet) = merge_both_ways(&[merged, runs[0].clone()], &format!("{name}-again"));
+        let (again, _, _) = merge_both_ways(&[merged, runs[0].clone()], &format!("{name}-again"));
         // The merged run's probes leave memory only where each names its machine.
-        assert_eq!(quiet, quiet_again, "{name}: merged again");
+        assert_eq!(quiet_rows(&again), quiet_again, "{name}: merged again");
     }
 }
