@@ -84,8 +84,11 @@ CMD[rg_502_504]="rg -z -c -j 2 ' 50[24] ' $DIR/shop.access.log* $DIR/api.access.
 CMD[rg_upstream]="rg -z -c -j 2 upstream $DIR > /dev/null"
 CMD[zcat_wc]="zcat -f $DIR/*.log* | wc -l > /dev/null"
 # Each round keeps its own memory figures ($ROUND): the report gives their median.
-rm -f "$OUT".mem*
-CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2.\$ROUND target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2"
+rm -f "$OUT".mem* "$OUT".tim*
+# The 2-thread rounds also print their phases (UPCAUSE_TIMINGS, a few reads of /proc a phase):
+# the tail after the scan is the wall time less the discovery and the scan (issue 16: about
+# 0.1 s plus time proportional to the failures).
+CMD[upcause_2t]="UPCAUSE_MEMSTATS=$OUT.mem2.\$ROUND UPCAUSE_TIMINGS=1 target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 2 2> $OUT.tim2.\$ROUND"
 CMD[upcause_1t]="UPCAUSE_MEMSTATS=$OUT.mem1.\$ROUND target/release/upcause analyze $DIR --log-format 'shop.access.log*=$FMT' --out $OUT -q -j 1"
 res=$(mktemp)
 measure "$res" NAMES CMD
@@ -119,6 +122,21 @@ for t in ("2", "1"):
         rounds = ", ".join(str(x[1]) for x in figs)
         print(f"upcause_{t}t memory (sampled every 10 ms, median of {len(figs)} rounds): peak RSS {peak:.0f} MiB, "
               f"anonymous {anon:.0f} MiB (rounds: {rounds}), file-backed {file:.0f} MiB")
+# The tail: each 2-thread round's wall time less its discovery and scan (UPCAUSE_TIMINGS).
+tails, scans = [], []
+for r, (wall, _, _) in enumerate(rows["upcause_2t"], 1):
+    try:
+        text = open(f"{sys.argv[5]}.tim2.{r}").read()
+    except OSError:
+        continue
+    d = re.search(r"^upcause: discover: ([0-9.]+) s", text, re.M)
+    sc = re.search(r"^upcause: scan: ([0-9.]+) s", text, re.M)
+    if d and sc:
+        scans.append(float(sc.group(1)))
+        tails.append(wall - float(d.group(1)) - float(sc.group(1)))
+if tails:
+    print(f"upcause_2t phases (median of {len(tails)} rounds): scan {statistics.median(scans):.2f} s, "
+          f"tail after it {statistics.median(tails):.2f} s (rounds: {', '.join(f'{t:.2f}' for t in tails)})")
 PY
 rm -f "$res"
 # The counts upcause found against the generator's ground truth.
