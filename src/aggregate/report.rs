@@ -29,6 +29,49 @@ pub struct Report {
     pub tables: Tables,
     /// Evidence samples and post-mortem quotes of the error rows (`quiet::digest`).
     pub digest: super::quiet::Digest,
+    /// Paths several of the run's machines logged to: a line's place names its machine there.
+    pub shared: SharedPaths,
+}
+
+/// The paths that more than one machine of a run logged to: a fleet's runs merged, each host
+/// writing `/var/log/nginx/error.log` and `/var/log/php8.2-fpm.log`. Where a report names a
+/// line by its place (an incident's lifecycle lines and earliest evidence, `report.html`'s
+/// samples, the post-mortem's quotes), `file:line` alone would not say which host's log it is
+/// in; there the place is `machine:file:line`. Empty for `analyze` (one machine) and for a
+/// merge of distinct paths, so their reports are unchanged. (The row files keep `file:line`
+/// in `evidence` and `first_evidence`: each row has its `machine` column, and a verdict's
+/// evidence is always in its own machine's logs.)
+#[derive(Clone, Debug, Default)]
+pub struct SharedPaths(std::collections::BTreeSet<String>);
+
+impl SharedPaths {
+    /// From the run's inputs (their path and machine).
+    pub fn of(inputs: &[crate::model::meta::InputMeta]) -> SharedPaths {
+        let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        let mut shared = std::collections::BTreeSet::new();
+        for i in inputs {
+            if *first.entry(&i.path).or_insert(&i.machine) != i.machine.as_str() {
+                shared.insert(i.path.clone());
+            }
+        }
+        SharedPaths(shared)
+    }
+
+    /// `file:line`, or `machine:file:line` where `file` is shared.
+    pub fn place(&self, machine: Option<&str>, file: &str, line: i64) -> String {
+        match machine.filter(|_| self.0.contains(file)) {
+            Some(m) => format!("{m}:{file}:{line}"),
+            None => format!("{file}:{line}"),
+        }
+    }
+
+    /// A stored place (`file:line`, as `first_evidence` holds it) named the same way.
+    pub fn named(&self, machine: Option<&str>, place: &str) -> String {
+        match (machine, place.rsplit_once(':')) {
+            (Some(m), Some((file, _))) if self.0.contains(file) => format!("{m}:{place}"),
+            _ => place.to_string(),
+        }
+    }
 }
 
 /// The report's tables, each written as the CSV file of its name (`Tables::files`);
@@ -126,6 +169,7 @@ fn incident_inputs(
     err: &DataFrame,
     fpm: &DataFrame,
     hosts: &mut Vec<String>,
+    shared: &SharedPaths,
 ) -> PolarsResult<(Vec<IncRow>, Vec<Lifecycle>)> {
     let mut host_ix: std::collections::HashMap<String, u32> =
         hosts.iter().enumerate().map(|(i, h)| (h.clone(), i as u32)).collect();
@@ -139,6 +183,8 @@ fn incident_inputs(
     let cause = strs(req, "cause")?;
     let fe = strs(req, "first_evidence")?;
     let fe_ms = i64s(req, "first_evidence_ms")?;
+    // Read in place: a string copied per row only where the path is shared (`named`).
+    let machine = req.column("machine")?.str()?.clone();
     let rows = (0..req.height())
         .map(|i| {
             let t = ts[i].unwrap_or(0);
@@ -148,7 +194,7 @@ fn incident_inputs(
                 failed: outcome[i].as_deref() == Some("failed"),
                 class: cls[i].as_deref().and_then(|c| CauseClass::from_str(c).ok()).unwrap_or(CauseClass::Unexplained),
                 cause: cause[i].as_deref().and_then(|c| Cause::from_str(c).ok()).unwrap_or(Cause::Unexplained),
-                first_evidence: fe_ms[i].zip(fe[i].clone()),
+                first_evidence: fe_ms[i].zip(fe[i].as_deref().map(|p| shared.named(machine.get(i), p))),
                 host: vhost[i].as_ref().map(|h| {
                     let n = host_ix.len() as u32;
                     *host_ix.entry(h.clone()).or_insert_with(|| {
@@ -169,33 +215,33 @@ fn incident_inputs(
     let sc = |d: &DataFrame, c: &str| -> PolarsResult<StringChunked> { Ok(d.column(c)?.str()?.clone()) };
     let (ft, fk, ff, fl, ftime) =
         (i64s(fpm, "ts_ms")?, sc(fpm, "event")?, sc(fpm, "file")?, i64s(fpm, "line")?, sc(fpm, "time")?);
+    let fm = sc(fpm, "machine")?;
     for i in 0..fpm.height() {
         let kind = fk.get(i).and_then(|k| FpmKind::from_str(k).ok());
         if kind.is_some_and(FpmKind::is_lifecycle) {
             life.push(Lifecycle {
                 ts: ft[i].unwrap_or(0),
                 text: format!(
-                    "{} fpm {} ({}:{})",
+                    "{} fpm {} ({})",
                     ftime.get(i).unwrap_or(""),
                     fk.get(i).unwrap_or(""),
-                    ff.get(i).unwrap_or(""),
-                    fl[i].unwrap_or(0)
+                    shared.place(fm.get(i), ff.get(i).unwrap_or(""), fl[i].unwrap_or(0))
                 ),
             });
         }
     }
     let (et, es, ef, el, etime) =
         (i64s(err, "ts_ms")?, sc(err, "signature")?, sc(err, "file")?, i64s(err, "line")?, sc(err, "time")?);
+    let em = sc(err, "machine")?;
     for i in 0..err.height() {
         if let Some(sig) = es.get(i).filter(|s| s.starts_with("nginx_")) {
             life.push(Lifecycle {
                 ts: et[i].unwrap_or(0),
                 text: format!(
-                    "{} {} ({}:{})",
+                    "{} {} ({})",
                     etime.get(i).unwrap_or(""),
                     sig,
-                    ef.get(i).unwrap_or(""),
-                    el[i].unwrap_or(0)
+                    shared.place(em.get(i), ef.get(i).unwrap_or(""), el[i].unwrap_or(0))
                 ),
             });
         }
@@ -213,12 +259,13 @@ pub struct Detected {
     pub incidents: Vec<Incident>,
     pub background: BackgroundReport,
     pub events: Events,
+    pub shared: SharedPaths,
 }
 
 impl Detected {
     pub fn into_report(self, tables: Tables, digest: super::quiet::Digest) -> Report {
-        let Detected { zone, range, bucket_ms, incidents, background, events } = self;
-        Report { zone, range, bucket_ms, incidents, background, events, tables, digest }
+        let Detected { zone, range, bucket_ms, incidents, background, events, shared } = self;
+        Report { zone, range, bucket_ms, incidents, background, events, tables, digest, shared }
     }
 }
 
@@ -239,7 +286,8 @@ pub fn detect(run: &Run) -> PolarsResult<Detected> {
     let mut hosts: Vec<String> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
     let mut host_requests: Vec<u64> = names.iter().map(|n| run.traffic.hosts[*n].requests).collect();
     let t = std::time::Instant::now();
-    let (rows, life) = incident_inputs(&req, &err, &fpm, &mut hosts)?;
+    let shared = SharedPaths::of(&run.meta.inputs);
+    let (rows, life) = incident_inputs(&req, &err, &fpm, &mut hosts, &shared)?;
     host_requests.resize(hosts.len(), 0);
     let traffic = Traffic { per_sec: &run.traffic.per_sec, host_requests: &host_requests };
     let detection = incidents::detect(&rows, &traffic, &life, &super::run::incident_params(&run.meta));
@@ -255,7 +303,7 @@ pub fn detect(run: &Run) -> PolarsResult<Detected> {
     let bucket_ms = timeline_bucket_ms(run.meta.bucket_s, range.map_or(0, |(a, b)| b - a));
     crate::timings::timing("report tables: incidents", t);
     let events = Events { req, err, fpm, quiet: run.events.quiet.clone(), places: run.events.places.clone() };
-    Ok(Detected { zone, range, bucket_ms, incidents, background, events })
+    Ok(Detected { zone, range, bucket_ms, incidents, background, events, shared })
 }
 
 /// The tables of a detected run, and the digest of its error rows.

@@ -64,11 +64,15 @@ fn texts() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         .collect()
 }
 
+/// A quoted nginx error line: time, file, line (its order), place (`SharedPaths::place`),
+/// message.
+type Quote = (Ts, String, i64, String, String);
+
 /// What the post-mortem reads of the events: per incident id, its failing requests
-/// (time, cause, detail), and the nginx error lines by cause (time, file, line, message).
+/// (time, cause, detail), and the nginx error lines by cause.
 struct Events {
     requests: BTreeMap<String, Vec<(Ts, String, String)>>,
-    lines: BTreeMap<String, Vec<(Ts, String, i64, String)>>,
+    lines: BTreeMap<String, Vec<Quote>>,
 }
 
 fn events(r: &Report) -> Events {
@@ -95,22 +99,24 @@ fn events(r: &Report) -> Events {
             windows.entry(k.as_str()).or_default().push((x.start - QUOTE_BEFORE_MS, x.end + QUOTE_AFTER_MS));
         }
     }
-    let mut lines: BTreeMap<String, Vec<(Ts, String, i64, String)>> = BTreeMap::new();
+    let mut lines: BTreeMap<String, Vec<Quote>> = BTreeMap::new();
     // The held error rows, then the quiet rows the digest picked for these windows.
     for e in [&r.events.err, &r.digest.quotes] {
         let col = |c: &str| e.column(c).ok().and_then(|c| c.str().ok().cloned());
-        if let (Ok(t), Some(c), Some(f), Ok(l), Some(m), Some(lv)) =
-            (i64s(e, "ts_ms"), col("cause"), col("file"), i64s(e, "line"), col("message"), col("level"))
+        if let (Ok(t), Some(c), Some(f), Ok(l), Some(m), Some(lv), Some(mc)) =
+            (i64s(e, "ts_ms"), col("cause"), col("file"), i64s(e, "line"), col("message"), col("level"), col("machine"))
         {
             for k in 0..e.height() {
                 let (Some(cause), ts) = (c.get(k), t[k].unwrap_or(0)) else { continue };
                 if !windows.get(cause).is_some_and(|w| w.iter().any(|&(a, b)| a <= ts && ts <= b)) {
                     continue;
                 }
+                let (file, line) = (f.get(k).unwrap_or_default(), l[k].unwrap_or(0));
                 lines.entry(cause.to_string()).or_default().push((
                     ts,
-                    f.get(k).unwrap_or_default().to_string(),
-                    l[k].unwrap_or(0),
+                    file.to_string(),
+                    line,
+                    r.shared.place(mc.get(k), file, line),
                     format!("[{}] {}", lv.get(k).unwrap_or(""), m.get(k).unwrap_or("")),
                 ));
             }
@@ -215,7 +221,7 @@ fn incident(out: &mut String, run: &Run, x: &Incident, ev: &Events, z: &Zone, te
     }
     out.push('\n');
     for (_, k, _) in x.causes.iter().filter(|c| c.1.as_str() != "unexplained") {
-        let quotes: Vec<&(Ts, String, i64, String)> = ev
+        let quotes: Vec<&Quote> = ev
             .lines
             .get(k.as_str())
             .map(|v| {
@@ -229,7 +235,7 @@ fn incident(out: &mut String, run: &Run, x: &Incident, ev: &Events, z: &Zone, te
             continue;
         }
         let _ = writeln!(out, "Evidence for `{k}`:\n");
-        let body: String = quotes.iter().map(|q| format!("{}:{} {}\n{}\n", q.1, q.2, t(q.0), q.3)).collect();
+        let body: String = quotes.iter().map(|q| format!("{} {}\n{}\n", q.3, t(q.0), q.4)).collect();
         out.push_str(&fence(&body));
         out.push('\n');
     }

@@ -254,3 +254,59 @@ fn clear_errors_for_missing_empty_and_incompatible_runs() {
     assert_eq!(code, 1);
     assert!(err.contains("empty"), "{err}");
 }
+
+#[test]
+fn a_fleet_merge_names_the_machine_of_a_line_where_hosts_share_its_path() {
+    // The documented fleet use: each host analyses its own logs, at the same paths on every
+    // host (`/var/log/nginx/error.log`), and the runs are merged. Two "hosts" here analyse one
+    // small production-shaped day from one directory: the same paths, the same lines.
+    use crate::corpus::{self, Config};
+    let dir = tmp("fleet-logs");
+    corpus::generate(&dir, &Config { size_mb: 8, seed: 3, days: 1, outages: 4, gzip: false, ..Config::default() });
+    let f = crate::week::fmt_arg();
+    let (a, b, merged) = (tmp("fleet-web1"), tmp("fleet-web2"), tmp("fleet-merged"));
+    for (host, out) in [("web1", &a), ("web2", &b)] {
+        let r = analyze(&[dir.to_str().unwrap(), "--log-format", &f, "--host", host], out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let (code, _, stderr) =
+        upcause(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", merged.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lifecycle = |run: &Path| -> Vec<String> {
+        let inc = read_csv(&run.join("incidents.csv"));
+        inc.iter().flat_map(|r| r["lifecycle"].split("; ").map(str::to_string).collect::<Vec<_>>()).collect()
+    };
+    let earliest = |run: &Path| -> Vec<String> {
+        read_csv(&run.join("incidents.csv")).iter().map(|r| r["earliest_evidence"].clone()).collect()
+    };
+    let path = dir.display().to_string();
+    // One host's run: one machine, no shared path, places as `file:line`.
+    let own = lifecycle(&a);
+    assert!(own.iter().any(|l| l.contains(&format!("({path}/php-fpm.log:"))), "{own:?}");
+    assert!(earliest(&a).iter().all(|e| e.starts_with(&path)), "{:?}", earliest(&a));
+    // The merged run names the machine wherever a report shows a line's place: an incident's
+    // lifecycle lines and earliest evidence (incidents.csv, summary.json, report.html, the
+    // post-mortem), report.html's samples and the post-mortem's quotes.
+    let life = lifecycle(&merged);
+    assert!(life.iter().any(|l| l.contains(&format!("(web1:{path}/php-fpm.log:"))), "{life:?}");
+    assert!(life.iter().any(|l| l.contains(&format!("(web2:{path}/php-fpm.log:"))), "{life:?}");
+    assert!(life.iter().filter(|l| !l.is_empty()).all(|l| l.contains("(web1:") || l.contains("(web2:")), "{life:?}");
+    let first = earliest(&merged);
+    assert!(
+        !first.is_empty()
+            && first.iter().all(|e| e.starts_with(&format!("web1:{path}")) || e.starts_with(&format!("web2:{path}"))),
+        "{first:?}"
+    );
+    let html = std::fs::read_to_string(merged.join("report.html")).unwrap();
+    assert!(html.contains(&format!("<pre>web1:{path}/error.log:")) && !html.contains(&format!("<pre>{path}")));
+    let pm = std::fs::read_to_string(merged.join("postmortem.md")).unwrap();
+    let quoted: Vec<&str> = pm.lines().filter(|l| l.contains("/error.log:")).collect();
+    assert!(
+        quoted.iter().any(|l| l.starts_with("web1:")) && quoted.iter().all(|l| !l.starts_with(&path)),
+        "{quoted:?}"
+    );
+    // The row files keep `file:line` evidence: each row has its machine, and a verdict's
+    // evidence is in its own machine's logs.
+    let req = read_csv(&merged.join("requests.csv"));
+    assert!(req.iter().any(|r| r["machine"] == "web2" && r["evidence"].starts_with(&path)));
+}

@@ -381,7 +381,7 @@ fn causes(h: &mut String, r: &Report, sum: &super::json::Summary, texts: &Texts)
             esc(fix)
         );
         if let Some(rows) = err_rows.get(c.cause.as_str()) {
-            h.push_str(&samples(&r.digest.samples, rows));
+            h.push_str(&samples(&r.digest.samples, rows, &r.shared));
         }
     }
 }

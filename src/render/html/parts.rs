@@ -4,7 +4,7 @@
 //! Input: the report's tables. Output: HTML fragments. Invariants: every string from a log is
 //! escaped (`svg::esc`); sizes are capped (`MAX_BARS`, `aggregate::quiet::SAMPLES`, top N rows).
 
-use crate::aggregate::report::{f64s, strs};
+use crate::aggregate::report::{f64s, strs, SharedPaths};
 use crate::model::time::format_rfc3339;
 use crate::model::Ts;
 use crate::render::svg::{self, cause_color, esc, Series};
@@ -170,8 +170,9 @@ pub(super) fn bucket_ms(tl: &DataFrame, _z: &crate::model::Zone) -> Vec<Ts> {
     strs(tl, "bucket_start").unwrap_or_default().iter().map(|s| parse_ms(s.as_deref())).collect()
 }
 
-/// The nginx lines of one cause, as written (reassembled), with file:line.
-pub(super) fn samples(err: &DataFrame, rows: &(Vec<usize>, usize)) -> String {
+/// The nginx lines of one cause, as written (reassembled), with their place (`file:line`, or
+/// `machine:file:line` where several machines log to the path: `SharedPaths`).
+pub(super) fn samples(err: &DataFrame, rows: &(Vec<usize>, usize), shared: &SharedPaths) -> String {
     let get = |n: &str, i: usize| -> Option<String> { err.column(n).ok()?.str().ok()?.get(i).map(str::to_string) };
     let line = |i: usize| err.column("line").ok().and_then(|c| c.get(i).ok()).and_then(|v| v.extract::<i64>());
     let mut s = String::new();
@@ -188,14 +189,9 @@ pub(super) fn samples(err: &DataFrame, rows: &(Vec<usize>, usize)) -> String {
                 let _ = if q { write!(text, ", {k}: \"{v}\"") } else { write!(text, ", {k}: {v}") };
             }
         }
-        let _ = write!(
-            s,
-            "<pre>{}:{} {}\n{}</pre>",
-            esc(&get("file", i).unwrap_or_default()),
-            line(i).unwrap_or(0),
-            esc(&get("time", i).unwrap_or_default()),
-            esc(&text)
-        );
+        let place =
+            shared.place(get("machine", i).as_deref(), &get("file", i).unwrap_or_default(), line(i).unwrap_or(0));
+        let _ = write!(s, "<pre>{} {}\n{}</pre>", esc(&place), esc(&get("time", i).unwrap_or_default()), esc(&text));
     }
     if rows.1 > rows.0.len() {
         let _ = write!(s, "<p class=\"muted\">{} more lines in errors.csv.</p>", rows.1 - rows.0.len());
