@@ -247,11 +247,9 @@ pub fn scan(ctx: &ScanCtx) -> ScanOutput {
     // was left inflating the last of them alone for about 0.1 s.) Which worker ran a task
     // does not show in the output: the partial results merge in any order (`finish` sorts).
     let next = std::sync::atomic::AtomicUsize::new(0);
-    // Each task's counters join the run's as the task ends: a worker's own counters covered
-    // the whole span by the end of the scan (every worker reads chunks of every file), a
-    // second copy of the run's per-second rows and histograms beside the first until the
-    // merge (8 GiB bench corpus, 2 threads: 195 MiB anonymous at the scan's end, 163 with one
-    // thread). Sums, minima and maxima: the order the tasks end in does not show.
+    // Each task's counters join the run's as it ends: a worker's own came to cover the whole
+    // span (a copy per worker to the merge: 8 GiB, 2 threads, 195 -> 183 MiB at the scan's
+    // end). Sums, minima and maxima: the order the tasks end in does not show.
     let traffic = std::sync::Mutex::new(Traffic::default());
     let parts = rayon::broadcast(|_| {
         let mut part = Partial::new(n);
