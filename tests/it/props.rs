@@ -55,9 +55,18 @@ fn run(dir: &std::path::Path, chunk: usize, jobs: usize) -> (String, String) {
         .map(|r| format!("{} {} {:?} {}", r.ts, r.line, r.uri(), r.status))
         .chain(a.scan.error_rows().iter().map(|e| format!("{} {} {}", e.ts, e.line, e.message())))
         .collect();
+    // The counters too: each task's join the run's as it ends (`scan::scan`), so a run cut
+    // into many tasks on two threads must count what one task on one thread counts.
+    let t = &a.scan.traffic;
+    let mut counters: Vec<String> = t.per_sec.iter().map(|(s, row)| format!("sec {s} {row:?}")).collect();
+    counters.extend(t.lat.minutes.iter().map(|(m, h)| format!("min {m} {h:?}")));
+    let mut keyed: Vec<String> = t.hosts.iter().map(|(k, v)| format!("host {k:?} {v:?}")).collect();
+    keyed.extend(t.peers.iter().map(|(k, v)| format!("peer {k:?} {v:?}")));
+    keyed.sort();
+    counters.extend(keyed);
     let mut stats = stats;
     stats.sort();
-    (stats.join("\n"), events.join("\n"))
+    (stats.join("\n"), events.into_iter().chain(counters).collect::<Vec<_>>().join("\n"))
 }
 
 proptest! {
