@@ -150,6 +150,11 @@ impl<'a> FpmIndex<'a> {
         in_time(self.events, &self.lifecycle, ts - back, ts).last().copied()
     }
 
+    /// Did FPM start (or start again after a reload) in `[from, to]`?
+    pub fn started_in(&self, from: Ts, to: Ts) -> bool {
+        STARTS.iter().any(|&k| self.kind_in(k, from, to).next().is_some())
+    }
+
     /// The first event of one of `kinds` after `ts` (within `ahead` ms).
     pub fn next_of(&self, ts: Ts, ahead: Ts, kinds: &[FpmKind]) -> Option<usize> {
         kinds.iter().filter_map(|&k| self.kind_in(k, ts, ts + ahead).next()).min()

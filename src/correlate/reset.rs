@@ -237,10 +237,12 @@ fn no_fpm_log(s: &Rules, r: &Reset) -> Option<Verdict> {
 }
 
 /// A worker that dies logs its exit; a connection FPM refuses to serve does not (unless
-/// catch_workers_output relays the child's message). But listen.allowed_clients rejects every
-/// connection from nginx's address, from the first request to the last: a peer that answered
-/// requests before and after this one is not rejecting nginx (a sporadic reset among
-/// successes is something else, and says so).
+/// catch_workers_output relays the child's message). But listen.allowed_clients is read when
+/// FPM starts and rejects every connection from nginx's address until it starts again: a peer
+/// that answered a request with no start of FPM between that answer and this reset was
+/// accepting nginx (a sporadic reset among successes is something else, and says so). Its
+/// answers only after the reset count too: a sporadic reset in the first seconds of the logs,
+/// before the peer's first answer, is not a rejection either.
 fn rejected_by_elimination(s: &Rules, r: &Reset) -> Option<Verdict> {
     let (e, t) = (r.e, r.e.ts);
     let peer = e.peer();
@@ -248,17 +250,20 @@ fn rejected_by_elimination(s: &Rules, r: &Reset) -> Option<Verdict> {
     if !fastcgi_tcp || e.phase == Phase::ReadingUpstream {
         return None;
     }
-    let sec = |x: Ts| x.div_euclid(1000);
-    let serves_around = peer
-        .and_then(|p| s.peers.get(p))
-        .is_some_and(|h| h.first_ok.is_some_and(|f| sec(f) < sec(t)) && h.last_ok.is_some_and(|l| sec(l) > sec(t)));
-    Some(if serves_around {
+    // The peer's answers span [first, last]: one of them falls between the starts of FPM
+    // around this reset (the same configuration) unless a start separates them all from it.
+    let accepted = peer.and_then(|p| s.peers.get(p)).is_some_and(|h| match (h.first_ok, h.last_ok) {
+        (Some(first), _) if t < first => !s.fpm.started_in(t, first),
+        (_, Some(last)) if last < t => !s.fpm.started_in(last, t),
+        (first, last) => first.is_some() && last.is_some(),
+    });
+    Some(if accepted {
         verdict(CauseClass::Unexplained, Cause::Unexplained, Confidence::Low, r.ev.clone(), format!(
-            "FPM on TCP reset the connection and logged no child exit, timeout or restart; {} answered requests before and after it, so it is not listen.allowed_clients (which rejects every connection from nginx): a sporadic reset the logs do not explain",
+            "FPM on TCP reset the connection and logged no child exit, timeout or restart; {} answered requests with no start of FPM between them and this reset, so it is not listen.allowed_clients (which rejects every connection from nginx until FPM starts again): a sporadic reset the logs do not explain",
             peer.unwrap_or("the peer")))
     } else {
         verdict(CauseClass::C13, Cause::AllowedClients, Confidence::Medium, r.ev.clone(),
-            "FPM on TCP dropped the connection and logged no child exit, timeout or restart, and answered no request around it: listen.allowed_clients rejects nginx's address (FPM logs the rejection only with catch_workers_output = yes)")
+            "FPM on TCP dropped the connection and logged no child exit, timeout or restart, and the peer answered no request between FPM's starts around it: listen.allowed_clients rejects nginx's address (FPM logs the rejection only with catch_workers_output = yes)")
     })
 }
 

@@ -105,6 +105,39 @@ impl<'c> State<'c> {
     }
 }
 
+/// Which of `formats` (text formats) reads `line`, `al` holding its split: the first that fits
+/// the whole line, else the first that fits it with fields left over. One file can hold
+/// formats of which one extends another (`combined` beside `combined` + `$upstream_*` fields:
+/// two vhosts' access logs in one syslog or container stream); the first that fits would
+/// read the longer lines as the shorter format and drop their upstream fields (a
+/// production-shaped corpus wrapped by syslog lost every peer's answers that way, and its
+/// sporadic resets were read as FPM rejecting nginx's address).
+fn best_fit<'f, 'a>(
+    formats: impl Iterator<Item = &'f AccessFormat> + Clone,
+    line: &'a [u8],
+    al: &mut AccessLine<'a>,
+) -> Option<usize> {
+    let (mut prefix, mut last) = (None, None);
+    for (k, f) in formats.clone().enumerate() {
+        *al = AccessLine::default();
+        last = Some(k);
+        if f.parse_into(line, al) {
+            if !al.trailing {
+                return Some(k);
+            }
+            prefix.get_or_insert(k);
+        }
+    }
+    // No format fits the whole line: the first prefix fit, split again unless it was the
+    // last tried (a file of one format whose lines carry extra fields: split once).
+    let k = prefix?;
+    if last == Some(k) {
+        return Some(k);
+    }
+    *al = AccessLine::default();
+    formats.clone().nth(k).is_some_and(|f| f.parse_into(line, al)).then_some(k)
+}
+
 /// The year of a year-less stamp in `month`, next to a reference (year, month): the stamp is
 /// at most six months from it (a log that runs over New Year keeps its order).
 pub fn year_of(month: u32, (y, m): (i32, u32)) -> i32 {
@@ -186,12 +219,7 @@ impl Cursor<'_, '_> {
         let Some((stream, raw)) = crate::unwrap::docker_json_raw(line) else { return false };
         let mut json = std::mem::take(&mut self.json);
         let mut al = AccessLine::default();
-        let fit = st.escaped.iter().enumerate().position(|(k, f)| {
-            if k > 0 {
-                al = AccessLine::default();
-            }
-            f.parse_into(raw, &mut al)
-        });
+        let fit = best_fit(st.escaped.iter(), raw, &mut al);
         let fits = fit.is_some_and(|k| st.escaped[k].decode_escapes(raw, &mut json, &mut al));
         if fits {
             // The origin of a Docker record is its stream: hashed once per stream, and the
@@ -285,19 +313,8 @@ impl Cursor<'_, '_> {
         let mut json = std::mem::take(&mut self.json);
         let mut al = AccessLine::default();
         // The file's formats in order (a JSON one last: it needs the scratch buffer).
-        let mut access = false;
-        let mut json_format = None;
-        for f in &st.formats {
-            if f.is_json() {
-                json_format.get_or_insert(*f);
-                continue;
-            }
-            al = AccessLine::default();
-            if f.parse_into(msg, &mut al) {
-                access = true;
-                break;
-            }
-        }
+        let json_format = st.formats.iter().find(|f| f.is_json());
+        let mut access = best_fit(st.formats.iter().copied().filter(|f| !f.is_json()), msg, &mut al).is_some();
         if let (false, Some(f)) = (access, json_format) {
             al = AccessLine::default();
             access = f.parse_with(msg, &mut json, &mut al);

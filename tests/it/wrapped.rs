@@ -183,3 +183,65 @@ fn an_uncontinued_piece_before_an_entry_leaves_no_line_uncounted() {
         assert_eq!(errors[0]["lines"], "4", "{errors:?}");
     }
 }
+
+/// Two vhosts' access logs in one stream, one format extending the other (`combined`, and
+/// `upcause`: combined + `$upstream_*` fields), with more lines of the shorter so that its
+/// format is tried first: the longer lines are read whole, not as `combined` with fields left
+/// over (a syslog-wrapped production-shaped corpus lost every peer's answers that way, and
+/// its sporadic resets were then read as FPM rejecting nginx). Wrapped by syslog and by
+/// Docker's json-file driver, they give the per-upstream and latency tables of the two plain
+/// files.
+#[test]
+fn two_access_formats_in_one_stream_keep_the_longer_lines_fields() {
+    let src = real().join("rotated");
+    let plain = tmp("two-formats-plain");
+    let mut lines = Vec::new();
+    for f in ["access-combined.log", "access.log"] {
+        let text = std::fs::read_to_string(src.join(f)).unwrap();
+        std::fs::write(plain.join(f), &text).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    assert!(lines.len() > 200, "{}", lines.len());
+    // One day (22/Nov/2026, +0100): merged by the `HH:MM:SS` of `[$time_local]`, stable.
+    let hms = |l: &str| l.split_once("/2026:").map(|(_, r)| r[..8].to_string()).unwrap();
+    lines.sort_by_key(|l| hms(l));
+    let utc = |l: &str| {
+        let t = hms(l);
+        let h: u32 = t[..2].parse().unwrap();
+        format!("{:02}{}", h - 1, &t[2..])
+    };
+    let syslog = tmp("two-formats-syslog");
+    let text: String = lines.iter().map(|l| format!("Nov 22 {} web1 nginx: {l}\n", hms(l))).collect();
+    std::fs::write(syslog.join("syslog"), text).unwrap();
+    let docker = tmp("two-formats-docker");
+    let text: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let log = l.replace('\\', "\\\\").replace('"', "\\\"");
+            format!("{{\"log\":\"{log}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T{}.{i:09}Z\"}}\n", utc(l))
+        })
+        .collect();
+    std::fs::write(docker.join("web-json.log"), text).unwrap();
+    let run = |dir: &Path, name: &str| {
+        let out = tmp(&format!("two-formats-out-{name}"));
+        let r = analyze(&[dir.to_str().unwrap()], &out);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let s = read_json(&out.join("summary.json"));
+        assert_eq!(s["totals"]["malformed"].as_u64(), Some(0), "{name}: {}", s["inputs"]);
+        out
+    };
+    let want = run(&plain, "plain");
+    let peers = read_csv(&want.join("by_upstream.csv"));
+    assert!(peers.iter().any(|r| r["upstream"].contains("php-fpm-www.sock") && r["attempts"] == "71"), "{peers:?}");
+    for (name, dir) in [("syslog", &syslog), ("docker", &docker)] {
+        let got = run(dir, name);
+        let s = read_json(&got.join("summary.json"));
+        assert_eq!(s["inputs"][0]["prefix_fit"].as_u64(), Some(0), "{name}: {}", s["inputs"][0]);
+        for f in ["by_upstream.csv", "latency.csv"] {
+            let (a, b) =
+                (std::fs::read_to_string(want.join(f)).unwrap(), std::fs::read_to_string(got.join(f)).unwrap());
+            assert_eq!(a, b, "{name}: {f}");
+        }
+    }
+}
