@@ -102,7 +102,7 @@ pub fn analyze_with(
         };
         return Err(Error::NothingReadable(why));
     }
-    let zone = choose_zone(cfg.tz.as_ref(), &found.head_offsets);
+    let zone = choose_zone(cfg.tz.as_ref(), &found.head_offsets, &found.head_stamps);
     let since = parse_bound(cfg.since.as_deref(), &zone.zone, "--since")?;
     let until = parse_bound(cfg.until.as_deref(), &zone.zone, "--until")?;
     let total: u64 = found.sources.iter().map(|s| s.size).sum();
@@ -138,6 +138,10 @@ pub fn analyze_with(
         b.finish_and_clear();
     }
     diags.extend(out.diags.iter().cloned());
+    // Only where some log has zone-less stamps (an error, FPM or mixed log).
+    if found.sources.iter().any(|s| !matches!(s.kind, model::LogKind::NginxAccess | model::LogKind::Unknown)) {
+        diags.extend(zone_choice::check_offsets(&zone, &out.offsets));
+    }
     if out.ambiguous_stamps + out.gap_stamps > 0 {
         diags.push(Diagnostic {
             severity: Severity::Warning,

@@ -66,6 +66,9 @@ pub struct Discovered {
     pub diags: Vec<Diagnostic>,
     /// UTC offsets (seconds east) seen in the first lines of access logs.
     pub head_offsets: BTreeMap<i32, u64>,
+    /// (UTC seconds, offset) of the first and the last access line sniffed in each file: the
+    /// instants around a daylight-saving change (`zone_choice` infers the zone from them).
+    pub head_stamps: Vec<(i64, i32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +172,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
     let mut sources = Vec::new();
     let mut skipped = Vec::new();
     let mut head_offsets = BTreeMap::new();
+    let mut head_stamps = Vec::new();
     let mut by_inode: HashMap<(u64, u64), String> = HashMap::new();
     // Files sharing the pre-check key: (path, display) of each, compared in full on a match.
     let mut by_content: HashMap<(u64, Compression), Vec<(PathBuf, String)>> = HashMap::new();
@@ -220,9 +224,10 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             skipped.push((display, s.reason));
             continue;
         }
-        for o in s.offsets {
+        for &(_, o) in &s.offsets {
             *head_offsets.entry(o).or_insert(0) += 1;
         }
+        head_stamps.extend(s.offsets.first().into_iter().chain(s.offsets.last()).copied());
         // The name's compression suffix against the content's magic bytes.
         let named = [(".gz", Compression::Gzip), (".zst", Compression::Zstd), (".zstd", Compression::Zstd)]
             .into_iter()
@@ -280,7 +285,7 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
     for (i, s) in sources.iter_mut().enumerate() {
         s.id = i as u32;
     }
-    Ok(Discovered { sources, skipped, diags, head_offsets })
+    Ok(Discovered { sources, skipped, diags, head_offsets, head_stamps })
 }
 
 #[cfg(test)]

@@ -31,8 +31,8 @@ pub struct Sniff {
     pub kind: LogKind,
     pub format: Option<usize>,
     pub reason: String,
-    /// UTC offsets of the access lines sniffed.
-    pub offsets: Vec<i32>,
+    /// (UTC seconds, UTC offset) of the access lines sniffed.
+    pub offsets: Vec<(i64, i32)>,
     pub envelope: Option<Envelope>,
     /// (year, month, where from) for year-less syslog stamps.
     pub year_ref: Option<(i32, u32, &'static str)>,
@@ -196,9 +196,9 @@ pub fn sniff(
     }
 }
 
-/// UTC offsets of the access lines among `lines` (the zone of zone-less stamps is learnt
-/// from them).
-fn offsets(fmt: &AccessFormat, lines: &[&[u8]]) -> Vec<i32> {
+/// (UTC seconds, UTC offset) of the access lines among `lines` (the zone of zone-less stamps
+/// is learnt from them: `zone_choice`).
+fn offsets(fmt: &AccessFormat, lines: &[&[u8]]) -> Vec<(i64, i32)> {
     let mut out = Vec::new();
     for l in lines {
         let mut scratch = Vec::new();
@@ -207,8 +207,7 @@ fn offsets(fmt: &AccessFormat, lines: &[&[u8]]) -> Vec<i32> {
             let off = p
                 .raw(Var::TimeLocal)
                 .and_then(crate::model::time::parse_time_local)
-                .or_else(|| p.raw(Var::TimeIso8601).and_then(crate::model::time::parse_iso8601))
-                .map(|x| x.1);
+                .or_else(|| p.raw(Var::TimeIso8601).and_then(crate::model::time::parse_iso8601));
             out.extend(off);
         }
     }

@@ -243,9 +243,26 @@ fn clock_trouble() {
     assert!(sum["zone"]["chosen_by"] == "access-log offsets");
 }
 
+/// With `--tz Europe/Berlin`, and without it: the access log's two offsets (+02:00, then
+/// +01:00 after 01:00 UTC) make the run infer a zone with central Europe's rules, and the
+/// zone-less error lines come out the same.
 #[test]
 fn naive_stamps_across_a_daylight_saving_change() {
-    let (r, sum) = run_case("dst", &[hostile("dst").to_str().unwrap(), "--tz", "Europe/Berlin"]);
+    let dir = hostile("dst");
+    for (name, args) in
+        [("dst", &[dir.to_str().unwrap(), "--tz", "Europe/Berlin"][..]), ("dst-inferred", &[dir.to_str().unwrap()][..])]
+    {
+        naive_stamps_case(name, args);
+    }
+}
+
+fn naive_stamps_case(name: &str, args: &[&str]) {
+    let (r, sum) = run_case(name, args);
+    if name == "dst-inferred" {
+        let z = &sum["zone"];
+        assert_eq!(z["chosen_by"], "access-log offsets (zone inferred)", "{z}");
+        assert!(z["zone"].as_str().unwrap().starts_with("Europe/"), "{z}");
+    }
     let req = read_csv(&r.out.join("requests.csv"));
     assert_eq!(req.len(), 4);
     for x in &req {
@@ -441,4 +458,33 @@ fn the_chunk_fuzz_targets_crashes_read_the_same_in_any_chunking() {
         n += 1;
     }
     assert!(n >= 3);
+}
+
+/// One access log across the end of summer time whose first lines show only +02:00 (no
+/// rotation between): the zone-less error line after the change would be read an hour off,
+/// so the run says so and names `--tz`; with no zone-less log beside it there is nothing to
+/// warn about.
+#[test]
+fn a_daylight_saving_change_inside_one_file_is_pointed_out() {
+    let dir = tmp("dst-one-file");
+    let mut access = String::new();
+    // 22:00 UTC on 2026-10-24 to 02:59 UTC on the 25th, a line a minute; +02:00 until 01:00 UTC.
+    for i in 0..300u32 {
+        // Minutes since 2026-10-24 00:00 UTC, then local.
+        let utc = 22 * 60 + i;
+        let off = if utc < 25 * 60 { 2 } else { 1 };
+        let local = utc + off * 60;
+        let (day, hh, mm) = (24 + local / 1440, local % 1440 / 60, local % 60);
+        access += &format!(
+            "10.0.0.1 - - [{day}/Oct/2026:{hh:02}:{mm:02}:00 +0{off}00] \"GET /p.php?rid=d-{i:04} HTTP/1.1\" 200 12 \"-\" \"curl/8.5.0\"\n"
+        );
+    }
+    std::fs::write(dir.join("access.log"), &access).unwrap();
+    let (_, sum) = run_case("dst-one-file-access", &[dir.to_str().unwrap()]);
+    assert!(!diags(&sum).iter().any(|d| d.contains("daylight-saving")), "{:?}", diags(&sum));
+    std::fs::write(dir.join("error.log"), "2026/10/25 02:30:00 [error] 2713#2713: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: \"GET /p.php?rid=d-0270 HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"localhost\"\n").unwrap();
+    let (_, sum) = run_case("dst-one-file", &[dir.to_str().unwrap()]);
+    assert_eq!(sum["zone"]["zone"], "+02:00", "{}", sum["zone"]);
+    let d = diags(&sum);
+    assert!(d.iter().any(|m| m.contains("+01:00 (120 lines), +02:00 (180 lines)") && m.contains("--tz")), "{d:?}");
 }
