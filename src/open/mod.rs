@@ -136,6 +136,18 @@ impl Haystack {
         let mut out = Vec::new();
         let mut start = 0u64;
         let mut buf = Vec::new();
+        // Ask for every boundary's first window at once: on files not in the page cache the
+        // reads below then wait for requests queued together, not for one disk read after
+        // another (the 8 GiB bench corpus after dropping the page cache: this plan 1.5-1.8 s
+        // -> 0.03 s, the run 17.3 -> 16.8 s; 2 GiB 4.62 -> 4.49 s; medians of 3). Asking for
+        // each task's whole range when it starts gained nothing more.
+        if let Haystack::Mapped(m) = self {
+            let mut cut = target;
+            while (cut as u64) < len {
+                let _ = m.advise_range(memmap2::Advice::WillNeed, cut, (64 << 10).min(len as usize - cut));
+                cut += target;
+            }
+        }
         while start < len {
             let mut cut = start + target as u64;
             if cut >= len {
