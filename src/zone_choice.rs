@@ -63,13 +63,18 @@ pub fn choose_zone(tz: Option<&Zone>, offsets: &BTreeMap<i32, u64>, stamps: &[(i
     }
 }
 
-/// After the scan: a zone taken as one fixed offset from the access logs' first lines, when
-/// the access lines went on to show other offsets (a daylight-saving change inside one file,
-/// after its first lines): zone-less stamps on the other side of the change are off by the
-/// difference. The warning names the offsets and `--tz`.
-pub fn check_offsets(choice: &ZoneChoice, seen: &BTreeMap<i32, u64>) -> Option<model::Diagnostic> {
+/// After the scan: a zone taken as one fixed offset from the access logs' first lines
+/// (`head`), when the access lines went on to show offsets the first lines did not (`seen`: a
+/// daylight-saving change inside one file, after its first lines): zone-less stamps on the
+/// other side of the change are off by the difference. The warning names the offsets and
+/// `--tz`. (Several offsets in the first lines are the zone choice's own detail.)
+pub fn check_offsets(
+    choice: &ZoneChoice,
+    head: &BTreeMap<i32, u64>,
+    seen: &BTreeMap<i32, u64>,
+) -> Option<model::Diagnostic> {
     let Zone::Fixed(z) = choice.zone else { return None };
-    if choice.chosen_by == "--tz" || seen.keys().all(|&o| o == z) {
+    if choice.chosen_by == "--tz" || seen.keys().all(|o| head.contains_key(o)) {
         return None;
     }
     let all: Vec<String> =
@@ -80,7 +85,7 @@ pub fn check_offsets(choice: &ZoneChoice, seen: &BTreeMap<i32, u64>) -> Option<m
         line: None,
         offset: None,
         message: format!(
-            "the access logs show the offsets {}, but the error and FPM logs' stamps were read at {} (the only one in the access logs' first lines): a daylight-saving change inside a file? Stamps on its other side are off by the difference; pass --tz with the IANA zone",
+            "the access logs show the offsets {}, but the error and FPM logs' stamps were read at {} (from the access logs' first lines): a daylight-saving change inside a file? Stamps on its other side are off by the difference; pass --tz with the IANA zone",
             all.join(", "),
             model::time::format_offset(z)
         ),
@@ -154,9 +159,14 @@ mod tests {
         assert_eq!(c.chosen_by, "access-log offsets (zone inferred)");
         // The scan saw an offset the first lines did not: warned, unless --tz chose.
         let c = choose_zone(None, &one, &[(t("2026-10-24T12:00:00Z"), 3600)]);
-        assert!(check_offsets(&c, &one).is_none());
-        let w = check_offsets(&c, &two).expect("a warning");
+        assert!(check_offsets(&c, &one, &one).is_none());
+        let w = check_offsets(&c, &one, &two).expect("a warning");
         assert!(w.message.contains("+02:00 (2 lines)") && w.message.contains("--tz"), "{}", w.message);
-        assert!(check_offsets(&choose_zone(Some(&Zone::Fixed(3600)), &one, &[]), &two).is_none());
+        assert!(check_offsets(&choose_zone(Some(&Zone::Fixed(3600)), &one, &[]), &one, &two).is_none());
+        // Both offsets already in the first lines (no zone fits them): said by the choice.
+        let nine = BTreeMap::from([(3600, 1), (32400, 1)]);
+        let c = choose_zone(None, &nine, &[(t("2026-10-24T12:00:00Z"), 3600), (t("2026-10-24T13:00:00Z"), 32400)]);
+        assert!(matches!(c.zone, Zone::Fixed(_)) && c.detail.contains("no single IANA zone"), "{c:?}");
+        assert!(check_offsets(&c, &nine, &nine).is_none());
     }
 }
