@@ -140,7 +140,7 @@ pub fn analyze_with(
     diags.extend(out.diags.iter().cloned());
     // Only where some log has zone-less stamps (an error, FPM or mixed log).
     if found.sources.iter().any(|s| !matches!(s.kind, model::LogKind::NginxAccess | model::LogKind::Unknown)) {
-        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &out.offsets));
+        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &found.head_stamps, &out.offsets));
     }
     if out.ambiguous_stamps + out.gap_stamps > 0 {
         diags.push(Diagnostic {

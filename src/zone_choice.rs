@@ -34,7 +34,15 @@ pub fn choose_zone(tz: Option<&Zone>, offsets: &BTreeMap<i32, u64>, stamps: &[(i
         let seen: Vec<String> =
             offsets.iter().map(|(o, n)| format!("{} ({n} lines)", model::time::format_offset(*o))).collect();
         let mut detail = format!("offset of the access logs' first lines: {}", seen.join(", "));
-        if offsets.len() > 1 {
+        // Offsets only a plain file's last line showed (a change inside that file).
+        let mut later: Vec<i32> = stamps.iter().map(|s| s.1).filter(|o| !offsets.contains_key(o)).collect();
+        later.sort_unstable();
+        later.dedup();
+        if !later.is_empty() {
+            let l: Vec<String> = later.iter().map(|o| model::time::format_offset(*o)).collect();
+            detail.push_str(&format!(", and of a file's last lines: {}", l.join(", ")));
+        }
+        if offsets.len() > 1 || !later.is_empty() {
             let fit = zones_fitting(stamps);
             if let Some(&z) = preferred(&fit, machine_zone()) {
                 let named: Vec<&str> = fit.iter().take(4).map(|t| t.name()).collect();
@@ -64,17 +72,20 @@ pub fn choose_zone(tz: Option<&Zone>, offsets: &BTreeMap<i32, u64>, stamps: &[(i
 }
 
 /// After the scan: a zone taken as one fixed offset from the access logs' first lines
-/// (`head`), when the access lines went on to show offsets the first lines did not (`seen`: a
-/// daylight-saving change inside one file, after its first lines): zone-less stamps on the
-/// other side of the change are off by the difference. The warning names the offsets and
-/// `--tz`. (Several offsets in the first lines are the zone choice's own detail.)
+/// (`head`, and the sampled `stamps`), when the access lines went on to show offsets the
+/// samples did not (`seen`: a daylight-saving change inside a compressed file, whose last
+/// lines discovery does not read): zone-less stamps on the other side of the change are off
+/// by the difference. The warning names the offsets and `--tz`. (Several offsets among the
+/// samples are the zone choice's own detail.)
 pub fn check_offsets(
     choice: &ZoneChoice,
     head: &BTreeMap<i32, u64>,
+    stamps: &[(i64, i32)],
     seen: &BTreeMap<i32, u64>,
 ) -> Option<model::Diagnostic> {
     let Zone::Fixed(z) = choice.zone else { return None };
-    if choice.chosen_by == "--tz" || seen.keys().all(|o| head.contains_key(o)) {
+    let known = |o: &i32| head.contains_key(o) || stamps.iter().any(|s| s.1 == *o);
+    if choice.chosen_by == "--tz" || seen.keys().all(known) {
         return None;
     }
     let all: Vec<String> =
@@ -159,14 +170,18 @@ mod tests {
         assert_eq!(c.chosen_by, "access-log offsets (zone inferred)");
         // The scan saw an offset the first lines did not: warned, unless --tz chose.
         let c = choose_zone(None, &one, &[(t("2026-10-24T12:00:00Z"), 3600)]);
-        assert!(check_offsets(&c, &one, &one).is_none());
-        let w = check_offsets(&c, &one, &two).expect("a warning");
+        assert!(check_offsets(&c, &one, &[], &one).is_none());
+        let w = check_offsets(&c, &one, &[], &two).expect("a warning");
         assert!(w.message.contains("+02:00 (2 lines)") && w.message.contains("--tz"), "{}", w.message);
-        assert!(check_offsets(&choose_zone(Some(&Zone::Fixed(3600)), &one, &[]), &one, &two).is_none());
+        assert!(check_offsets(&choose_zone(Some(&Zone::Fixed(3600)), &one, &[]), &one, &[], &two).is_none());
+        // One offset in the first lines, another in a plain file's last line: inferred.
+        let c = choose_zone(None, &BTreeMap::from([(7200, 3)]), &stamps);
+        assert!(matches!(c.zone, Zone::Named(z) if fit.contains(&z)), "{c:?}");
+        assert!(c.detail.contains("and of a file's last lines: +01:00"), "{}", c.detail);
         // Both offsets already in the first lines (no zone fits them): said by the choice.
         let nine = BTreeMap::from([(3600, 1), (32400, 1)]);
         let c = choose_zone(None, &nine, &[(t("2026-10-24T12:00:00Z"), 3600), (t("2026-10-24T13:00:00Z"), 32400)]);
         assert!(matches!(c.zone, Zone::Fixed(_)) && c.detail.contains("no single IANA zone"), "{c:?}");
-        assert!(check_offsets(&c, &nine, &nine).is_none());
+        assert!(check_offsets(&c, &nine, &[], &nine).is_none());
     }
 }

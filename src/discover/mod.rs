@@ -52,6 +52,20 @@ fn read_head(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, Compression
     }
 }
 
+/// Bytes of a plain access log's end read for its last stamp (`sniff::last_stamp`).
+const TAIL: u64 = 16 << 10;
+
+/// The last `limit` bytes of a (plain) file.
+fn read_tail(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(limit)))?;
+    let mut out = Vec::with_capacity(limit.min(len) as usize);
+    f.take(limit).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// (year, month) of a file's modification time.
 fn mtime_month(meta: &std::fs::Metadata) -> Option<(i32, u32)> {
     let secs = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
@@ -66,8 +80,9 @@ pub struct Discovered {
     pub diags: Vec<Diagnostic>,
     /// UTC offsets (seconds east) seen in the first lines of access logs.
     pub head_offsets: BTreeMap<i32, u64>,
-    /// (UTC seconds, offset) of the first and the last access line sniffed in each file: the
-    /// instants around a daylight-saving change (`zone_choice` infers the zone from them).
+    /// (UTC seconds, offset) of the first and the last access line sniffed in each file, and
+    /// of a plain access log's last line: the instants around a daylight-saving change
+    /// (`zone_choice` infers the zone from them).
     pub head_stamps: Vec<(i64, i32)>,
 }
 
@@ -228,6 +243,9 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             *head_offsets.entry(o).or_insert(0) += 1;
         }
         head_stamps.extend(s.offsets.first().into_iter().chain(s.offsets.last()).copied());
+        if let (LogKind::NginxAccess, Compression::Plain, Some(f)) = (s.kind, codec, s.format) {
+            head_stamps.extend(read_tail(&path, TAIL).ok().and_then(|t| sniff::last_stamp(fs, f, &t)));
+        }
         // The name's compression suffix against the content's magic bytes.
         let named = [(".gz", Compression::Gzip), (".zst", Compression::Zstd), (".zstd", Compression::Zstd)]
             .into_iter()

@@ -196,6 +196,16 @@ pub fn sniff(
     }
 }
 
+/// (UTC seconds, UTC offset) of the last access line of `format` in `tail` (a plain file's last
+/// bytes; its first, cut line is skipped): a daylight-saving change inside one file shows
+/// there and not in its first lines.
+pub fn last_stamp(fs: &FormatSet, format: usize, tail: &[u8]) -> Option<(i64, i32)> {
+    let body = &tail[memchr::memchr(b'\n', tail)? + 1..];
+    let lines: Vec<&[u8]> = crate::chunk::Lines::new(body).filter(|l| !l.is_empty()).collect();
+    let last = lines.len().saturating_sub(8);
+    offsets(fs.formats.get(format)?, &lines[last..]).last().copied()
+}
+
 /// (UTC seconds, UTC offset) of the access lines among `lines` (the zone of zone-less stamps
 /// is learnt from them: `zone_choice`).
 fn offsets(fmt: &AccessFormat, lines: &[&[u8]]) -> Vec<(i64, i32)> {
