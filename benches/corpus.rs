@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 /// The extended access format of `shop.access.log*` (pass it with --log-format).
 pub const SHOP_FORMAT: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time uct="$upstream_connect_time" uht="$upstream_header_time" urt="$upstream_response_time" ua="$upstream_addr" us="$upstream_status" host=$host"#;
 
-const TZ_OFF: i64 = 3600; // +01:00
-const START: i64 = 1_795_651_200; // 2026-11-26T00:00:00Z
+/// The first request's time unless `Config::start` says otherwise: 2026-11-26T00:00:00Z. Stamps
+/// are in central European time (`stamps::offset`: +01:00, +02:00 in summer), so a corpus
+/// started before the last Sunday of October crosses the end of summer time.
+pub const START: i64 = 1_795_651_200;
 const SOCK: &str = "unix:/run/php/php8.2-fpm.sock";
 const ADMIN_PEER: &str = "127.0.0.1:9001";
 const API_PEER: &str = "10.0.0.5:8080";
@@ -47,6 +49,8 @@ pub struct Config {
     pub far_stamps: bool,
     /// Rotated sets with gzip (the bench) or every file plain (quick tests).
     pub gzip: bool,
+    /// UTC seconds of the first request (`START`).
+    pub start: i64,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             one_client: false,
             far_stamps: false,
             gzip: true,
+            start: START,
         }
     }
 }
@@ -72,6 +77,7 @@ use stamps::{error_stamp, fpm_stamp, time_local, Rng};
 
 /// A rotated set: `files` files covering equal time slices, the newest `plain` ones plain.
 struct Set {
+    start: i64,
     files: usize,
     plain: usize,
     span: i64,
@@ -84,7 +90,7 @@ struct Set {
 }
 
 impl Set {
-    fn new(dir: &Path, name: &str, files: usize, plain: usize, span: i64) -> Set {
+    fn new(dir: &Path, name: &str, files: usize, plain: usize, (start, span): (i64, i64)) -> Set {
         let paths = (0..files)
             .map(|age| {
                 let n = if age == 0 { name.to_string() } else { format!("{name}.{age}") };
@@ -92,19 +98,20 @@ impl Set {
             })
             .collect();
         Set {
+            start,
             files,
             plain,
             span,
             writers: (0..files).map(|_| None).collect(),
             paths,
             lines: vec![0; files],
-            last: START,
+            last: start,
         }
     }
 
     fn age(&self, t: i64) -> usize {
         let slice = (self.span / self.files as i64).max(1);
-        let i = ((t - START) / slice).clamp(0, self.files as i64 - 1) as usize;
+        let i = ((t - self.start) / slice).clamp(0, self.files as i64 - 1) as usize;
         self.files - 1 - i
     }
 
@@ -237,7 +244,7 @@ fn outages(cfg: &Config, span: i64, rng: &mut Rng, p_background: f64) -> Vec<Out
     for i in 0..n {
         let kind = KINDS[i % KINDS.len()];
         let dur = lengths[i % lengths.len()];
-        let mut start = START + span * (2 * i as i64 + 1) / (2 * n as i64 + 1) + rng.below(1800) as i64;
+        let mut start = cfg.start + span * (2 * i as i64 + 1) / (2 * n as i64 + 1) + rng.below(1800) as i64;
         if i % 5 == 4 {
             if let Some(prev) = v.last() {
                 start = prev.start + (prev.end - prev.start) / 3;
@@ -265,10 +272,10 @@ pub fn generate(out: &Path, cfg: &Config) -> serde_json::Value {
     // the traffic): the per-request chance that gives `background_per_hour` in all.
     let p_background = (cfg.background_per_hour / (0.45 * per_hour)).min(0.5);
     let (plain, files) = if cfg.gzip { ([4, 3, 2, 2], [12, 10, 6, 4]) } else { ([1, 1, 1, 1], [1, 1, 1, 1]) };
-    let mut shop = Set::new(out, "shop.access.log", files[0], plain[0], span);
-    let mut api = Set::new(out, "api.access.log", files[1], plain[1], span);
-    let mut err = Set::new(out, "error.log", files[2], plain[2], span);
-    let mut fpm = Set::new(out, "php-fpm.log", files[3], plain[3], span);
+    let mut shop = Set::new(out, "shop.access.log", files[0], plain[0], (cfg.start, span));
+    let mut api = Set::new(out, "api.access.log", files[1], plain[1], (cfg.start, span));
+    let mut err = Set::new(out, "error.log", files[2], plain[2], (cfg.start, span));
+    let mut fpm = Set::new(out, "php-fpm.log", files[3], plain[3], (cfg.start, span));
     let mut truth = Truth::default();
     let mut inc = outages(cfg, span, &mut rng, p_background);
     let mut fired = vec![false; inc.len()];
@@ -276,12 +283,13 @@ pub fn generate(out: &Path, cfg: &Config) -> serde_json::Value {
     let mut pid = 20_000u64;
     let (mut last_crash, mut last_reset) = (i64::MIN / 2, i64::MIN / 2);
 
-    fpm.write(START, &format!("{} NOTICE: fpm is running, pid 1001", fpm_stamp(START)));
-    fpm.write(START, &format!("{} NOTICE: ready to handle connections", fpm_stamp(START)));
+    let start = cfg.start;
+    fpm.write(start, &format!("{} NOTICE: fpm is running, pid 1001", fpm_stamp(start)));
+    fpm.write(start, &format!("{} NOTICE: ready to handle connections", fpm_stamp(start)));
     let far = [requests / 3, requests / 3 + 1, 2 * requests / 3];
 
     for n in 0..requests {
-        let t = START + (n as f64 * step) as i64;
+        let t = start + (n as f64 * step) as i64;
         truth.requests += 1;
         for i in 0..inc.len() {
             let x = &inc[i];

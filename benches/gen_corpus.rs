@@ -3,7 +3,9 @@
 //!
 //! Usage: cargo run --release --example gen_corpus -- OUT_DIR [SIZE_MB] [SEED]
 //!   [--days N] [--outages N] [--background-per-hour X] [--quiet] [--one-client] [--far-stamps] [--plain]
-//! `--quiet`: the error log of the first fixtures (few lines besides the failures).
+//!   [--start YYYY-MM-DD]
+//! `--quiet`: the error log of the first fixtures (few lines besides the failures). `--start`:
+//! the first day (default 2026-11-26); stamps follow central European summer time.
 
 #[path = "corpus.rs"]
 mod corpus;
@@ -21,6 +23,15 @@ fn main() {
         };
         match args[i].as_str() {
             "--days" => (cfg.days, i) = (val(i) as i64, i + 1),
+            // The first day, YYYY-MM-DD (UTC midnight): before the last Sunday of October the
+            // corpus crosses the end of summer time.
+            "--start" => {
+                let d: Vec<i64> =
+                    args.get(i + 1).map(|v| v.split('-').filter_map(|x| x.parse().ok()).collect()).unwrap_or_default();
+                assert!(d.len() == 3, "--start needs YYYY-MM-DD");
+                cfg.start = upcause::model::time::days_from_civil(d[0], d[1] as u32, d[2] as u32) * 86_400;
+                i += 1;
+            }
             "--outages" => (cfg.outages, i) = (val(i) as usize, i + 1),
             "--background-per-hour" => (cfg.background_per_hour, i) = (val(i), i + 1),
             "--quiet" => cfg.noisy = false,
