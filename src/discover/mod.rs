@@ -52,8 +52,8 @@ fn read_head(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, Compression
     }
 }
 
-/// Bytes of a plain access log's end read for its last stamp (`sniff::last_stamp`).
-const TAIL: u64 = 16 << 10;
+/// Bytes of a plain access or mixed log's end read for its last stamp (`sniff::last_stamp`).
+const TAIL: u64 = 64 << 10;
 
 /// The last `limit` bytes of a (plain) file.
 fn read_tail(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
@@ -81,8 +81,8 @@ pub struct Discovered {
     /// UTC offsets (seconds east) seen in the first lines of access logs.
     pub head_offsets: BTreeMap<i32, u64>,
     /// (UTC seconds, offset) of the first and the last access line sniffed in each file, and
-    /// of a plain access log's last line: the instants around a daylight-saving change
-    /// (`zone_choice` infers the zone from them).
+    /// of a plain access or mixed log's last access line: the instants around a
+    /// daylight-saving change (`zone_choice` infers the zone from them).
     pub head_stamps: Vec<(i64, i32)>,
 }
 
@@ -243,8 +243,17 @@ pub fn discover(inputs: &[String], fs: &mut FormatSet) -> Result<Discovered, Dis
             *head_offsets.entry(o).or_insert(0) += 1;
         }
         head_stamps.extend(s.offsets.first().into_iter().chain(s.offsets.last()).copied());
-        if let (LogKind::NginxAccess, Compression::Plain, Some(f)) = (s.kind, codec, s.format) {
-            head_stamps.extend(read_tail(&path, TAIL).ok().and_then(|t| sniff::last_stamp(fs, f, &t)));
+        if codec == Compression::Plain {
+            let mixed = match s.kind {
+                LogKind::NginxAccess => Some(None),
+                LogKind::Mixed => Some(Some(s.envelope)),
+                _ => None,
+            };
+            if let Some(mixed) = mixed {
+                let formats: Vec<usize> = s.format.iter().chain(&s.more_formats).copied().collect();
+                let last = read_tail(&path, TAIL).ok().and_then(|t| sniff::last_stamp(fs, &formats, mixed, &t));
+                head_stamps.extend(last);
+            }
         }
         // The name's compression suffix against the content's magic bytes.
         let named = [(".gz", Compression::Gzip), (".zst", Compression::Zstd), (".zstd", Compression::Zstd)]

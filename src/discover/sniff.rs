@@ -196,14 +196,37 @@ pub fn sniff(
     }
 }
 
-/// (UTC seconds, UTC offset) of the last access line of `format` in `tail` (a plain file's last
-/// bytes; its first, cut line is skipped): a daylight-saving change inside one file shows
-/// there and not in its first lines.
-pub fn last_stamp(fs: &FormatSet, format: usize, tail: &[u8]) -> Option<(i64, i32)> {
+/// (UTC seconds, UTC offset) of the last line in `tail` (a plain file's last bytes; its first,
+/// cut line is skipped) that one of `formats` reads as an access line: a daylight-saving change
+/// inside one file shows there and not in its first lines. A mixed file's lines (`mixed`: its
+/// envelope) are unwrapped first; pieces of split records are passed over.
+pub fn last_stamp(
+    fs: &FormatSet,
+    formats: &[usize],
+    mixed: Option<Option<Envelope>>,
+    tail: &[u8],
+) -> Option<(i64, i32)> {
     let body = &tail[memchr::memchr(b'\n', tail)? + 1..];
     let lines: Vec<&[u8]> = crate::chunk::Lines::new(body).filter(|l| !l.is_empty()).collect();
-    let last = lines.len().saturating_sub(8);
-    offsets(fs.formats.get(format)?, &lines[last..]).last().copied()
+    let mut scratch = Vec::new();
+    for l in lines.iter().rev() {
+        let inner = match mixed {
+            Some(envelope) => {
+                let u = unwrap(l, &mut scratch, envelope);
+                if u.partial {
+                    continue;
+                }
+                u.inner.to_vec()
+            }
+            None => l.to_vec(),
+        };
+        for f in formats.iter().filter_map(|&f| fs.formats.get(f)) {
+            if let Some(&s) = offsets(f, &[&inner[..]]).last() {
+                return Some(s);
+            }
+        }
+    }
+    None
 }
 
 /// (UTC seconds, UTC offset) of the access lines among `lines` (the zone of zone-less stamps

@@ -461,34 +461,53 @@ fn the_chunk_fuzz_targets_crashes_read_the_same_in_any_chunking() {
 }
 
 /// One access log across the end of summer time whose first lines show only +02:00 (no
-/// rotation between), and an error line after the change. Plain, its last line shows +01:00:
-/// the zone is inferred and the request finds its error line. Compressed (its end is not read
-/// before the scan), the zone stays +02:00 and the run says that the scan saw +01:00 and names
-/// `--tz`; with no zone-less log beside it there is nothing to warn about.
+/// rotation between), and an error line after the change. Plain, or both in one syslog file,
+/// its last line shows +01:00: the zone is inferred and the request finds its error line.
+/// Compressed (its end is not read before the scan), the zone stays +02:00 and the run says
+/// that the scan saw +01:00 and names `--tz`; with no zone-less log beside it there is nothing
+/// to warn about.
 #[test]
 fn a_daylight_saving_change_inside_one_file_is_followed_or_pointed_out() {
+    const ERR: &str = "2026/10/25 03:30:00 [error] 2713#2713: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: \"GET /p.php?rid=d-16200 HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"localhost\"\n";
     let dir = tmp("dst-one-file");
     let mut access = String::new();
-    // 22:00 UTC on 2026-10-24 to 02:59 UTC on the 25th, a line a minute; +02:00 until 01:00 UTC.
-    for i in 0..300u32 {
-        // Minutes since 2026-10-24 00:00 UTC, then local.
-        let utc = 22 * 60 + i;
-        let off = if utc < 25 * 60 { 2 } else { 1 };
-        let local = utc + off * 60;
-        let (day, hh, mm) = (24 + local / 1440, local % 1440 / 60, local % 60);
-        let status = if i == 270 { 502 } else { 200 };
-        access += &format!(
-            "10.0.0.1 - - [{day}/Oct/2026:{hh:02}:{mm:02}:00 +0{off}00] \"GET /p.php?rid=d-{i:04} HTTP/1.1\" {status} 12 \"-\" \"curl/8.5.0\"\n"
+    let mut syslog = String::new();
+    // 22:00 UTC on 2026-10-24 to 02:59:59 UTC on the 25th, a line a second (the syslog file's
+    // lines before the change are more than the 1 MiB its sniffing reads); +02:00 until 01:00
+    // UTC.
+    for k in 0..5 * 3600u32 {
+        // Seconds since 2026-10-24 00:00 UTC, then local.
+        let utc = 22 * 3600 + k;
+        let off = if utc < 25 * 3600 { 2 } else { 1 };
+        let local = utc + off * 3600;
+        let (day, hh, mm, ss) = (24 + local / 86_400, local % 86_400 / 3600, local % 3600 / 60, local % 60);
+        // Request d-16200 at 02:30 UTC, 03:30 local (+01:00), fails.
+        let status = if k == 16_200 { 502 } else { 200 };
+        let line = format!(
+            "10.0.0.1 - - [{day}/Oct/2026:{hh:02}:{mm:02}:{ss:02} +0{off}00] \"GET /p.php?rid=d-{k:05} HTTP/1.1\" {status} 12 \"-\" \"curl/8.5.0\"\n"
         );
+        // The same lines through rsyslog (RFC 3164 files: the host's local time, no zone).
+        syslog += &format!("Oct {day} {hh:02}:{mm:02}:{ss:02} web1 nginx: {line}");
+        if k == 16_200 {
+            syslog += &format!("Oct 25 03:30:00 web1 nginx: {ERR}");
+        }
+        access += &line;
     }
     std::fs::write(dir.join("access.log"), &access).unwrap();
     let (_, sum) = run_case("dst-one-file-access", &[dir.to_str().unwrap()]);
     assert!(!diags(&sum).iter().any(|d| d.contains("daylight-saving")), "{:?}", diags(&sum));
-    // Request d-0270 at 02:30 UTC, 03:30 local (+01:00).
-    std::fs::write(dir.join("error.log"), "2026/10/25 03:30:00 [error] 2713#2713: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: \"GET /p.php?rid=d-0270 HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"localhost\"\n").unwrap();
+    std::fs::write(dir.join("error.log"), ERR).unwrap();
     let (r, sum) = run_case("dst-one-file", &[dir.to_str().unwrap()]);
     assert_eq!(sum["zone"]["chosen_by"], "access-log offsets (zone inferred)", "{}", sum["zone"]);
     assert!(!diags(&sum).iter().any(|d| d.contains("daylight-saving change inside")), "{:?}", diags(&sum));
+    let req = read_csv(&r.out.join("requests.csv"));
+    assert_eq!(req.len(), 1, "{req:?}");
+    assert_ne!(req[0]["proximate"], "none", "the error line an hour off: {:?}", req[0]);
+    // One syslog file holding both logs: its last access line is read too.
+    let sdir = tmp("dst-one-syslog");
+    std::fs::write(sdir.join("syslog"), &syslog).unwrap();
+    let (r, sum) = run_case("dst-one-syslog-out", &[sdir.to_str().unwrap()]);
+    assert_eq!(sum["zone"]["chosen_by"], "access-log offsets (zone inferred)", "{}", sum["zone"]);
     let req = read_csv(&r.out.join("requests.csv"));
     assert_eq!(req.len(), 1, "{req:?}");
     assert_ne!(req[0]["proximate"], "none", "the error line an hour off: {:?}", req[0]);
@@ -500,5 +519,5 @@ fn a_daylight_saving_change_inside_one_file_is_followed_or_pointed_out() {
     let (_, sum) = run_case("dst-one-file-gz", &[dir.to_str().unwrap()]);
     assert_eq!(sum["zone"]["zone"], "+02:00", "{}", sum["zone"]);
     let d = diags(&sum);
-    assert!(d.iter().any(|m| m.contains("+01:00 (120 lines), +02:00 (180 lines)") && m.contains("--tz")), "{d:?}");
+    assert!(d.iter().any(|m| m.contains("+01:00 (7200 lines), +02:00 (10800 lines)") && m.contains("--tz")), "{d:?}");
 }
