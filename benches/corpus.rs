@@ -51,6 +51,9 @@ pub struct Config {
     pub gzip: bool,
     /// UTC seconds of the first request (`START`).
     pub start: i64,
+    /// How far FPM's clock is ahead of nginx's, in seconds (a container in another zone, a
+    /// host whose clock drifted): FPM's stamps are written that much later than the moment.
+    pub fpm_clock_s: i64,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             far_stamps: false,
             gzip: true,
             start: START,
+            fpm_clock_s: 0,
         }
     }
 }
@@ -87,6 +91,9 @@ struct Set {
     /// Latest time written: a line stamped a little earlier (FPM logs a slow request after
     /// the fact) goes to the current file, never back into a closed one.
     last: i64,
+    /// Seconds added to each line's FPM stamp (`Config::fpm_clock_s`; files still rotate by
+    /// the true time, as logrotate does).
+    clock: i64,
 }
 
 impl Set {
@@ -106,6 +113,7 @@ impl Set {
             paths,
             lines: vec![0; files],
             last: start,
+            clock: 0,
         }
     }
 
@@ -134,6 +142,11 @@ impl Set {
             self.writers[age] = Some(w);
         }
         let w = self.writers[age].as_mut().unwrap();
+        // Every FPM line opens with the stamp of `t` (22 bytes): the skewed clock's instead.
+        let line = match (self.clock, line.get(22..)) {
+            (0, _) | (_, None) => std::borrow::Cow::Borrowed(line),
+            (c, Some(rest)) => std::borrow::Cow::Owned(format!("{}{rest}", fpm_stamp(t + c))),
+        };
         w.write_all(line.as_bytes()).unwrap();
         w.write_all(b"\n").unwrap();
         self.lines[age] += 1;
@@ -276,6 +289,7 @@ pub fn generate(out: &Path, cfg: &Config) -> serde_json::Value {
     let mut api = Set::new(out, "api.access.log", files[1], plain[1], (cfg.start, span));
     let mut err = Set::new(out, "error.log", files[2], plain[2], (cfg.start, span));
     let mut fpm = Set::new(out, "php-fpm.log", files[3], plain[3], (cfg.start, span));
+    fpm.clock = cfg.fpm_clock_s;
     let mut truth = Truth::default();
     let mut inc = outages(cfg, span, &mut rng, p_background);
     let mut fired = vec![false; inc.len()];

@@ -3,9 +3,11 @@
 //!
 //! Usage: cargo run --release --example gen_corpus -- OUT_DIR [SIZE_MB] [SEED]
 //!   [--days N] [--outages N] [--background-per-hour X] [--quiet] [--one-client] [--far-stamps] [--plain]
-//!   [--start YYYY-MM-DD]
+//!   [--start YYYY-MM-DD] [--fpm-clock SECS]
 //! `--quiet`: the error log of the first fixtures (few lines besides the failures). `--start`:
 //! the first day (default 2026-11-26); stamps follow central European summer time.
+//! `--fpm-clock`: FPM's clock runs SECS ahead of nginx's (negative: behind), as when its
+//! container has another zone or its host's clock drifted.
 
 #[path = "corpus.rs"]
 mod corpus;
@@ -32,6 +34,7 @@ fn main() {
                 cfg.start = upcause::model::time::days_from_civil(d[0], d[1] as u32, d[2] as u32) * 86_400;
                 i += 1;
             }
+            "--fpm-clock" => (cfg.fpm_clock_s, i) = (val(i) as i64, i + 1),
             "--outages" => (cfg.outages, i) = (val(i) as usize, i + 1),
             "--background-per-hour" => (cfg.background_per_hour, i) = (val(i), i + 1),
             "--quiet" => cfg.noisy = false,

@@ -50,6 +50,12 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
 
+    /// How far the FPM logs' clock runs ahead of nginx's, in seconds (negative: behind), taken
+    /// off every FPM stamp; 0 reads them as logged [default: found from the moments FPM ended
+    /// a worker and nginx logged the failure, when they line up at another shift].
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
+    pub fpm_clock: Option<i64>,
+
     /// Only lines at or after this time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in the zone).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

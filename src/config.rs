@@ -38,6 +38,8 @@ pub struct Config {
     pub out_dir: PathBuf,
     pub name: String,
     pub tz: Option<Zone>,
+    /// `--fpm-clock`: seconds FPM's stamps run ahead of nginx's (None: found from the logs).
+    pub fpm_clock_s: Option<i64>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub jobs: usize,
@@ -151,6 +153,7 @@ impl Config {
             out_dir,
             name,
             tz,
+            fpm_clock_s: a.fpm_clock,
             since: a.since.clone(),
             until: a.until.clone(),
             jobs,

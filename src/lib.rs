@@ -106,36 +106,53 @@ pub fn analyze_with(
     let since = parse_bound(cfg.since.as_deref(), &zone.zone, "--since")?;
     let until = parse_bound(cfg.until.as_deref(), &zone.zone, "--until")?;
     let total: u64 = found.sources.iter().map(|s| s.size).sum();
-    let bar = progress::bar(show_progress, total);
-    let progress = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n)
-        }
-    };
     let formats = cfg.formats.formats.clone();
-    // Quiet error-log rows (most of a production error log) go to a temporary file during
-    // the scan rather than into memory (`scan::quiet`).
-    let quiet = scan::quiet::Sink::new(std::env::temp_dir(), classifier.signature_ids());
-    let ctx = scan::ScanCtx {
-        sources: &found.sources,
-        formats: &formats,
-        classifier: &classifier,
-        zone: &zone.zone,
-        since,
-        until,
-        progress: &progress,
-        chunk_size: cfg.chunk_bytes,
-        quiet: Some(&quiet),
-    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.jobs)
         .build()
         .map_err(|e| Error::Threads(cfg.jobs, e.to_string()))?;
-    let t = std::time::Instant::now();
-    let out = pool.install(|| scan::scan(&ctx));
-    timing("scan", t);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
+    let scan_with = |fpm_clock_s: i64| {
+        let bar = progress::bar(show_progress, total);
+        let progress = |n: u64| {
+            if let Some(b) = &bar {
+                b.inc(n)
+            }
+        };
+        // Quiet error-log rows (most of a production error log) go to a temporary file during
+        // the scan rather than into memory (`scan::quiet`).
+        let quiet = scan::quiet::Sink::new(std::env::temp_dir(), classifier.signature_ids());
+        let ctx = scan::ScanCtx {
+            sources: &found.sources,
+            formats: &formats,
+            classifier: &classifier,
+            zone: &zone.zone,
+            since,
+            until,
+            progress: &progress,
+            chunk_size: cfg.chunk_bytes,
+            quiet: Some(&quiet),
+            fpm_clock_ms: fpm_clock_s.saturating_mul(1000),
+        };
+        let t = std::time::Instant::now();
+        let out = pool.install(|| scan::scan(&ctx));
+        timing("scan", t);
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        out
+    };
+    let mut out = scan_with(cfg.fpm_clock_s.unwrap_or(0));
+    // FPM's clock off from nginx's (`correlate::skew`): read again with it taken off, which
+    // costs a second scan, but only on logs whose joins would otherwise all miss.
+    if cfg.fpm_clock_s.is_none() {
+        let t = std::time::Instant::now();
+        let skew = correlate::skew::fpm_clock(&out.errors, &out.fpm);
+        timing("fpm clock", t);
+        if let Some(k) = skew {
+            drop(out);
+            out = scan_with(k.ahead_s);
+            diags.push(skew_warning(&k, &found.sources));
+        }
     }
     diags.extend(out.diags.iter().cloned());
     // Only where some log has zone-less stamps (an error, FPM or mixed log).
@@ -173,6 +190,30 @@ pub fn analyze_with(
     });
     side?;
     Ok(Analysis { sources: found.sources, formats, skipped: found.skipped, zone, since, until, scan: out, corr, diags })
+}
+
+/// The warning of an FPM clock found off from nginx's and taken off.
+fn skew_warning(k: &correlate::skew::Skew, sources: &[model::LogSource]) -> Diagnostic {
+    // The FPM logs' rotation sets (a set's files share the clock).
+    let mut fpm: Vec<&str> = sources
+        .iter()
+        .filter(|s| matches!(s.kind, model::LogKind::FpmMaster | model::LogKind::FpmSlow))
+        .map(|s| s.set.as_str())
+        .collect();
+    fpm.sort_unstable();
+    fpm.dedup();
+    let span = correlate::skew::span_text(k.ahead_s.abs());
+    let (way, back) = if k.ahead_s > 0 { ("ahead of", "earlier") } else { ("behind", "later") };
+    Diagnostic {
+        severity: Severity::Warning,
+        file: if fpm.is_empty() { "(the FPM logs)".into() } else { fpm.join(", ") },
+        line: None,
+        offset: None,
+        message: format!(
+            "the FPM log's stamps run {span} {way} nginx's: {} of {} moments FPM ended a worker (a signal, a request timeout) line up with an nginx upstream failure once read {span} {back}, {} as logged (FPM in another time zone, or its clock off); its stamps were read {span} {back} (--fpm-clock {} says so, --fpm-clock 0 reads them as logged)",
+            k.matched, k.anchors, k.as_logged, k.ahead_s
+        ),
+    }
 }
 
 /// The report options of a configuration.

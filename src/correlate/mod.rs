@@ -18,6 +18,7 @@ mod ordered;
 mod request;
 mod reset;
 pub mod rules;
+pub mod skew;
 
 use crate::model::{Cause, CauseClass, Confidence, LogSource, Ts, Zone};
 use crate::scan::ScanOutput;

@@ -364,7 +364,8 @@ impl Cursor<'_, '_> {
                 }
             }
             RecordKind::SlowHeader => {
-                self.last_ts = self.clock.get(&msg[1..21], parse_fpm_wall).map(|t| t.0).or(self.last_ts);
+                self.last_ts =
+                    self.clock.get(&msg[1..21], parse_fpm_wall).map(|t| t.0 - self.ctx.fpm_clock_ms).or(self.last_ts);
                 st.open = Some(Open {
                     kind: OpenKind::Slow,
                     lines: vec![(at.first, msg.to_vec())],

@@ -46,6 +46,9 @@ pub struct ScanCtx<'a> {
     pub chunk_size: usize,
     /// Where quiet error-log rows go (`quiet`); `None` keeps them in memory with the rest.
     pub quiet: Option<&'a quiet::Sink>,
+    /// How far the FPM logs' clock runs ahead of nginx's (ms, `correlate::skew`): taken off
+    /// every zone-less FPM stamp (master and slow log), so the joins see one clock.
+    pub fpm_clock_ms: i64,
 }
 
 /// One worker's accumulation.

@@ -257,6 +257,7 @@ impl Cursor<'_, '_> {
             Some(st) => match self.clock.get(st, parse_fpm_wall) {
                 Some((t, fit)) => {
                     self.wall_fit(fit);
+                    let t = t - self.ctx.fpm_clock_ms;
                     let t = match fl.micros {
                         Some(u) => t + u as i64 / 1000,
                         None => self.finer(t),
@@ -402,7 +403,7 @@ impl Cursor<'_, '_> {
             block.clear();
             return;
         };
-        let ts = self.finer(ts);
+        let ts = self.finer(ts - self.ctx.fpm_clock_ms);
         self.last_ts = Some(ts);
         if !self.in_window(ts) {
             self.stats.skipped += n;

@@ -206,6 +206,7 @@ fn a_file_truncated_between_listing_and_reading_is_named() {
         progress: &|_| {},
         chunk_size: 1 << 20,
         quiet: None,
+        fpm_clock_ms: 0,
     };
     let out = upcause::scan::scan(&ctx);
     let shrank: Vec<_> = out.diags.iter().filter(|x| x.message.contains("shrank")).collect();

@@ -3,7 +3,8 @@
 //! overlapping, a background trickle of sporadic 502/504s and client aborts, a noisy error
 //! log, limit_req refusals): precision and recall of the incidents against the generator's
 //! ground truth, the ranking, the background, elimination verdicts that fit their pattern,
-//! the post-mortem, and `compare`'s window mode against `analyze` over the same span.
+//! the post-mortem, and `compare`'s window mode against `analyze` over the same span; and
+//! the same week with FPM's clock off from nginx's (`--fpm-clock`).
 
 use crate::common::*;
 use crate::corpus::{self, Config, SHOP_FORMAT};
@@ -316,4 +317,62 @@ fn a_reset_before_the_peers_first_answer_is_not_a_rejection_without_a_restart_be
         assert_eq!(req.len(), 1, "{name}: {req:?}");
         assert_eq!(req[0]["cause"], want, "{name}: {:?}", req[0]);
     }
+}
+
+/// The summary's warnings about the FPM log's clock.
+fn fpm_clock_warnings(sum: &Value) -> Vec<String> {
+    sum["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["message"].as_str())
+        .filter(|m| m.contains("FPM log's stamps run"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Failing requests with cause `cause`.
+fn failed(sum: &Value, cause: &str) -> u64 {
+    sum["request_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["cause"] == cause)
+        .map(|c| c["failed"].as_u64().unwrap())
+        .sum()
+}
+
+/// FPM's clock off from nginx's, as when FPM's container runs in another zone or its host's
+/// clock drifted: every join between the two logs missed, and the requests FPM killed or
+/// lost came out `unexplained` without a word. The shift is found from the moments FPM ended
+/// a worker and nginx logged the failure, taken off with a warning that says so, and
+/// `--fpm-clock` sets it (0: as logged, the old answer). Clocks that agree give no warning.
+#[test]
+fn an_fpm_clock_off_from_nginx_is_found_and_taken_off() {
+    let f = fmt_arg();
+    for (name, ahead, gzip) in [("fpm-zone", 3600i64, false), ("fpm-drift", -97, true)] {
+        let cfg = Config { size_mb: 24, days: 4, outages: 8, fpm_clock_s: ahead, gzip, ..config(8) };
+        let w = week(name, cfg);
+        causes_are_the_generators(&w);
+        let warned = fpm_clock_warnings(&w.sum);
+        assert_eq!(warned.len(), 1, "{name}: {}", w.sum["diagnostics"]);
+        assert!(warned[0].contains(&format!("--fpm-clock {ahead} says so")), "{name}: {}", warned[0]);
+        let truth_unexplained = w.truth["request_causes"]["unexplained[UNEXPLAINED]"].as_u64().unwrap_or(0);
+        assert_eq!(failed(&w.sum, "unexplained"), truth_unexplained, "{name}");
+        // As logged: the joins miss.
+        let out = tmp(&format!("week-{name}-as-logged"));
+        let r = analyze(&[w.dir.to_str().unwrap(), "--log-format", &f, "--fpm-clock", "0"], &out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let sum = read_json(&out.join("summary.json"));
+        assert!(fpm_clock_warnings(&sum).is_empty());
+        assert!(failed(&sum, "unexplained") > truth_unexplained + 20, "{name}: {}", failed(&sum, "unexplained"));
+        // Given: the same answer as found, and nothing to warn about.
+        let out = tmp(&format!("week-{name}-given"));
+        let r = analyze(&[w.dir.to_str().unwrap(), "--log-format", &f, "--fpm-clock", &ahead.to_string()], &out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let given = read_json(&out.join("summary.json"));
+        assert!(fpm_clock_warnings(&given).is_empty());
+        assert_eq!(given["request_causes"], w.sum["request_causes"], "{name}");
+    }
+    assert!(fpm_clock_warnings(&default_week().sum).is_empty());
 }
