@@ -102,16 +102,18 @@ pub fn analyze_with(
         };
         return Err(Error::NothingReadable(why));
     }
-    let zone = choose_zone(cfg.tz.as_ref(), &found.head_offsets, &found.head_stamps);
-    let since = parse_bound(cfg.since.as_deref(), &zone.zone, "--since")?;
-    let until = parse_bound(cfg.until.as_deref(), &zone.zone, "--until")?;
+    let mut zone = choose_zone(cfg.tz.as_ref(), &found.head_offsets, &found.head_stamps);
+    let bounds = |z: &Zone| -> Result<(Option<Ts>, Option<Ts>), Error> {
+        Ok((parse_bound(cfg.since.as_deref(), z, "--since")?, parse_bound(cfg.until.as_deref(), z, "--until")?))
+    };
+    let (mut since, mut until) = bounds(&zone.zone)?;
     let total: u64 = found.sources.iter().map(|s| s.size).sum();
     let formats = cfg.formats.formats.clone();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.jobs)
         .build()
         .map_err(|e| Error::Threads(cfg.jobs, e.to_string()))?;
-    let scan_with = |fpm_clock_s: i64| {
+    let scan_with = |zone: &Zone, since: Option<Ts>, until: Option<Ts>, fpm_clock_s: i64| {
         let bar = progress::bar(show_progress, total);
         let progress = |n: u64| {
             if let Some(b) = &bar {
@@ -125,7 +127,7 @@ pub fn analyze_with(
             sources: &found.sources,
             formats: &formats,
             classifier: &classifier,
-            zone: &zone.zone,
+            zone,
             since,
             until,
             progress: &progress,
@@ -141,23 +143,44 @@ pub fn analyze_with(
         }
         out
     };
-    let mut out = scan_with(cfg.fpm_clock_s.unwrap_or(0));
-    // FPM's clock off from nginx's (`correlate::skew`): read again with it taken off, which
-    // costs a second scan, but only on logs whose joins would otherwise all miss.
+    let mut fpm_clock = cfg.fpm_clock_s.unwrap_or(0);
+    let mut out = scan_with(&zone.zone, since, until, fpm_clock);
+    // Each finding below reads the logs again, which costs a second scan, but only on logs
+    // whose joins would otherwise miss by the difference.
+    let zoneless =
+        found.sources.iter().any(|s| !matches!(s.kind, model::LogKind::NginxAccess | model::LogKind::Unknown));
+    let mut head_stamps = found.head_stamps.clone();
+    // A daylight-saving change the files' first lines did not show (inside a compressed
+    // file): the zone the offsets and instants the scan saw name.
+    let seen: std::collections::BTreeMap<i32, u64> = out.offsets.iter().map(|(o, s)| (*o, s.lines)).collect();
+    if zoneless && zone_choice::check_offsets(&zone, &found.head_offsets, &head_stamps, &seen).is_some() {
+        head_stamps.extend(
+            out.offsets.iter().flat_map(|(&o, s)| [(s.first.div_euclid(1000), o), (s.last.div_euclid(1000), o)]),
+        );
+        if let Some(again) = zone_choice::after_scan(&zone, &found.head_offsets, &head_stamps) {
+            zone = again;
+            (since, until) = bounds(&zone.zone)?;
+            drop(out);
+            out = scan_with(&zone.zone, since, until, fpm_clock);
+        }
+    }
+    // FPM's clock off from nginx's (`correlate::skew`).
     if cfg.fpm_clock_s.is_none() {
         let t = std::time::Instant::now();
         let skew = correlate::skew::fpm_clock(&out.errors, &out.fpm);
         timing("fpm clock", t);
         if let Some(k) = skew {
+            fpm_clock = k.ahead_s;
             drop(out);
-            out = scan_with(k.ahead_s);
+            out = scan_with(&zone.zone, since, until, fpm_clock);
             diags.push(skew_warning(&k, &found.sources));
         }
     }
     diags.extend(out.diags.iter().cloned());
     // Only where some log has zone-less stamps (an error, FPM or mixed log).
-    if found.sources.iter().any(|s| !matches!(s.kind, model::LogKind::NginxAccess | model::LogKind::Unknown)) {
-        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &found.head_stamps, &out.offsets));
+    if zoneless {
+        let seen: std::collections::BTreeMap<i32, u64> = out.offsets.iter().map(|(o, s)| (*o, s.lines)).collect();
+        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &head_stamps, &seen));
     }
     if out.ambiguous_stamps + out.gap_stamps > 0 {
         diags.push(Diagnostic {

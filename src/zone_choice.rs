@@ -103,6 +103,25 @@ pub fn check_offsets(
     })
 }
 
+/// The zone again after the scan, which saw offsets the files' first lines did not (a
+/// daylight-saving change inside a compressed file, whose end is not read before the scan):
+/// `choose_zone` with the instants the scan saw each offset at among `stamps`. `None` when
+/// `--tz` chose, when no IANA zone gives every offset at its instants, or when the zone it
+/// names is the one chosen.
+pub fn after_scan(current: &ZoneChoice, head: &BTreeMap<i32, u64>, stamps: &[(i64, i32)]) -> Option<ZoneChoice> {
+    if current.chosen_by == "--tz" {
+        return None;
+    }
+    let mut c = choose_zone(None, head, stamps);
+    if c.chosen_by != "access-log offsets (zone inferred)" || c.zone == current.zone {
+        return None;
+    }
+    c.detail.push_str(
+        "; chosen after a first scan, which saw offsets the files' first lines did not (a daylight-saving change inside a compressed file), and the logs read again in it",
+    );
+    Some(c)
+}
+
 /// The IANA zones whose UTC offset at each instant of `stamps` (UTC seconds, offset) is the
 /// offset logged there, ordered by region (the continents' zones before `Etc/` and the legacy
 /// names) and name.

@@ -65,9 +65,10 @@ pub struct Cursor<'c, 'p> {
     pub(super) last_ts: Option<Ts>,
     pub(super) stats: FileStats,
     samples: usize,
-    /// The access-log UTC offset of the lines in a row and how many: counted here and
-    /// added to the partial's map when it changes (a map update per line cost 3% of a run).
-    offset_run: (i32, u64),
+    /// The access-log UTC offset of the lines in a row, how many, and the instants of the
+    /// first and the last: counted here and added to the partial's map when it changes (a
+    /// map update per line cost 3% of a run).
+    offset_run: (i32, super::OffsetSeen),
     /// The stamps of the current hour: (hour, its cell, relative line of its first stamp),
     /// added to the partial's per-source profile when the hour changes (lines come in time
     /// order, so that is about once an hour, not once a line).
@@ -87,6 +88,9 @@ pub struct Cursor<'c, 'p> {
     /// And its quiet FPM rows (`quiet_fpm`).
     pub(super) quiet_fpm: super::quiet::Buf,
 }
+
+/// No run of offsets yet (no UTC offset is `i32::MIN` seconds).
+const NO_OFFSET_RUN: (i32, super::OffsetSeen) = (i32::MIN, super::OffsetSeen { lines: 0, first: 0, last: 0 });
 
 impl<'c, 'p> Cursor<'c, 'p> {
     /// A stamp of whole seconds made finer by the record's envelope: a syslog or journal
@@ -121,7 +125,7 @@ impl<'c, 'p> Cursor<'c, 'p> {
             last_ts: None,
             stats: FileStats::default(),
             samples: 0,
-            offset_run: (0, 0),
+            offset_run: NO_OFFSET_RUN,
             hour_run: None,
             origin: None,
             env_ts: None,
@@ -173,18 +177,23 @@ impl<'c, 'p> Cursor<'c, 'p> {
     }
 
     #[inline]
-    pub(super) fn offset_seen(&mut self, off: i32) {
+    /// An access line stamped at `ts` (UTC ms) with offset `off` (before `last_ts` takes it).
+    pub(super) fn offset_seen(&mut self, off: i32, ts: Ts) {
         if self.offset_run.0 != off {
             self.flush_offsets();
-            self.offset_run.0 = off;
+            self.offset_run = (off, super::OffsetSeen { lines: 0, first: ts, last: ts });
         }
-        self.offset_run.1 += 1;
+        self.offset_run.1.lines += 1;
     }
 
+    /// The run of one offset into the partial's map; its last instant is the last record's
+    /// (`last_ts`, the run's last line or a record after it in a mixed file: storing each
+    /// line's instant cost 7 instructions a line).
     fn flush_offsets(&mut self) {
-        let (off, n) = std::mem::take(&mut self.offset_run);
-        if n > 0 {
-            *self.part.offsets.entry(off).or_insert(0) += n;
+        let (off, mut run) = std::mem::replace(&mut self.offset_run, NO_OFFSET_RUN);
+        if run.lines > 0 {
+            run.last = self.last_ts.unwrap_or(run.first).max(run.first);
+            self.part.offsets.entry(off).or_insert(super::OffsetSeen { lines: 0, ..run }).add(&run);
         }
     }
 

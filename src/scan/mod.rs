@@ -9,6 +9,7 @@
 //! counts after the merge and every event list is sorted by (time, file, line), so the
 //! result is identical whatever the thread count.
 
+mod coverage;
 mod cursor;
 pub mod framing;
 pub mod layout;
@@ -26,6 +27,7 @@ use crate::model::span::{HourCell, Profile};
 use crate::model::{Diagnostic, ErrorEvent, FileStats, FpmEvent, LogSource, RequestEvent, Sample, Severity, Ts, Zone};
 use crate::open::{stream, Haystack};
 use crate::parse::access::AccessFormat;
+pub use coverage::{KindRanges, OffsetSeen};
 use cursor::Cursor;
 use std::collections::{BTreeMap, HashMap};
 use traffic::Traffic;
@@ -63,8 +65,8 @@ pub struct Partial {
     samples: Vec<(u32, u32, Sample)>,
     traffic: Traffic,
     diags: Vec<Diagnostic>,
-    /// Access-log UTC offsets seen (seconds east) and how often.
-    offsets: BTreeMap<i32, u64>,
+    /// Access-log UTC offsets seen (seconds east): how often, and when.
+    offsets: BTreeMap<i32, OffsetSeen>,
     /// Per source: stamped lines per hour, with the (chunk, relative line) of the first.
     stamps: Vec<HourCells<(u32, u64)>>,
     /// Per source: the time ranges of its nginx error and FPM records.
@@ -101,7 +103,7 @@ impl Partial {
         self.traffic.merge(o.traffic);
         self.diags.extend(o.diags);
         for (k, v) in o.offsets {
-            *self.offsets.entry(k).or_insert(0) += v;
+            self.offsets.entry(k).or_insert(OffsetSeen { lines: 0, ..v }).add(&v);
         }
         for (a, b) in self.kind_ranges.iter_mut().zip(o.kind_ranges) {
             a.merge(&b);
@@ -130,7 +132,7 @@ pub struct ScanOutput {
     pub requests: Vec<RequestEvent>,
     pub traffic: Traffic,
     pub diags: Vec<Diagnostic>,
-    pub offsets: BTreeMap<i32, u64>,
+    pub offsets: BTreeMap<i32, OffsetSeen>,
     /// Per source: first and last instant of a parsed line.
     pub ranges: Vec<Option<(Ts, Ts)>>,
     /// Per source: stamped lines per hour, with the line number of the first.
@@ -148,26 +150,6 @@ pub struct ScanOutput {
 enum Task {
     Plain { src: u32, chunk: u32, range: std::ops::Range<u64> },
     Compressed { src: u32 },
-}
-
-/// Time ranges of the nginx error and the FPM master records of one source.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct KindRanges {
-    pub error: Option<(Ts, Ts)>,
-    pub fpm: Option<(Ts, Ts)>,
-}
-
-impl KindRanges {
-    fn merge(&mut self, o: &KindRanges) {
-        let m = |a: &mut Option<(Ts, Ts)>, b: Option<(Ts, Ts)>| {
-            *a = match (*a, b) {
-                (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
-                (x, None) | (None, x) => x,
-            }
-        };
-        m(&mut self.error, o.error);
-        m(&mut self.fpm, o.fpm);
-    }
 }
 
 pub fn scan(ctx: &ScanCtx) -> ScanOutput {

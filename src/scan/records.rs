@@ -46,7 +46,7 @@ impl Cursor<'_, '_> {
         let ts = if let Some(t) = l.raw(Var::TimeLocal) {
             match self.oclock.time_local(t) {
                 Some((ts, off)) => {
-                    self.offset_seen(off);
+                    self.offset_seen(off, ts);
                     self.finer(ts)
                 }
                 None => return false,
@@ -54,7 +54,7 @@ impl Cursor<'_, '_> {
         } else if let Some(t) = l.raw(Var::TimeIso8601) {
             match parse_iso8601(t) {
                 Some((s, off)) => {
-                    self.offset_seen(off);
+                    self.offset_seen(off, s * 1000);
                     self.finer(s * 1000)
                 }
                 None => return false,

@@ -463,9 +463,9 @@ fn the_chunk_fuzz_targets_crashes_read_the_same_in_any_chunking() {
 /// One access log across the end of summer time whose first lines show only +02:00 (no
 /// rotation between), and an error line after the change. Plain, or both in one syslog file,
 /// its last line shows +01:00: the zone is inferred and the request finds its error line.
-/// Compressed (its end is not read before the scan), the zone stays +02:00 and the run says
-/// that the scan saw +01:00 and names `--tz`; with no zone-less log beside it there is nothing
-/// to warn about.
+/// Compressed (its end is not read before the scan), the first scan reads it at +02:00, sees
+/// +01:00 after the change, and the logs are read again in the zone both offsets at their
+/// instants name; with no zone-less log beside it there is nothing to do.
 #[test]
 fn a_daylight_saving_change_inside_one_file_is_followed_or_pointed_out() {
     const ERR: &str = "2026/10/25 03:30:00 [error] 2713#2713: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: \"GET /p.php?rid=d-16200 HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"localhost\"\n";
@@ -516,8 +516,11 @@ fn a_daylight_saving_change_inside_one_file_is_followed_or_pointed_out() {
     std::io::Write::write_all(&mut gz, access.as_bytes()).unwrap();
     std::fs::write(dir.join("access.log.1.gz"), gz.finish().unwrap()).unwrap();
     std::fs::remove_file(dir.join("access.log")).unwrap();
-    let (_, sum) = run_case("dst-one-file-gz", &[dir.to_str().unwrap()]);
-    assert_eq!(sum["zone"]["zone"], "+02:00", "{}", sum["zone"]);
-    let d = diags(&sum);
-    assert!(d.iter().any(|m| m.contains("+01:00 (7200 lines), +02:00 (10800 lines)") && m.contains("--tz")), "{d:?}");
+    let (r, sum) = run_case("dst-one-file-gz", &[dir.to_str().unwrap()]);
+    assert_eq!(sum["zone"]["chosen_by"], "access-log offsets (zone inferred)", "{}", sum["zone"]);
+    assert!(sum["zone"]["detail"].as_str().unwrap().contains("chosen after a first scan"), "{}", sum["zone"]);
+    assert!(!diags(&sum).iter().any(|d| d.contains("daylight-saving change inside")), "{:?}", diags(&sum));
+    let req = read_csv(&r.out.join("requests.csv"));
+    assert_eq!(req.len(), 1, "{req:?}");
+    assert_ne!(req[0]["proximate"], "none", "the error line an hour off: {:?}", req[0]);
 }
