@@ -149,16 +149,21 @@ pub fn analyze_with(
     // whose joins would otherwise miss by the difference.
     let zoneless =
         found.sources.iter().any(|s| !matches!(s.kind, model::LogKind::NginxAccess | model::LogKind::Unknown));
-    let mut head_stamps = found.head_stamps.clone();
+    let seen_in = |o: &scan::ScanOutput| -> std::collections::BTreeMap<i32, u64> {
+        o.offsets.iter().map(|(o, s)| (*o, s.lines)).collect()
+    };
+    // The (instant, offset) samples the zone was chosen from.
+    let mut known = found.head_stamps.clone();
     // A daylight-saving change the files' first lines did not show (inside a compressed
     // file): the zone the offsets and instants the scan saw name.
-    let seen: std::collections::BTreeMap<i32, u64> = out.offsets.iter().map(|(o, s)| (*o, s.lines)).collect();
-    if zoneless && zone_choice::check_offsets(&zone, &found.head_offsets, &head_stamps, &seen).is_some() {
-        head_stamps.extend(
+    if zoneless && zone_choice::check_offsets(&zone, &found.head_offsets, &known, &seen_in(&out)).is_some() {
+        let mut samples = known.clone();
+        samples.extend(
             out.offsets.iter().flat_map(|(&o, s)| [(s.first.div_euclid(1000), o), (s.last.div_euclid(1000), o)]),
         );
-        if let Some(again) = zone_choice::after_scan(&zone, &found.head_offsets, &head_stamps) {
+        if let Some(again) = zone_choice::after_scan(&zone, &found.head_offsets, &samples) {
             zone = again;
+            known = samples;
             (since, until) = bounds(&zone.zone)?;
             drop(out);
             out = scan_with(&zone.zone, since, until, fpm_clock);
@@ -179,8 +184,7 @@ pub fn analyze_with(
     diags.extend(out.diags.iter().cloned());
     // Only where some log has zone-less stamps (an error, FPM or mixed log).
     if zoneless {
-        let seen: std::collections::BTreeMap<i32, u64> = out.offsets.iter().map(|(o, s)| (*o, s.lines)).collect();
-        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &head_stamps, &seen));
+        diags.extend(zone_choice::check_offsets(&zone, &found.head_offsets, &known, &seen_in(&out)));
     }
     if out.ambiguous_stamps + out.gap_stamps > 0 {
         diags.push(Diagnostic {

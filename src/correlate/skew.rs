@@ -223,16 +223,20 @@ mod tests {
             .collect()
     }
 
-    /// A week of worker crashes at irregular moments, each with nginx's reset in the same or
-    /// the next second, and unrelated nginx failures besides.
-    fn week(ahead: i64) -> (Vec<ErrorEvent>, Vec<FpmEvent>) {
-        let mut x = 12345u64;
-        let mut next = |m: u64| {
+    /// A xorshift generator: numbers below `m`.
+    fn rng(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x % m
-        };
+        }
+    }
+
+    /// A week of worker crashes at irregular moments, each with nginx's reset in the same or
+    /// the next second, and unrelated nginx failures besides.
+    fn week(ahead: i64) -> (Vec<ErrorEvent>, Vec<FpmEvent>) {
+        let mut next = rng(12345);
         let crashes: Vec<i64> = (0..300).map(|_| 1_800_000_000 + next(7 * 86_400) as i64).collect();
         let mut nginx: Vec<i64> = crashes.iter().map(|&c| c + next(2) as i64).collect();
         nginx.extend((0..3000).map(|_| 1_800_000_000 + next(7 * 86_400) as i64));
@@ -271,13 +275,7 @@ mod tests {
     #[test]
     fn a_small_shift_inside_a_dense_burst_is_found() {
         let start = 1_800_000_000;
-        let mut x = 99u64;
-        let mut next = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut next = rng(99);
         // A kill every 2 to 8 s, nginx's failure in its second or the next, and a tenth of the
         // other seconds failing too: four moments in five find a failure within 2 s as logged.
         let mut kills = vec![start];
