@@ -225,6 +225,7 @@ struct Tallies<'a> {
     host: Tally<'a>,
     uri: Tally<'a>,
     client: Tally<'a>,
+    machine: Tally<'a>,
     /// Scope names by rank: `all`, then the incidents.
     scopes: Vec<String>,
 }
@@ -234,7 +235,7 @@ fn tally<'a>(c: &Ctx<'a>, patterns: &'a [String], pattern_of: &[u32]) -> PolarsR
     let col = |n: &str| c.req.column(n).and_then(|s| s.str());
     let (outcome, cls, cause, conf) = (col("outcome")?, col("cause_class")?, col("cause")?, col("confidence")?);
     let (time, uri, client, vhost) = (col("time")?, col("uri")?, col("client")?, col("vhost")?);
-    let (addr, line_up) = (col("upstream_addr")?, col("upstream")?);
+    let (addr, line_up, machine) = (col("upstream_addr")?, col("upstream")?, col("machine")?);
     let ts = c.req.column("ts_ms")?.i64()?;
     let mut t = Tallies {
         by_cause: CauseTally::default(),
@@ -242,6 +243,7 @@ fn tally<'a>(c: &Ctx<'a>, patterns: &'a [String], pattern_of: &[u32]) -> PolarsR
         host: Tally::default(),
         uri: Tally::default(),
         client: Tally::default(),
+        machine: Tally::default(),
         scopes: std::iter::once("all".to_string()).chain(c.incidents.iter().map(|i| i.id.clone())).collect(),
     };
     for i in 0..c.req.height() {
@@ -264,6 +266,7 @@ fn tally<'a>(c: &Ctx<'a>, patterns: &'a [String], pattern_of: &[u32]) -> PolarsR
             t.uri.add(rank, pattern, v);
             t.uri.add_example(rank, pattern, uri.get(i));
             t.client.add(rank, client.get(i).unwrap_or("-"), v);
+            t.machine.add(rank, machine.get(i).unwrap_or("-"), v);
         }
     }
     Ok(t)
@@ -382,6 +385,13 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     let lf = counts_with_top(&t.uri, "uri_pattern", scopes)?.join(ex, by.clone(), by, JoinArgs::new(JoinType::Left));
     out.push(("by_uri.csv", finish(lf, "uri_pattern", &["example"])?));
     out.push(("by_client.csv", finish(counts_with_top(&t.client, "client", scopes)?, "client", &[])?));
+    // by_machine: which hosts of a fleet (`merge`) an incident hit, and their share of it.
+    let lf = counts_with_top(&t.machine, "machine", scopes)?.with_column(
+        (col("failed").cast(DataType::Float64)
+            / col("failed").sum().over([col("scope_rank")])?.cast(DataType::Float64))
+        .alias("share"),
+    );
+    out.push(("by_machine.csv", finish(lf, "machine", &["share"])?));
     Ok(out)
 }
 

@@ -89,13 +89,14 @@ pub struct Tables {
     pub by_host: DataFrame,
     pub by_uri: DataFrame,
     pub by_client: DataFrame,
+    pub by_machine: DataFrame,
     pub by_pool: DataFrame,
     pub latency: DataFrame,
 }
 
 impl Tables {
     /// (file name, table), in writing order.
-    pub fn files(&self) -> [(&'static str, &DataFrame); 12] {
+    pub fn files(&self) -> [(&'static str, &DataFrame); 13] {
         [
             ("requests.csv", &self.requests),
             ("causes.csv", &self.causes),
@@ -107,9 +108,21 @@ impl Tables {
             ("by_host.csv", &self.by_host),
             ("by_uri.csv", &self.by_uri),
             ("by_client.csv", &self.by_client),
+            ("by_machine.csv", &self.by_machine),
             ("by_pool.csv", &self.by_pool),
             ("latency.csv", &self.latency),
         ]
+    }
+
+    /// The machines an incident's failures (scope `id`) happened on, most first: (machine,
+    /// failed).
+    pub fn machines_in(&self, id: &str) -> PolarsResult<Vec<(String, i64)>> {
+        let (scope, machine, failed) =
+            (strs(&self.by_machine, "scope")?, strs(&self.by_machine, "machine")?, i64s(&self.by_machine, "failed")?);
+        Ok((0..scope.len())
+            .filter(|&i| scope[i].as_deref() == Some(id))
+            .map(|i| (machine[i].clone().unwrap_or_default(), failed[i].unwrap_or(0)))
+            .collect())
     }
 }
 
@@ -326,6 +339,7 @@ pub fn tables(run: &Run, d: &Detected) -> PolarsResult<(Tables, super::quiet::Di
         by_host: take("by_host.csv")?,
         by_uri: take("by_uri.csv")?,
         by_client: take("by_client.csv")?,
+        by_machine: take("by_machine.csv")?,
         by_pool: take("by_pool.csv")?,
         latency: take("latency.csv")?,
     };

@@ -148,7 +148,16 @@ fn recovery(run: &Run, x: &Incident) -> Option<Ts> {
         .map(|(s, _)| s * 1000)
 }
 
-fn incident(out: &mut String, run: &Run, x: &Incident, ev: &Events, z: &Zone, texts: &BTreeMap<&str, (&str, &str)>) {
+/// One incident's section; `machines`: its failures per machine (`Tables::machines_in`).
+fn incident(
+    out: &mut String,
+    run: &Run,
+    x: &Incident,
+    ev: &Events,
+    machines: &[(String, i64)],
+    z: &Zone,
+    texts: &BTreeMap<&str, (&str, &str)>,
+) {
     let t = |ts: Ts| format_rfc3339(ts, z);
     let reqs = ev.requests.get(&x.id).map(Vec::as_slice).unwrap_or(&[]);
     let _ = writeln!(out, "## Incident {} (impact rank {}): {} to {}\n", x.id, x.rank, t(x.start), t(x.end));
@@ -170,6 +179,12 @@ fn incident(out: &mut String, run: &Run, x: &Incident, ev: &Events, z: &Zone, te
     let _ = writeln!(out, "| duration | {} |", dur(x.end - x.start));
     let _ = writeln!(out, "| peak | {} failed per minute |", x.peak_per_min);
     let _ = writeln!(out, "| hidden failed attempts (a retry answered) | {} |", x.retried);
+    // A fleet's run (`merge`): the machines the failures happened on.
+    if run.meta.machines.len() > 1 {
+        let named: Vec<String> = machines.iter().map(|(k, n)| format!("{} {n}", md(k))).collect();
+        let _ =
+            writeln!(out, "| machines ({} of {}) | {} |", machines.len(), run.meta.machines.len(), named.join(", "));
+    }
     let _ = writeln!(out, "| failures the background predicts for the window | {:.3} |\n", x.expected);
 
     // Timeline of the key moments.
@@ -342,7 +357,8 @@ pub fn render(run: &Run, r: &Report) -> String {
         }
     }
     for x in by_rank.iter().take(TOP) {
-        incident(&mut out, run, x, &ev, z, &texts);
+        let machines = r.tables.machines_in(&x.id).unwrap_or_default();
+        incident(&mut out, run, x, &ev, &machines, z, &texts);
     }
     out.push_str("## Background\n\n");
     let _ = writeln!(

@@ -23,8 +23,18 @@ pub fn render(run: &Run, r: &Report, dir: &Path) -> String {
         by_rank.sort_by_key(|x| x.rank);
         for x in by_rank.iter().take(10) {
             let top: Vec<String> = x.causes.iter().take(3).map(|(c, k, n)| format!("{k} [{c}] {n}")).collect();
+            // A fleet's run (`merge`): the machines the failures happened on.
+            let on = match run.meta.machines.len() {
+                0 | 1 => String::new(),
+                _ => {
+                    let m = r.tables.machines_in(&x.id).unwrap_or_default();
+                    let named: Vec<String> = m.iter().take(4).map(|(k, n)| format!("{k} {n}")).collect();
+                    let more = if m.len() > 4 { format!(", {} more", m.len() - 4) } else { String::new() };
+                    format!("; on {} of {} machines: {}{more}", m.len(), run.meta.machines.len(), named.join(", "))
+                }
+            };
             s += &format!(
-                "  #{} {} {} .. {} ({:.0} s): {} failed of {} requests ({:.1}%), {} clients, peak {}/min; {}{}\n",
+                "  #{} {} {} .. {} ({:.0} s): {} failed of {} requests ({:.1}%), {} clients, peak {}/min; {}{}{on}\n",
                 x.rank,
                 x.id,
                 t(x.start),

@@ -347,6 +347,7 @@ fn frequencies(h: &mut String, run: &Run, r: &Report) {
         (&t.by_host, "By host", "host", &["failed", "retried", "top_cause", "requests", "error_rate"][..]),
         (&t.by_uri, "By URI (normalised)", "uri_pattern", &["failed", "retried", "top_cause", "example"][..]),
         (&t.by_client, "By client", "client", &["failed", "retried", "refused", "top_cause"][..]),
+        (&t.by_machine, "By machine", "machine", &["failed", "retried", "refused", "top_cause", "share"][..]),
         (
             &t.by_pool,
             "FPM by pool and script",
@@ -355,6 +356,10 @@ fn frequencies(h: &mut String, run: &Run, r: &Report) {
                 [..],
         ),
     ] {
+        // One machine (a run of `analyze`): the table says nothing the others do not.
+        if key == "machine" && run.meta.machines.len() < 2 {
+            continue;
+        }
         let _ = write!(h, "<h3>{title}</h3>");
         h.push_str(&freq_table(df, key, cols, top));
     }
