@@ -385,13 +385,24 @@ fn frequencies(c: &Ctx) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
     let lf = counts_with_top(&t.uri, "uri_pattern", scopes)?.join(ex, by.clone(), by, JoinArgs::new(JoinType::Left));
     out.push(("by_uri.csv", finish(lf, "uri_pattern", &["example"])?));
     out.push(("by_client.csv", finish(counts_with_top(&t.client, "client", scopes)?, "client", &[])?));
-    // by_machine: which hosts of a fleet (`merge`) an incident hit, and their share of it.
-    let lf = counts_with_top(&t.machine, "machine", scopes)?.with_column(
-        (col("failed").cast(DataType::Float64)
-            / col("failed").sum().over([col("scope_rank")])?.cast(DataType::Float64))
-        .alias("share"),
-    );
-    out.push(("by_machine.csv", finish(lf, "machine", &["share"])?));
+    // by_machine: which hosts of a fleet (`merge`) an incident hit, their share of it, and
+    // each host's whole-run requests where known.
+    let per = c.run.machine_requests();
+    let tot = Cols::default()
+        .strs("machine", per.keys().cloned().collect())
+        .u64("requests", per.values().copied().collect())
+        .frame()?;
+    let lf = counts_with_top(&t.machine, "machine", scopes)?
+        .with_column(
+            (col("failed").cast(DataType::Float64)
+                / col("failed").sum().over([col("scope_rank")])?.cast(DataType::Float64))
+            .alias("share"),
+        )
+        .join(tot.lazy(), [col("machine")], [col("machine")], JoinArgs::new(JoinType::Left))
+        .with_column(
+            (col("failed").cast(DataType::Float64) / col("requests").cast(DataType::Float64)).alias("error_rate"),
+        );
+    out.push(("by_machine.csv", finish(lf, "machine", &["share", "requests", "error_rate"])?));
     Ok(out)
 }
 

@@ -155,8 +155,18 @@ impl Run {
             bucket_s: o.bucket_s,
             top: o.top,
             uri_rules: o.uri_rules.iter().map(|(re, rep)| format!("{}=>{rep}", re.as_str())).collect(),
+            machine_requests: Default::default(),
         };
         Ok(Run { meta, events, traffic, unloaded: Default::default() })
+    }
+
+    /// Requests per machine, where known: a run of one machine has its counters' total, a
+    /// merged run what `merge` kept of each (`RunMeta::machine_requests`).
+    pub fn machine_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        match self.meta.machines.as_slice() {
+            [m] => [(m.clone(), self.traffic.per_sec.total(col::TOTAL))].into(),
+            _ => self.meta.machine_requests.clone(),
+        }
     }
 
     /// Time range of the run: the dense range of its events and counted requests, apart from

@@ -267,6 +267,8 @@ impl Run {
         let mut meta = self.meta.clone();
         meta.since_ms = Some(from);
         meta.until_ms = Some(to);
+        // The whole run's totals are not the window's.
+        meta.machine_requests.clear();
         // The window's events leave out the quiet rows (compare's tables read none), but the
         // window's range still counts their stamps. A stored run's unloaded stamps have no
         // exact place in a window (compare's window mode analyses the logs whole).
@@ -286,6 +288,10 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     let first = it.next().ok_or(StoreError::NoRuns)?;
     let mut meta = first.meta.clone();
     meta.name = name.to_string();
+    // Requests per machine, from each run's own total; a machine some run has no total for
+    // (a run loaded whole from a merge) has none.
+    let mut known = first.machine_requests();
+    let mut unknown: Vec<String> = first.meta.machines.iter().filter(|m| !known.contains_key(*m)).cloned().collect();
     let tab = |e: PolarsError| StoreError::Table { path: name.to_string(), source: e };
     // Each row with its place: rows tied on (time, file, line) across runs keep the runs'
     // order, held or quiet (`Events::places`: `restore` gives its rows their sources'
@@ -294,6 +300,11 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
     let mut traffic = first.traffic;
     let mut unloaded = first.unloaded;
     for (k, r) in it.enumerate() {
+        let own = r.machine_requests();
+        unknown.extend(r.meta.machines.iter().filter(|m| !own.contains_key(*m)).cloned());
+        for (m, n) in own {
+            *known.entry(m).or_insert(0) += n;
+        }
         events.vstack(&r.events.with_places(k as u32 + 1).map_err(tab)?).map_err(tab)?;
         traffic.merge(r.traffic);
         unloaded.merge(&r.unloaded);
@@ -314,6 +325,8 @@ pub fn merge(runs: Vec<Run>, name: &str) -> Result<Run, StoreError> {
         }
     }
     meta.machines.sort();
+    known.retain(|m, _| !unknown.contains(m));
+    meta.machine_requests = known;
     let t = std::time::Instant::now();
     let events = events.sort_stacked().map_err(tab)?;
     crate::timings::timing("merge: sort", t);

@@ -100,6 +100,11 @@ pub struct RunMeta {
     pub bucket_s: Option<i64>,
     pub top: usize,
     pub uri_rules: Vec<String>,
+    /// A merged run's requests per machine (`merge`: each run's total before its counters
+    /// were added); a machine of a run loaded whole from a merge has none. Not stored: a run
+    /// of one machine has its counters' total.
+    #[serde(skip)]
+    pub machine_requests: std::collections::BTreeMap<String, u64>,
 }
 
 fn default_min_failures() -> usize {

@@ -199,9 +199,13 @@ fn merge_of_two_hosts_equals_one_run_over_all_inputs() {
         *summed.entry((scope.clone(), "single".to_string())).or_insert(0) += n;
     }
     assert_eq!(summed, single);
+    // Each host's requests are its own run's total.
+    let merged_rows = read_csv(&merged.join("by_machine.csv"));
     for (h, dir) in [("host-a", &ra), ("host-b", &rb)] {
         let own = per_scope(&read_csv(&dir.join("by_machine.csv")));
         assert_eq!(own.get(&("all".to_string(), h.to_string())), split.get(&("all".to_string(), h.to_string())), "{h}");
+        let total = read_json(&dir.join("summary.json"))["requests"]["total"].as_u64().unwrap().to_string();
+        assert!(merged_rows.iter().filter(|r| r["machine"] == h).all(|r| r["requests"] == total), "{h} {total}");
     }
     // The terminal names the machines of each incident, the HTML report has the table.
     let (code, stdout, stderr) =

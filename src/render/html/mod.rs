@@ -347,7 +347,12 @@ fn frequencies(h: &mut String, run: &Run, r: &Report) {
         (&t.by_host, "By host", "host", &["failed", "retried", "top_cause", "requests", "error_rate"][..]),
         (&t.by_uri, "By URI (normalised)", "uri_pattern", &["failed", "retried", "top_cause", "example"][..]),
         (&t.by_client, "By client", "client", &["failed", "retried", "refused", "top_cause"][..]),
-        (&t.by_machine, "By machine", "machine", &["failed", "retried", "refused", "top_cause", "share"][..]),
+        (
+            &t.by_machine,
+            "By machine",
+            "machine",
+            &["failed", "retried", "top_cause", "share", "requests", "error_rate"][..],
+        ),
         (
             &t.by_pool,
             "FPM by pool and script",
